@@ -1,0 +1,42 @@
+"""Shared test fixtures: the NB201 data beside the checkout (../shared/nb201), and tiny configurations."""
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_NB201 = REPO_ROOT.parent / "shared" / "nb201"
+NB201_TABLE = SHARED_NB201 / "nb201_accuracy.csv"
+NATS_FAKE_DIR = SHARED_NB201 / "nats-fake" / "NATS-tss-v1_0-3ffb9-simple"
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture
+def nb201_table() -> Path:
+    """Path of the real 15,625-row NB201 table; skips when ../shared is absent."""
+    if not NB201_TABLE.is_file():
+        pytest.skip(f"NB201 table not found at {NB201_TABLE} (../shared/nb201 is provided beside the checkout in CI)")
+    return NB201_TABLE
+
+
+@pytest.fixture
+def nats_fake_dir() -> Path:
+    """Path of the NATS-Bench fixture directory; skips when ../shared is absent."""
+    if not NATS_FAKE_DIR.is_dir():
+        pytest.skip(f"NATS-Bench fixture not found at {NATS_FAKE_DIR} (../shared/nb201 is provided beside the checkout in CI)")
+    return NATS_FAKE_DIR
+
+
+@pytest.fixture
+def fashion_mnist_dir() -> Path:
+    """Directory of the Debian package dataset-fashion-mnist; skips when it is not installed."""
+    if not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+    return FASHION_MNIST_DIR
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_torch():
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    yield
