@@ -1,0 +1,4 @@
+"""The NB201 search space: ops, search cell, supernet and genotypes."""
+from .genotype import EDGES, NUM_EDGES, NUM_OPS, OPS, Genotype, GenotypeError
+
+__all__ = ["EDGES", "NUM_EDGES", "NUM_OPS", "OPS", "Genotype", "GenotypeError"]
