@@ -1,0 +1,85 @@
+"""The NB201 supernet: stem, 3 stages of N search cells joined by ResNet reduction blocks, and a linear head.
+
+One α of shape (6 edges, 5 ops) is an ``nn.Parameter`` shared by every cell. Weights and α are kept apart by
+identity through :meth:`weight_parameters` and :meth:`arch_parameters`, never by parameter names.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..mixing import Mixing
+from .cell import SearchCell
+from .genotype import NUM_EDGES, NUM_OPS, Genotype
+from .ops import ResNetBasicBlock
+
+
+class NB201SearchNetwork(nn.Module):
+    """DARTS/DrNAS supernet of the NB201 space; `mixing` turns α into edge weights (softmax or Dirichlet)."""
+
+    def __init__(
+        self,
+        C: int = 16,
+        N: int = 5,
+        num_classes: int = 10,
+        *,
+        mixing: Mixing,
+        track_running_stats: bool = False,
+        in_channels: int = 3,
+        alpha_init_std: float = 1e-3,
+        channels_last: bool = False,
+    ):
+        super().__init__()
+        if C < 1 or N < 1:
+            raise ValueError(f"C and N must be >= 1, got C={C}, N={N}")
+        self.mixing = mixing
+        self.alpha = nn.Parameter(alpha_init_std * torch.randn(NUM_EDGES, NUM_OPS))
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+        layers: list[nn.Module] = []
+        width = C
+        for stage in range(3):
+            if stage > 0:
+                layers.append(ResNetBasicBlock(width, 2 * width))
+                width *= 2
+            layers.extend(SearchCell(width, track_running_stats=track_running_stats) for _ in range(N))
+        self.layers = nn.ModuleList(layers)
+        self.head = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Linear(width, num_classes)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    # ---- parameter groups --------------------------------------------------------------------------------
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """The architecture parameters (α, or θ for DrNAS): the only tensors an architect updates."""
+        return [self.alpha]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Every trainable tensor except α."""
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    # ---- architecture views ------------------------------------------------------------------------------
+    def mixing_weights(self) -> torch.Tensor:
+        """Edge weights for one forward: a fresh sample in training mode for stochastic mixings, else the probabilities."""
+        return self.mixing.weights(self.alpha, sample=self.training)
+
+    def probabilities(self) -> torch.Tensor:
+        """Deterministic per-edge op probabilities (6×5), detached."""
+        with torch.no_grad():
+            return self.mixing.probabilities(self.alpha)
+
+    def genotype(self) -> Genotype:
+        """The derived cell: argmax of α per edge."""
+        return Genotype.from_alpha(self.alpha)
+
+    # ---- forward -----------------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits for images `x`; `mix` (6×5) overrides the mixing weights (used to reuse one sample across passes)."""
+        if mix is None:
+            mix = self.mixing_weights()
+        edge_weights = [list(row.unbind(0)) for row in mix.unbind(0)]
+        out = self.stem(x.contiguous(memory_format=self.memory_format))
+        for layer in self.layers:
+            out = layer(out, edge_weights) if isinstance(layer, SearchCell) else layer(out)
+        return self.classifier(self.head(out))
