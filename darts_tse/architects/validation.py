@@ -1,0 +1,83 @@
+"""DARTS' architect: α follows the gradient of the loss on held-out (search-valid) batches.
+
+First order: ∇_α L_val(w, α). Second order (unrolled, DARTS eq. 7): the gradient at w' = w − ξ∇_w L_train(w, α)
+(ξ = the weights' current learning rate), ∇_α L_val(w', α) − ξ ∇²_{α,w} L_train(w, α) ∇_{w'} L_val(w', α), where the
+Hessian-vector product is the central finite difference with ε = 0.01 / ‖∇_{w'} L_val‖ (DARTS eq. 8).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import torch
+
+from ..training import StepStats, WeightTrainer, classification_loss
+from .base import Architect, Batch
+
+
+class ValidationArchitect(Architect):
+    """One α step on a search-valid batch before every weight step (order 1 or 2)."""
+
+    def __init__(self, model, trainer: WeightTrainer, arch_optimizer, valid_batches: Iterator[Batch], *, order: int = 1,
+                 hvp_radius: float = 0.01):
+        super().__init__(model, trainer, arch_optimizer)
+        if order not in (1, 2):
+            raise ValueError(f"order must be 1 (first order) or 2 (unrolled second order), got {order}")
+        self.valid_batches = valid_batches
+        self.order = order
+        self.hvp_radius = hvp_radius  # ε = hvp_radius / ‖∇_{w'} L_val‖ (DARTS: 0.01)
+        self.weights = model.weight_parameters()
+
+    def _search_epoch(self, batches: Iterable[Batch]) -> Iterator[StepStats]:
+        for x, y in batches:
+            x_val, y_val = next(self.valid_batches)
+            if self.order == 1:
+                self._first_order_gradient(x_val, y_val)
+            else:
+                self._second_order_gradient(x, y, x_val, y_val)
+            self.apply_alpha_step()
+            yield self.trainer.step(x, y)
+
+    def _first_order_gradient(self, x_val: torch.Tensor, y_val: torch.Tensor) -> None:
+        self.zero_alpha_grad()
+        loss, _ = classification_loss(self.model, x_val, y_val)
+        loss.backward(inputs=self.alpha)
+
+    def _second_order_gradient(self, x, y, x_val, y_val) -> None:
+        xi = self.trainer.lr
+        mix = self.model.mixing_weights()  # one sample for every pass of this α step (matters for Dirichlet mixing)
+        original = [w.detach().clone() for w in self.weights]
+        # w' = w − ξ ∇_w L_train(w, α)
+        train_loss, _ = classification_loss(self.model, x, y, mix.detach())
+        grads = torch.autograd.grad(train_loss, self.weights)
+        with torch.no_grad():
+            torch._foreach_add_(self.weights, grads, alpha=-xi)
+        val_loss, _ = classification_loss(self.model, x_val, y_val, mix)
+        val_grads = torch.autograd.grad(val_loss, self.alpha + self.weights, retain_graph=True)
+        alpha_grad, vector = val_grads[0], list(val_grads[1:])
+        with torch.no_grad():
+            torch._foreach_copy_(self.weights, original)
+        hvp = finite_difference_hvp(self.model, self.weights, x, y, vector, mix, radius=self.hvp_radius)
+        self.zero_alpha_grad()
+        self.model.alpha.grad = alpha_grad - xi * hvp
+
+
+def finite_difference_hvp(
+    model, weights: list[torch.Tensor], x, y, vector: list[torch.Tensor], mix: torch.Tensor, *, radius: float = 0.01
+) -> torch.Tensor:
+    """∇²_{α,w} L_train(w, α) · v by central differences: (∇_α L(w + εv) − ∇_α L(w − εv)) / 2ε, ε = radius/‖v‖.
+
+    The weights are restored exactly afterwards. `mix` must be a function of α (its graph is reused).
+    """
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(v) for v in vector]))
+    eps = radius / norm
+    original = [w.detach().clone() for w in weights]
+    gradients = []
+    for sign in (1.0, -1.0):
+        with torch.no_grad():
+            torch._foreach_copy_(weights, original)
+            torch._foreach_add_(weights, torch._foreach_mul(vector, sign * eps))
+        loss, _ = classification_loss(model, x, y, mix)
+        gradients.append(torch.autograd.grad(loss, model.arch_parameters(), retain_graph=True)[0])
+    with torch.no_grad():
+        torch._foreach_copy_(weights, original)
+    return (gradients[0] - gradients[1]) / (2 * eps)
