@@ -27,6 +27,17 @@ class ValidationArchitect(Architect):
         self.hvp_radius = hvp_radius  # ε = hvp_radius / ‖∇_{w'} L_val‖ (DARTS: 0.01)
         self.weights = model.weight_parameters()
 
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        if hasattr(self.valid_batches, "state_dict"):
+            state["valid_batches"] = self.valid_batches.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if "valid_batches" in state:
+            self.valid_batches.load_state_dict(state["valid_batches"])
+
     def _search_epoch(self, batches: Iterable[Batch]) -> Iterator[StepStats]:
         for x, y in batches:
             x_val, y_val = next(self.valid_batches)

@@ -1,0 +1,287 @@
+"""The search: config → data + supernet + architect → epoch loop → per-epoch record → sinks, with checkpoints.
+
+The loop drives any :class:`~darts_tse.architects.Architect` through ``train_epoch``; it never knows which one.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .architects import Architect, TSEArchitect, ValidationArchitect, build_arch_optimizer
+from .benchmark import NB201Benchmark, load_benchmark
+from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
+from .config import ConfigError, SearchConfig
+from .data import CyclingBatches, SearchData, iterate_eval, load_search_data
+from .estimators import TSEEMATracker
+from .mixing import alpha_entropy, build_mixing
+from .space import NB201SearchNetwork
+from .tracking import LocalFiles, Sink, WandbSink
+from .training import StepStats, WeightTrainer
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "checkpoint.pt"
+PROGRESS_EVERY = 20  # steps between progress-bar refreshes (the only host synchronisation inside an epoch)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class SearchComponents:
+    """Everything an epoch needs, built from a config."""
+
+    data: SearchData
+    model: NB201SearchNetwork
+    weight_optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    architect: Architect
+    device: torch.device
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' → cuda when available, else cpu; anything else as given (with a clear error if unusable)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
+    return device
+
+
+def build_components(config: SearchConfig, device: torch.device) -> SearchComponents:
+    """Data, supernet, optimizers and the method's architect (seeded by config.seed)."""
+    data = load_search_data(config.dataset, config.data_dir, synthetic_samples=config.synthetic_samples,
+                            synthetic_image_size=config.synthetic_image_size, seed=config.seed,
+                            max_train_samples=config.max_train_samples)
+    method = config.method_spec
+    kl_weight = config.kl_weight if config.drnas_reg == "kl" else 0.0
+    model = NB201SearchNetwork(config.C, config.N, data.num_classes, mixing=build_mixing(method.mixing, kl_weight=kl_weight),
+                               track_running_stats=config.track_running_stats,
+                               channels_last=config.channels_last).to(device)
+    weight_optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum,
+                                       nesterov=config.nesterov, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs, eta_min=config.lr_min)
+    trainer = WeightTrainer(model, weight_optimizer, grad_clip=config.grad_clip)
+    arch_optimizer = build_arch_optimizer(model, lr=config.arch_lr, betas=(config.arch_beta1, config.arch_beta2),
+                                          weight_decay=config.arch_weight_decay)
+    if method.architect == "tse":
+        architect: Architect = TSEArchitect(model, trainer, arch_optimizer, K=config.K, mode=config.tse_mode)
+    else:
+        valid_stream = CyclingBatches(data.stream("valid", config.batch_size, seed=config.seed, device=device))
+        architect = ValidationArchitect(model, trainer, arch_optimizer, valid_stream, order=config.order)
+    return SearchComponents(data, model, weight_optimizer, scheduler, architect, device)
+
+
+# ---- one epoch --------------------------------------------------------------------------------------------------
+def capped(batches: Iterable, limit: int | None) -> Iterator:
+    """The first `limit` batches (all when None)."""
+    return iter(batches) if limit is None else itertools.islice(batches, limit)
+
+
+def train_epoch(architect: Architect, batches: Iterable, *, update_alpha: bool, epoch: int, total: int,
+                progress: bool) -> dict:
+    """Run the architect over one epoch; returns mean train loss/accuracy, step and α-step counts."""
+    loss_sum = correct = None
+    count = steps = 0
+    bar = tqdm(total=total, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
+    for stats in architect.train_epoch(batches, update_alpha=update_alpha):
+        steps += 1
+        count += stats.count
+        weighted = stats.loss * stats.count
+        loss_sum = weighted if loss_sum is None else loss_sum + weighted
+        correct = stats.correct if correct is None else correct + stats.correct
+        if steps % PROGRESS_EVERY == 0:
+            _check_finite(stats, loss_sum, epoch, steps)
+            bar.set_postfix(loss=f"{loss_sum.item() / count:.3f}", acc=f"{100 * correct.item() / count:.1f}%")
+        bar.update(1)
+    bar.close()
+    if steps == 0:
+        raise ConfigError("the training split produced no batches; check --steps-per-epoch and the dataset size")
+    _check_finite(stats, loss_sum, epoch, steps)
+    return {"train_loss": loss_sum.item() / count, "train_acc": 100.0 * correct.item() / count,
+            "steps": steps, "alpha_steps": architect.alpha_steps}
+
+
+def _check_finite(stats: StepStats, loss_sum: torch.Tensor, epoch: int, step: int) -> None:
+    if not torch.isfinite(loss_sum):
+        where = f"at step {step}" if not torch.isfinite(stats.loss) else f"by step {step}"
+        raise NonFiniteLossError(f"non-finite training loss in epoch {epoch} {where}; the checkpoint of the last "
+                                 f"finished epoch is kept (try a lower --lr or --grad-clip)")
+
+
+@torch.no_grad()
+def evaluate(model: NB201SearchNetwork, batches: Iterable) -> dict:
+    """Supernet loss and accuracy (deterministic mixing: softmax / Dirichlet mean) over the given batches."""
+    model.eval()
+    loss_sum = torch.zeros(())
+    correct = torch.zeros((), dtype=torch.long)
+    count = 0
+    for x, y in batches:
+        logits = model(x)
+        loss_sum = loss_sum.to(logits.device) + F.cross_entropy(logits, y, reduction="sum")
+        correct = correct.to(logits.device) + (logits.argmax(1) == y).sum()
+        count += y.shape[0]
+    model.train()
+    return {"valid_loss": loss_sum.item() / count, "valid_acc": 100.0 * correct.item() / count}
+
+
+def arch_snapshot(model: NB201SearchNetwork) -> dict:
+    """α and the mixing probabilities as nested lists (rounded for readable files)."""
+    return {"alpha": _rounded(model.alpha.detach().cpu()), "probabilities": _rounded(model.probabilities().cpu())}
+
+
+def _rounded(tensor: torch.Tensor) -> list:
+    return [[round(float(v), 6) for v in row] for row in tensor]
+
+
+def epoch_record(epoch: int, train: dict, valid: dict, model: NB201SearchNetwork, benchmark: NB201Benchmark,
+                 tse_ema: float, lr: float, seconds: float) -> dict:
+    """The metrics.jsonl row of a finished epoch."""
+    genotype = model.genotype()
+    result = benchmark.query(genotype)
+    nb201 = {k: v for k, v in result.to_dict().items() if k not in ("index", "genotype")}
+    return {
+        "epoch": epoch,
+        "train_loss": train["train_loss"], "train_acc": train["train_acc"],
+        "valid_loss": valid["valid_loss"], "valid_acc": valid["valid_acc"],
+        "steps": train["steps"], "alpha_steps": train["alpha_steps"],
+        "alpha_entropy": alpha_entropy(model.probabilities()),
+        "genotype": genotype.to_str(), "nb201_index": result.index,
+        "skip_count": genotype.skip_count, "param_free_count": genotype.param_free_count,
+        "tse_ema": tse_ema, "lr": lr, "seconds": round(seconds, 3),
+        "nb201": nb201,
+    }
+
+
+def console_line(record: dict, epochs: int) -> str:
+    """A one-line summary of an epoch, with the NB201 number labelled by dataset and split."""
+    c10 = record["nb201"].get("cifar10", {})
+    if c10.get("test") is not None:
+        nb = f"NB201 cifar10 test {c10['test']:.2f}"
+    elif c10.get("valid") is not None:
+        nb = f"NB201 cifar10-valid valid {c10['valid']:.2f}"
+    else:
+        nb = "NB201 n/a"
+    return (f"epoch {record['epoch'] + 1}/{epochs} | train loss {record['train_loss']:.4f} acc {record['train_acc']:.2f}% | "
+            f"valid loss {record['valid_loss']:.4f} acc {record['valid_acc']:.2f}% | α steps {record['alpha_steps']} "
+            f"H(α) {record['alpha_entropy']:.3f} skip {record['skip_count']} | {nb} | {record['genotype']} | "
+            f"{record['seconds']:.1f}s")
+
+
+# ---- the whole search -------------------------------------------------------------------------------------------
+def run_search(config: SearchConfig, *, resume: bool = False, echo=print) -> list[dict]:
+    """Run (or resume) a search; returns the metrics rows of all finished epochs.
+
+    After every epoch the checkpoint (weights, α, both optimizers, LR schedule, RNG states, data position,
+    history) is written atomically, then the record goes to metrics.jsonl, genotypes.jsonl, genotype.json and W&B.
+    """
+    config.validate()
+    if config.out is None:
+        config.out = config.default_out()
+    out = Path(config.out)
+    checkpoint_path = out / CHECKPOINT
+    if not resume and checkpoint_path.exists():
+        raise ConfigError(f"{out} already holds a search (checkpoint.pt); pass --resume to continue it or choose a new --out")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    parts = build_components(config, device)
+    benchmark = load_benchmark(config.benchmark)
+    tse_ema = TSEEMATracker()
+    history: list[dict] = []
+    start_epoch = 0
+    run_id = f"{Path(config.out).name}"
+    if resume:
+        state = load_checkpoint(checkpoint_path)
+        differences = config.search_differences(SearchConfig.from_dict(state["config"]))
+        if differences:
+            raise ConfigError(f"--resume refused: search settings differ from the checkpoint's ({'; '.join(differences)})")
+        restore(parts, state, tse_ema)
+        history, start_epoch, run_id = state["history"], state["epoch"] + 1, state["run_id"]
+        echo(f"resuming {out} after epoch {start_epoch} of {config.epochs}")
+    out.mkdir(parents=True, exist_ok=True)
+    sinks: list[Sink] = [LocalFiles(out), WandbSink(out, mode=config.wandb, project=config.wandb_project,
+                                                    group=config.wandb_group or config.method, tags=config.wandb_tags,
+                                                    run_id=_wandb_id(run_id), name=run_id)]
+    for sink in sinks:
+        sink.start(config.to_dict(), history)
+    if not benchmark.has_test:
+        echo(f"NB201 numbers come from {benchmark.source}: valid accuracy only; pass --benchmark PATH for test accuracy")
+    echo(f"{config.method} on {config.dataset} ({parts.device}), {config.epochs} epochs → {out}")
+    interrupted = False
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            record, arch = run_epoch(config, parts, benchmark, tse_ema, epoch)
+            history.append({"metrics": record, "arch": arch})
+            save_checkpoint(checkpoint_path, checkpoint_state(config, parts, tse_ema, epoch, history, run_id))
+            for sink in sinks:
+                sink.log_epoch(record, arch)
+            echo(console_line(record, config.epochs))
+    except KeyboardInterrupt:
+        interrupted = True
+        echo(f"interrupted; {len(history)} finished epoch(s) are saved in {out} (continue with --resume --out {out})")
+        raise
+    finally:
+        for sink in sinks:
+            sink.finish(interrupted=interrupted)
+    return [row["metrics"] for row in history]
+
+
+def run_epoch(config: SearchConfig, parts: SearchComponents, benchmark: NB201Benchmark, tse_ema: TSEEMATracker,
+              epoch: int) -> tuple[dict, dict]:
+    """Train one epoch, evaluate the supernet on search-valid, and build the epoch's record."""
+    started = time.perf_counter()
+    lr = parts.weight_optimizer.param_groups[0]["lr"]
+    train_stream = parts.data.stream("train", config.batch_size, seed=config.seed, device=parts.device)
+    total = min(train_stream.num_batches(), config.steps_per_epoch or math.inf)
+    train = train_epoch(parts.architect, capped(train_stream.epoch(epoch), config.steps_per_epoch),
+                        update_alpha=epoch >= config.arch_warmup_epochs, epoch=epoch, total=total,
+                        progress=config.progress)
+    parts.scheduler.step()
+    valid_batches = iterate_eval(parts.data.valid, config.batch_size, parts.data.mean, parts.data.std, parts.device)
+    valid = evaluate(parts.model, capped(valid_batches, config.steps_per_epoch))
+    ema = tse_ema.update(train["train_loss"])
+    if parts.device.type == "cuda":
+        torch.cuda.synchronize()
+    record = epoch_record(epoch, train, valid, parts.model, benchmark, ema, lr, time.perf_counter() - started)
+    return record, arch_snapshot(parts.model)
+
+
+def checkpoint_state(config: SearchConfig, parts: SearchComponents, tse_ema: TSEEMATracker, epoch: int,
+                     history: list[dict], run_id: str) -> dict:
+    """Everything needed to continue exactly after `epoch`."""
+    return {
+        "format": 1, "config": config.to_dict(), "epoch": epoch, "run_id": run_id,
+        "model": parts.model.state_dict(), "weight_optimizer": parts.weight_optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(), "architect": parts.architect.state_dict(),
+        "tse_ema": tse_ema.state_dict(), "rng": rng_state(), "history": history,
+    }
+
+
+def restore(parts: SearchComponents, state: dict, tse_ema: TSEEMATracker) -> None:
+    """Load a checkpoint's state into freshly built components."""
+    try:
+        parts.model.load_state_dict(state["model"])
+        parts.weight_optimizer.load_state_dict(state["weight_optimizer"])
+        parts.scheduler.load_state_dict(state["scheduler"])
+        parts.architect.load_state_dict(state["architect"])
+        tse_ema.load_state_dict(state["tse_ema"])
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise CheckpointError(f"the checkpoint does not match this search: {error}") from error
+    set_rng_state(state["rng"])
+
+
+def _wandb_id(name: str) -> str:
+    """A W&B run id derived from the run directory name (W&B ids allow letters, digits, '-' and '_')."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)[-64:]
