@@ -1,0 +1,135 @@
+"""scripts/plot_curves.py and scripts/export_genotype.py on real (tiny) run directories, and darts_tse.runs."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from darts_tse.config import SearchConfig
+from darts_tse.runs import (MissingDependency, Run, RunDirError, choose_nb201, genotype_entry, load_run, plot_curves,
+                            read_jsonl, unique_labels)
+from darts_tse.search import run_search
+
+from conftest import REPO_ROOT
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> list[Path]:
+    """A darts-tse (K=2, seed 0) and a darts (seed 1) run of 3 tiny epochs each."""
+    root = tmp_path_factory.mktemp("runs")
+    runs = []
+    for method, seed in (("darts-tse", 0), ("darts", 1)):
+        out = root / f"{method}-seed{seed}"
+        run_search(SearchConfig(method=method, K=2, seed=seed, dataset="synthetic", synthetic_samples=32,
+                                synthetic_image_size=16, batch_size=8, C=4, N=1, epochs=3, threads=1, progress=False,
+                                device="cpu", wandb="disabled", out=str(out)), echo=lambda line: None)
+        runs.append(out)
+    return runs
+
+
+def test_plot_curves_script_writes_a_png_from_two_runs(two_runs, tmp_path):
+    pytest.importorskip("matplotlib")
+    output = tmp_path / "plots" / "curves.png"
+    result = subprocess.run([sys.executable, "scripts/plot_curves.py", *map(str, two_runs), "-o", str(output)],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert output.read_bytes()[:8] == PNG_MAGIC and output.stat().st_size > 10_000
+    assert f"wrote {output}" in result.stdout
+
+
+def test_plot_curves_other_dataset_and_clear_errors(two_runs, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    main = load_script("plot_curves").main
+    assert main([*map(str, two_runs), "--dataset", "cifar100", "--split", "valid", "-o", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
+    # the offline benchmark has no test accuracies: asking for them is a one-line error
+    assert main([*map(str, two_runs), "--split", "test", "-o", str(tmp_path / "t.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no run has NB201 cifar10 test accuracies" in err[0]
+    assert main([str(tmp_path / "missing"), "-o", str(tmp_path / "m.png")]) == 2
+    assert "run directory" in capsys.readouterr().err and not (tmp_path / "m.png").exists()
+
+
+def test_missing_matplotlib_is_a_one_line_error(two_runs, tmp_path, monkeypatch, capsys):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(MissingDependency, match="pip install matplotlib"):
+        plot_curves([load_run(two_runs[0])], tmp_path / "x.png")
+    assert load_script("plot_curves").main([str(two_runs[0]), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: plotting needs matplotlib")
+
+
+def test_run_labels_come_from_config(two_runs):
+    runs = [load_run(path) for path in two_runs]
+    assert unique_labels(runs) == ["darts-tse K=2 seed 0", "darts seed 1"]
+    twins = unique_labels([runs[0], Run(Path("elsewhere"), runs[0].config, runs[0].metrics)])
+    assert twins == [f"darts-tse K=2 seed 0 ({two_runs[0].name})", "darts-tse K=2 seed 0 (elsewhere)"]
+
+
+def test_nb201_series_choice():
+    def run(*values):  # rows with cifar10 (valid, test)
+        return Run(Path("r"), {}, [{"epoch": i, "nb201": {"cifar10": {"valid": v, "test": t}}} for i, (v, t) in enumerate(values)])
+
+    with_test, valid_only = run((80.0, 90.0), (81.0, 91.0)), run((82.0, None))
+    assert choose_nb201([with_test]) == ("cifar10", "test")
+    assert choose_nb201([with_test, valid_only]) == ("cifar10", "valid")  # one axis for every run
+    assert choose_nb201([with_test], "cifar10-valid") == ("cifar10", "valid")
+    with pytest.raises(RunDirError, match="no run has NB201 cifar100"):
+        choose_nb201([with_test], "cifar100")
+    with pytest.raises(RunDirError, match="unknown NB201 dataset"):
+        choose_nb201([with_test], "mnist")
+
+
+def test_export_genotype_prints_the_genotype_of_an_epoch(two_runs, capsys):
+    run = two_runs[0]
+    metrics = read_jsonl(run / "metrics.jsonl")
+    result = subprocess.run([sys.executable, "scripts/export_genotype.py", str(run), "--epoch", "1"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == metrics[1]["genotype"] + "\n"
+
+    main = load_script("export_genotype").main
+    assert main([str(run)]) == 0
+    assert capsys.readouterr().out == metrics[-1]["genotype"] + "\n"  # the latest epoch by default
+    assert main([str(run), "--epoch", "0", "--format", "json"]) == 0
+    entry = json.loads(capsys.readouterr().out)
+    genotypes = read_jsonl(run / "genotypes.jsonl")
+    assert entry["epoch"] == 0 and entry["genotype"] == metrics[0]["genotype"]
+    assert entry["nb201_index"] == metrics[0]["nb201_index"] and entry["alpha"] == genotypes[0]["alpha"]
+    assert main([str(run), "--epoch", "7"]) == 2
+    assert "no epoch 7; its finished epochs are 0..2" in capsys.readouterr().err
+
+
+def test_run_directory_errors(tmp_path):
+    with pytest.raises(RunDirError, match="does not exist"):
+        load_run(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunDirError, match="not a search run directory"):
+        genotype_entry(tmp_path / "empty")
+    (tmp_path / "empty" / "metrics.jsonl").write_text("")
+    with pytest.raises(RunDirError, match="no finished epoch yet"):
+        load_run(tmp_path / "empty")
+    with pytest.raises(RunDirError, match="no finished epoch yet"):
+        genotype_entry(tmp_path / "empty")
+
+
+def test_a_partial_last_line_is_skipped(two_runs, tmp_path):
+    """A run killed while appending leaves half a line; the readers keep the complete rows."""
+    text = (two_runs[1] / "metrics.jsonl").read_text()
+    (tmp_path / "metrics.jsonl").write_text(text + text.splitlines()[0][:40])
+    assert len(load_run(tmp_path).metrics) == 3
+    (tmp_path / "metrics.jsonl").write_text("{oops\n" + text)
+    with pytest.raises(RunDirError, match="line 1 is not JSON"):
+        load_run(tmp_path)
