@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 
 from darts_tse.config import DATASETS, DRNAS_REGULARIZERS, METHODS, TSE_MODES, WANDB_MODES, SearchConfig
 
@@ -86,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (e.g. a pre-empted job): handled like Ctrl-C, so the W&B run is closed and the exit is clean."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     resume = args.pop("resume")
@@ -96,13 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     from darts_tse.cli_errors import USER_ERRORS  # imported late so --help stays fast
     from darts_tse.search import run_search
 
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if _in_main_thread() else None
     try:
         run_search(SearchConfig(**args), resume=resume)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as interrupt:
+        return 143 if isinstance(interrupt, Terminated) else 130  # 128 + SIGTERM / SIGINT, as a shell reports them
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

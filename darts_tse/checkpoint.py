@@ -53,6 +53,9 @@ def load_checkpoint(path: Path) -> dict:
     """Load a checkpoint written by :func:`save_checkpoint` (on the CPU)."""
     path = Path(path)
     if not path.is_file():
+        if (path.parent / "config.json").is_file():
+            raise CheckpointError(f"no checkpoint at {path}: that search stopped before its first epoch finished; "
+                                  f"start it again without --resume")
         raise CheckpointError(f"no checkpoint at {path}; --resume needs the --out directory of an earlier search")
     try:
         return torch.load(path, map_location="cpu", weights_only=False)

@@ -24,8 +24,8 @@ from .data import CyclingBatches, SearchData, iterate_eval, load_search_data
 from .estimators import TSEEMATracker
 from .mixing import alpha_entropy, build_mixing
 from .space import NB201SearchNetwork
-from .tracking import LocalFiles, Sink, WandbSink
-from .training import StepStats, WeightTrainer
+from .tracking import FAILED, FINISHED, INTERRUPTED, LocalFiles, Sink, WandbSink, new_wandb_id
+from .training import WeightTrainer
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"
@@ -93,30 +93,32 @@ def train_epoch(architect: Architect, batches: Iterable, *, update_alpha: bool, 
     """Run the architect over one epoch; returns mean train loss/accuracy, step and α-step counts."""
     loss_sum = correct = None
     count = steps = 0
-    bar = tqdm(total=total, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
-    for stats in architect.train_epoch(batches, update_alpha=update_alpha):
-        steps += 1
-        count += stats.count
-        weighted = stats.loss * stats.count
-        loss_sum = weighted if loss_sum is None else loss_sum + weighted
-        correct = stats.correct if correct is None else correct + stats.correct
-        if steps % PROGRESS_EVERY == 0:
-            _check_finite(stats, loss_sum, epoch, steps)
-            bar.set_postfix(loss=f"{loss_sum.item() / count:.3f}", acc=f"{100 * correct.item() / count:.1f}%")
-        bar.update(1)
-    bar.close()
+    bar = tqdm(total=total, desc=f"epoch {epoch + 1}", leave=False, disable=not progress, dynamic_ncols=True)
+    try:
+        for stats in architect.train_epoch(batches, update_alpha=update_alpha):
+            steps += 1
+            count += stats.count
+            weighted = stats.loss * stats.count
+            loss_sum = weighted if loss_sum is None else loss_sum + weighted
+            correct = stats.correct if correct is None else correct + stats.correct
+            if steps % PROGRESS_EVERY == 0:
+                _check_finite(loss_sum, epoch, steps)
+                bar.set_postfix(loss=f"{loss_sum.item() / count:.3f}", acc=f"{100 * correct.item() / count:.1f}%")
+            bar.update(1)
+    finally:
+        bar.close()
     if steps == 0:
         raise ConfigError("the training split produced no batches; check --steps-per-epoch and the dataset size")
-    _check_finite(stats, loss_sum, epoch, steps)
+    _check_finite(loss_sum, epoch, steps)
     return {"train_loss": loss_sum.item() / count, "train_acc": 100.0 * correct.item() / count,
             "steps": steps, "alpha_steps": architect.alpha_steps}
 
 
-def _check_finite(stats: StepStats, loss_sum: torch.Tensor, epoch: int, step: int) -> None:
+def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int) -> None:
+    """NonFiniteLossError unless the epoch's running loss sum is finite (epoch counted from 1, as on the console)."""
     if not torch.isfinite(loss_sum):
-        where = f"at step {step}" if not torch.isfinite(stats.loss) else f"by step {step}"
-        raise NonFiniteLossError(f"non-finite training loss in epoch {epoch} {where}; the checkpoint of the last "
-                                 f"finished epoch is kept (try a lower --lr or --grad-clip)")
+        raise NonFiniteLossError(f"non-finite training loss in epoch {epoch + 1}, detected at step {step} (the loss is "
+                                 f"checked every {PROGRESS_EVERY} steps and at the end of each epoch)")
 
 
 @torch.no_grad()
@@ -201,41 +203,66 @@ def run_search(config: SearchConfig, *, resume: bool = False, echo=print) -> lis
     tse_ema = TSEEMATracker()
     history: list[dict] = []
     start_epoch = 0
-    run_id = f"{Path(config.out).name}"
+    run_id = new_wandb_id(out.name)  # the W&B run id, kept in the checkpoint so that a resume continues that run
     if resume:
         state = load_checkpoint(checkpoint_path)
         differences = config.search_differences(SearchConfig.from_dict(state["config"]))
         if differences:
-            raise ConfigError(f"--resume refused: search settings differ from the checkpoint's ({'; '.join(differences)})")
+            raise ConfigError(f"--resume refused: these settings differ from the checkpoint's (checkpoint -> now): "
+                              f"{'; '.join(map(_as_flag, differences))}; rerun with the original values, or start a "
+                              f"new --out")
         restore(parts, state, tse_ema)
         history, start_epoch, run_id = state["history"], state["epoch"] + 1, state["run_id"]
+        if start_epoch >= config.epochs:
+            echo(f"{out} already finished all {config.epochs} epochs; nothing to resume")
+            return [row["metrics"] for row in history]
         echo(f"resuming {out} after epoch {start_epoch} of {config.epochs}")
     out.mkdir(parents=True, exist_ok=True)
     sinks: list[Sink] = [LocalFiles(out), WandbSink(out, mode=config.wandb, project=config.wandb_project,
                                                     group=config.wandb_group or config.method, tags=config.wandb_tags,
-                                                    run_id=_wandb_id(run_id), name=run_id)]
-    for sink in sinks:
-        sink.start(config.to_dict(), history)
+                                                    run_id=_wandb_id(run_id), name=out.name)]
     if not benchmark.has_test:
         echo(f"NB201 numbers come from {benchmark.source}: valid accuracy only; pass --benchmark PATH for test accuracy")
     echo(f"{config.method} on {config.dataset} ({parts.device}), {config.epochs} epochs → {out}")
-    interrupted = False
+    saved = start_epoch  # epochs whose checkpoint is on disk
+    exit_code = FAILED
     try:
+        for sink in sinks:
+            sink.start(config.to_dict(), history)
         for epoch in range(start_epoch, config.epochs):
             record, arch = run_epoch(config, parts, benchmark, tse_ema, epoch)
             history.append({"metrics": record, "arch": arch})
             save_checkpoint(checkpoint_path, checkpoint_state(config, parts, tse_ema, epoch, history, run_id))
+            saved = epoch + 1
             for sink in sinks:
                 sink.log_epoch(record, arch)
             echo(console_line(record, config.epochs))
+        exit_code = FINISHED
     except KeyboardInterrupt:
-        interrupted = True
-        echo(f"interrupted; {len(history)} finished epoch(s) are saved in {out} (continue with --resume --out {out})")
+        exit_code = INTERRUPTED
+        echo(f"interrupted: {_saved_note(saved, config.epochs, out)}; continue with: "
+             f"python train_search.py --resume --out {out} <the same settings>")
         raise
+    except NonFiniteLossError as error:
+        raise NonFiniteLossError(f"{error}; {_saved_note(saved, config.epochs, out)} (try a lower --lr, or "
+                                 f"--grad-clip)") from None
     finally:
         for sink in sinks:
-            sink.finish(interrupted=interrupted)
+            sink.finish(exit_code)
     return [row["metrics"] for row in history]
+
+
+def _as_flag(difference: str) -> str:
+    """'arch_lr: 0.1 -> 0.2' as the command line spells it: '--arch-lr: 0.1 -> 0.2'."""
+    name, _, change = difference.partition(":")
+    return f"--{name.replace('_', '-')}:{change}"
+
+
+def _saved_note(saved: int, epochs: int, out: Path) -> str:
+    """What the checkpoint holds after a failure or an interruption."""
+    if saved == 0:
+        return f"no epoch had finished, so {out} holds no checkpoint"
+    return f"the checkpoint of epoch {saved}/{epochs} in {out} is kept"
 
 
 def run_epoch(config: SearchConfig, parts: SearchComponents, benchmark: NB201Benchmark, tse_ema: TSEEMATracker,
@@ -251,6 +278,8 @@ def run_epoch(config: SearchConfig, parts: SearchComponents, benchmark: NB201Ben
     parts.scheduler.step()
     valid_batches = iterate_eval(parts.data.valid, config.batch_size, parts.data.mean, parts.data.std, parts.device)
     valid = evaluate(parts.model, capped(valid_batches, config.steps_per_epoch))
+    if not math.isfinite(valid["valid_loss"]):  # e.g. the weights diverged in the epoch's last steps
+        raise NonFiniteLossError(f"non-finite search-valid loss after epoch {epoch + 1}, so that epoch is not saved")
     ema = tse_ema.update(train["train_loss"])
     if parts.device.type == "cuda":
         torch.cuda.synchronize()

@@ -1,29 +1,38 @@
 """Where the per-epoch records go: local files (always) and Weights & Biases (optional), behind one interface.
 
-Local files in the run directory:
+Local files in the run directory (details: docs/tracking.md):
   config.json      the SearchConfig
   metrics.jsonl    one JSON object per finished epoch
   genotypes.jsonl  one line per epoch: epoch, genotype, probabilities (6×5) and raw α
   genotype.json    the latest epoch's genotype, α, probabilities and NB201 result (rewritten atomically every epoch)
+  wandb/           the W&B run files (offline/online modes only)
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
-import warnings
+import secrets
 from pathlib import Path
-from typing import Protocol
+from typing import Mapping, Protocol
 
 from .checkpoint import atomic_write_text
+from .runs import nb201_label
 from .space import EDGES, OPS
+
+log = logging.getLogger(__name__)
+
+# Exit codes handed to Sink.finish (and to W&B's run.finish).
+FINISHED, FAILED, INTERRUPTED = 0, 1, 130
 
 
 class Sink(Protocol):
     def start(self, config: dict, history: list[dict]) -> None: ...
     def log_epoch(self, record: dict, arch: dict) -> None: ...
-    def finish(self, interrupted: bool = False) -> None: ...
+    def finish(self, exit_code: int = FINISHED) -> None: ...
 
 
+# ---- local files --------------------------------------------------------------------------------------------------
 class LocalFiles:
     """JSON/JSONL files in the run directory; rows are appended and fsynced as each epoch finishes."""
 
@@ -34,19 +43,24 @@ class LocalFiles:
         self.final = self.out / "genotype.json"
 
     def start(self, config: dict, history: list[dict]) -> None:
-        """Write config.json; on resume, rewrite the JSONL files from the checkpoint's history (no lost or repeated rows)."""
+        """Write config.json; rewrite the other files from the checkpoint's history (a resume loses or repeats no row)."""
         atomic_write_text(self.out / "config.json", json.dumps(config, indent=2) + "\n")
         atomic_write_text(self.metrics, "".join(json.dumps(row["metrics"]) + "\n" for row in history))
         atomic_write_text(self.genotypes, "".join(json.dumps(genotype_row(row)) + "\n" for row in history))
+        if history:
+            self._write_final(history[-1]["metrics"], history[-1]["arch"])
 
     def log_epoch(self, record: dict, arch: dict) -> None:
         _append_line(self.metrics, json.dumps(record))
         _append_line(self.genotypes, json.dumps(genotype_row({"metrics": record, "arch": arch})))
+        self._write_final(record, arch)
+
+    def _write_final(self, record: dict, arch: dict) -> None:
         final = {"epoch": record["epoch"], "genotype": record["genotype"], "nb201_index": record["nb201_index"],
                  "alpha": arch["alpha"], "probabilities": arch["probabilities"], "nb201": record.get("nb201")}
         atomic_write_text(self.final, json.dumps(final, indent=2) + "\n")
 
-    def finish(self, interrupted: bool = False) -> None:
+    def finish(self, exit_code: int = FINISHED) -> None:
         return None
 
 
@@ -63,6 +77,7 @@ def _append_line(path: Path, line: str) -> None:
         os.fsync(handle.fileno())
 
 
+# ---- Weights & Biases ---------------------------------------------------------------------------------------------
 def flatten_metrics(record: dict) -> dict:
     """W&B keys for one metrics.jsonl record, grouped and labelled (e.g. nb201/cifar10/test, supernet/valid_loss)."""
     flat = {
@@ -78,31 +93,72 @@ def flatten_metrics(record: dict) -> dict:
         "alpha/skip_count": record["skip_count"],
         "alpha/param_free_count": record["param_free_count"],
         "alpha/steps": record["alpha_steps"],
-        "lr": record["lr"],
-        "seconds": record["seconds"],
+        "train/steps": record["steps"],
+        "train/lr": record["lr"],
+        "train/seconds": record["seconds"],
         "nb201/index": record["nb201_index"],
     }
     for dataset, splits in (record.get("nb201") or {}).items():
         if isinstance(splits, dict):
             for split, value in splits.items():
                 if value is not None:
-                    flat[f"nb201/{dataset}/{split}"] = value
+                    flat["nb201/" + nb201_label(dataset, split).replace(" ", "/")] = value
     return flat
 
 
+def resolve_wandb_mode(flag: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The W&B mode to use: 'disabled' if the flag says so, else WANDB_MODE when set, else the flag.
+
+    WANDB_MODE accepts online, offline, disabled and W&B's aliases run (= online) and dryrun (= offline); any other
+    value is ignored with a warning.
+    """
+    if flag == "disabled":
+        return "disabled"
+    value = environ.get("WANDB_MODE", "").strip().lower()
+    aliases = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled"}
+    if value and value not in aliases:
+        log.warning("ignoring WANDB_MODE=%r (expected online, offline or disabled); using --wandb %s", value, flag)
+    return aliases.get(value, flag)
+
+
+def new_wandb_id(name: str) -> str:
+    """A fresh W&B run id: the run directory name (letters, digits, '-', '_' kept) plus 8 random hex digits.
+
+    Drawn from the OS (secrets), so it never touches the random generators the search uses.
+    """
+    stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)[-55:].strip("-_") or "run"
+    return f"{stem}-{secrets.token_hex(4)}"
+
+
+def wandb_settings(wandb):
+    """Quiet, local settings: no console capture or banner/summary flood; our own lines say where the run is."""
+    return wandb.Settings(silent=True, console="off", show_warnings=False)
+
+
+def probability_table(wandb, probabilities: list[list[float]]):
+    """A W&B table of the mixing probabilities: one row per edge ('1<-0' ...), one column per op."""
+    return wandb.Table(columns=["edge", *OPS], data=[[f"{t}<-{s}", *row] for (t, s), row in zip(EDGES, probabilities)])
+
+
 class WandbSink:
-    """One W&B run per search; a failure (import, init, network, logging) warns once and switches the sink off."""
+    """One W&B run per search (the id is kept in the checkpoint, so a resumed search continues the same run).
+
+    Any failure (import, init, network, logging) logs one warning and switches the sink off; the search goes on.
+    """
 
     def __init__(self, out: Path, *, mode: str, project: str, group: str, tags: list[str], run_id: str, name: str):
         self.out = Path(out)
-        self.mode = os.environ.get("WANDB_MODE", mode) if mode != "disabled" else "disabled"
+        self.mode = resolve_wandb_mode(mode)
         self.project, self.group, self.tags, self.run_id, self.name = project, group, list(tags), run_id, name
         self.run = None
         self.wandb = None
+        self.failed = False
 
     def _fail(self, what: str, error: BaseException) -> None:
-        warnings.warn(f"Weights & Biases {what} failed ({type(error).__name__}: {error}); "
-                      f"the search continues with local files only", RuntimeWarning, stacklevel=3)
+        if not self.failed:
+            log.warning("Weights & Biases %s failed (%s: %s); the search continues with local files only",
+                        what, type(error).__name__, str(error).strip().splitlines()[0] if str(error).strip() else "")
+        self.failed = True
         self.run = None
 
     def start(self, config: dict, history: list[dict]) -> None:
@@ -110,10 +166,14 @@ class WandbSink:
             return
         try:
             import wandb
-
-            self.wandb = wandb
-            self.run = wandb.init(project=self.project, group=self.group, tags=self.tags, config=config, dir=str(self.out),
-                                  mode=self.mode, id=self.run_id, name=self.name, resume="allow", reinit=True)
+        except Exception as error:  # not installed, or broken
+            self._fail("import", error)
+            return
+        self.wandb = wandb
+        try:
+            self.run = wandb.init(dir=str(self.out), mode=self.mode, project=self.project, group=self.group,
+                                  tags=self.tags, name=self.name, id=self.run_id, config=config, resume="allow",
+                                  allow_val_change=True, reinit="create_new", settings=wandb_settings(wandb))
             self.run.define_metric("epoch")
             self.run.define_metric("*", step_metric="epoch")
         except Exception as error:
@@ -123,23 +183,36 @@ class WandbSink:
         if self.run is None:
             return
         try:
-            table = self.wandb.Table(columns=["edge", *OPS], data=[[f"{t}<-{s}", *row] for (t, s), row in
-                                                                    zip(EDGES, arch["probabilities"])])
-            self.run.log({**flatten_metrics(record), "alpha/probabilities": table, "genotype": record["genotype"]})
+            # step = epoch: a resumed search (a new offline segment, or the same online run) continues the same steps
+            self.run.log({**flatten_metrics(record), "alpha/probabilities": probability_table(self.wandb, arch["probabilities"])},
+                         step=record["epoch"])
+            self.run.summary.update({"genotype": record["genotype"], "nb201/index": record["nb201_index"]})
         except Exception as error:
             self._fail("logging", error)
 
-    def finish(self, interrupted: bool = False) -> None:
+    def finish(self, exit_code: int = FINISHED) -> None:
+        """Log the genotype artifact (genotype.json, genotypes.jsonl) and close the run with `exit_code`."""
         if self.run is None:
             return
+        run, self.run = self.run, None
         try:
-            artifact = self.wandb.Artifact(f"genotype-{self.run_id}", type="genotype")
-            for name in ("genotype.json", "genotypes.jsonl", "metrics.jsonl"):
-                if (self.out / name).is_file():
-                    artifact.add_file(str(self.out / name))
-            self.run.log_artifact(artifact)
-            self.run.finish(exit_code=1 if interrupted else 0)
+            run_dir = Path(run.dir).parent  # run.dir is the run's files/ folder
+            self._log_genotype_artifact(run)
+            run.finish(exit_code=exit_code)
         except Exception as error:
             self._fail("finish", error)
-        self.run = None
+            return
+        if self.mode == "offline":
+            log.info("W&B offline run saved in %s (upload it with: wandb sync %s)", run_dir, run_dir)
 
+    def _log_genotype_artifact(self, run) -> None:
+        final = self.out / "genotype.json"
+        if not final.is_file():
+            return  # no epoch finished
+        summary = json.loads(final.read_text(encoding="utf-8"))
+        artifact = self.wandb.Artifact(f"genotype-{self.run_id}", type="genotype",
+                                       metadata={k: summary.get(k) for k in ("epoch", "genotype", "nb201_index")})
+        for name in ("genotype.json", "genotypes.jsonl"):
+            if (self.out / name).is_file():
+                artifact.add_file(str(self.out / name))
+        run.log_artifact(artifact)

@@ -1,0 +1,211 @@
+"""Checkpoints and --resume: a run killed mid-epoch (SIGKILL) or interrupted (SIGINT) and resumed ends exactly like an
+uninterrupted one; mismatched flags are refused; a failed checkpoint write or a non-finite loss keeps the last good
+checkpoint."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import darts_tse.training
+from darts_tse.checkpoint import load_checkpoint, save_checkpoint
+from darts_tse.config import SearchConfig
+from darts_tse.search import run_search
+
+from conftest import REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT))
+import train_search  # noqa: E402
+
+EPOCHS = 3
+TINY = dict(K=3, dataset="synthetic", synthetic_samples=256, synthetic_image_size=16, batch_size=8, C=4, N=1,
+            epochs=EPOCHS, threads=1, wandb="disabled", progress=False, device="cpu")
+
+
+def tiny_config(out: Path, method: str, **overrides) -> SearchConfig:
+    return SearchConfig(**{**TINY, "method": method, "out": str(out), **overrides})
+
+
+def cli_args(config: SearchConfig) -> list[str]:
+    """train_search.py flags reproducing `config` (the subset TINY sets)."""
+    return ["--method", config.method, "--K", str(config.K), "--dataset", config.dataset,
+            "--synthetic-samples", str(config.synthetic_samples), "--synthetic-image-size", str(config.synthetic_image_size),
+            "--batch-size", str(config.batch_size), "--C", str(config.C), "--N", str(config.N),
+            "--epochs", str(config.epochs), "--threads", str(config.threads), "--wandb", config.wandb,
+            "--device", config.device, "--no-progress", "--out", str(config.out)]
+
+
+def start(config: SearchConfig) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "train_search.py", *cli_args(config)], cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_rows(process: subprocess.Popen, metrics: Path, rows: int, timeout: float = 120) -> None:
+    """Poll metrics.jsonl until it holds `rows` complete lines (the epoch's checkpoint is written before its row)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if metrics.is_file() and metrics.read_text().count("\n") >= rows:
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended before epoch {rows} finished: {process.communicate()}")
+        time.sleep(0.005)
+    process.kill()
+    raise AssertionError(f"no {rows} metrics rows after {timeout} s")
+
+
+def metric_rows(out: Path) -> list[dict]:
+    """metrics.jsonl rows without the wall-clock `seconds`."""
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+def final_alpha(out: Path) -> torch.Tensor:
+    return load_checkpoint(out / "checkpoint.pt")["model"]["alpha"]
+
+
+def assert_same_search(out: Path, reference: Path) -> None:
+    assert torch.equal(final_alpha(out), final_alpha(reference))  # bit for bit
+    assert json.loads((out / "genotype.json").read_text())["alpha"] == json.loads((reference / "genotype.json").read_text())["alpha"]
+    rows = metric_rows(out)
+    assert [row["epoch"] for row in rows] == list(range(EPOCHS))  # no duplicated or missing epoch
+    assert rows == metric_rows(reference)
+    genotypes = [json.loads(line)["epoch"] for line in (out / "genotypes.jsonl").read_text().splitlines()]
+    assert genotypes == list(range(EPOCHS))
+
+
+@pytest.fixture(scope="module")
+def reference_runs(tmp_path_factory):
+    """Uninterrupted runs (in this process), by method, computed on first use."""
+    root = tmp_path_factory.mktemp("reference")
+    done: dict[str, Path] = {}
+
+    def get(method: str) -> Path:
+        if method not in done:
+            run_search(tiny_config(root / method, method), echo=lambda line: None)
+            done[method] = root / method
+        return done[method]
+
+    return get
+
+
+# DARTS and DrNAS also carry the search-valid stream position; DrNAS draws a Dirichlet sample every forward.
+@pytest.mark.parametrize("method", ["darts-tse", "darts", "drnas"])
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, reference_runs, method):
+    config = tiny_config(tmp_path / "run", method)
+    process = start(config)
+    wait_for_rows(process, tmp_path / "run" / "metrics.jsonl", 1)
+    time.sleep(0.05)  # into epoch 2
+    process.kill()
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL  # killed, not finished
+    assert 1 <= load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] + 1 < EPOCHS
+
+    result = subprocess.run([sys.executable, "train_search.py", *cli_args(config), "--resume"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stdout
+    assert_same_search(tmp_path / "run", reference_runs(method))
+
+
+def test_sigint_exits_130_with_one_line_and_the_run_resumes(tmp_path, reference_runs, capsys):
+    config = tiny_config(tmp_path / "run", "darts-tse")
+    process = start(config)
+    wait_for_rows(process, tmp_path / "run" / "metrics.jsonl", 1)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    hints = [line for line in stdout.splitlines() if line.startswith("interrupted")]
+    assert len(hints) == 1 and f"--resume --out {config.out}" in hints[0]
+    kept = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] + 1
+    assert f"the checkpoint of epoch {kept}/{EPOCHS}" in hints[0]
+
+    assert train_search.main([*cli_args(config), "--resume"]) == 0
+    assert_same_search(tmp_path / "run", reference_runs("darts-tse"))
+
+
+def test_resume_with_different_search_flags_is_refused_in_one_line(tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", "darts-tse", epochs=1, synthetic_samples=32)
+    run_search(config, echo=lambda line: None)
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    code = train_search.main([*cli_args(config), "--resume", "--lr", "0.05", "--K", "5"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(err) == 1
+    assert "--resume refused" in err[0] and "--lr: 0.025 -> 0.05" in err[0] and "--K: 3 -> 5" in err[0]
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+    # settings that do not change the search may differ (here the run has nothing left to do)
+    assert train_search.main([*cli_args(config), "--resume", "--threads", "2", "--device", "auto"]) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+
+
+def test_interrupted_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"epoch": 0, "alpha": torch.arange(30.0).view(6, 5)})
+    real_save = torch.save
+
+    def broken_save(obj, handle, *args, **kwargs):
+        real_save(obj, handle, *args, **kwargs)
+        handle.truncate(handle.tell() // 2)  # half the data is on disk ...
+        raise OSError("No space left on device")  # ... when the write fails
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(path, {"epoch": 1, "alpha": torch.zeros(6, 5)})
+    monkeypatch.undo()
+    state = load_checkpoint(path)
+    assert state["epoch"] == 0 and torch.equal(state["alpha"], torch.arange(30.0).view(6, 5))
+    assert os.listdir(tmp_path) == ["checkpoint.pt"]  # no temporary file left behind
+
+
+def test_failed_checkpoint_write_in_a_search_keeps_the_last_epoch_and_resumes(tmp_path, monkeypatch, reference_runs):
+    config = tiny_config(tmp_path / "run", "darts-tse")
+    real_save, calls = torch.save, []
+
+    def save_fails_on_second_epoch(obj, handle, *args, **kwargs):
+        calls.append(1)
+        real_save(obj, handle, *args, **kwargs)
+        if len(calls) == 2:
+            handle.truncate(100)
+            raise OSError("No space left on device")
+
+    monkeypatch.setattr(torch, "save", save_fails_on_second_epoch)
+    with pytest.raises(OSError):
+        run_search(config, echo=lambda line: None)
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] == 0
+    run_search(config, resume=True, echo=lambda line: None)
+    assert_same_search(tmp_path / "run", reference_runs("darts-tse"))
+
+
+def test_non_finite_loss_stops_with_one_line_naming_epoch_and_step(tmp_path, monkeypatch, capsys):
+    config = tiny_config(tmp_path / "run", "darts-tse", synthetic_samples=32)  # 2 steps an epoch
+    real_loss, calls = darts_tse.training.classification_loss, []
+
+    def loss_diverges_in_second_epoch(*args, **kwargs):
+        loss, logits = real_loss(*args, **kwargs)
+        calls.append(1)
+        return (loss * float("nan"), logits) if len(calls) > 2 else (loss, logits)
+
+    monkeypatch.setattr(darts_tse.training, "classification_loss", loss_diverges_in_second_epoch)
+    assert train_search.main(cli_args(config)) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err[-1].startswith("error: non-finite training loss in epoch 2, detected at step 2"), err
+    assert f"the checkpoint of epoch 1/{EPOCHS}" in err[-1] and "Traceback" not in "".join(err)
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] == 0
+    assert [row["epoch"] for row in metric_rows(tmp_path / "run")] == [0]
+
+
+def test_divergence_in_the_first_epoch_says_nothing_was_saved(tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", "darts", synthetic_samples=32, epochs=1)
+    assert train_search.main([*cli_args(config), "--lr", "1e9", "--lr-min", "0", "--grad-clip", "none"]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("error: non-finite") and "epoch 1" in err and "holds no checkpoint" in err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    assert train_search.main([*cli_args(config), "--resume"]) == 2
+    assert "before its first epoch finished" in capsys.readouterr().err
