@@ -1,0 +1,16 @@
+#!/usr/bin/env python
+"""Time one search minibatch: weights only, DARTS 1st order, DARTS-TSE joint/rollout, and xautodl's supernet.
+
+    python scripts/bench_step.py --C 16 --N 5 --batch-size 64 --image-size 32 --json bench.json
+
+See darts_tse/benchmarking.py for what is timed and how memory is measured, and docs/benchmarks.md for results.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from darts_tse.benchmarking import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""scripts/bench_step.py end to end on a tiny configuration: the JSON it writes has every key, with positive numbers."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TIME_KEYS = ("weights_only_s", "darts_s", "darts_tse_joint_s", "darts_tse_rollout_s")
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def test_bench_step_writes_positive_timings_and_memory(tmp_path):
+    out = tmp_path / "out.json"
+    # the exact command line of the brief, run from another directory: the script must find the package by itself
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "bench_step.py"), "--C", "4", "--N", "1", "--batch-size", "4",
+         "--image-size", "8", "--repeats", "1", "--warmup", "0", "--json", "out.json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+
+    for key in TIME_KEYS:
+        assert _positive(result[key]), key
+    cases = ["weights_only", "darts", "darts_tse_joint", "darts_tse_rollout"]
+    if result["config"]["xautodl"]:
+        assert _positive(result["xautodl_weights_only_s"])
+        cases.append("xautodl_weights_only")
+    else:
+        assert result["xautodl_weights_only_s"] is None
+    assert set(result["peak_mem_mb"]) == set(cases)
+    for case in cases:
+        assert _positive(result["peak_mem_mb"][case]), case
+        assert len(result["samples_s"][case]) == 1
+    ratios = result["ratios"]
+    assert _positive(ratios["joint_over_weights_only"]) and _positive(ratios["joint_over_darts"])
+    config = result["config"]
+    assert (config["C"], config["N"], config["batch_size"], config["image_size"]) == (4, 1, 4, 8)
+    assert config["repeats"] == 1 and config["warmup"] == 0 and config["channels_last"] is True
+    assert config["torch"] and config["device_name"] and _positive(config["threads"]) and config["memory_method"]
+    # the table names every case and the three ratios
+    assert "DARTS-TSE joint" in proc.stdout and "joint / weights-only" in proc.stdout and "ours / xautodl" in proc.stdout
+
+
+def test_bench_step_skips_memory_and_selects_cases(tmp_path):
+    out = tmp_path / "out.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "bench_step.py"), "--C", "4", "--N", "1", "--batch-size", "4",
+         "--image-size", "8", "--repeats", "2", "--warmup", "0", "--device", "cpu", "--threads", "1", "--K", "3",
+         "--no-channels-last", "--no-memory", "--cases", "weights_only", "darts_tse_joint", "--json", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert _positive(result["weights_only_s"]) and _positive(result["darts_tse_joint_s"])
+    assert result["darts_s"] is None and result["xautodl_weights_only_s"] is None
+    assert len(result["samples_s"]["darts_tse_joint"]) == 2 and result["config"]["K"] == 3
+    assert result["ratios"]["joint_over_darts"] is None
+    assert result["config"]["channels_last"] is False and result["config"]["threads"] == 1
+    assert result["config"]["device"] == "cpu"
