@@ -20,6 +20,10 @@ def edge_op(cell: SearchCell, x: torch.Tensor, edge: int, op: str) -> torch.Tens
     conv = cell.conv1x1[source] if op == "nor_conv_1x1" else cell.conv3x3[source]
     weight = conv.weight[k * C:(k + 1) * C]
     out = F.conv2d(F.relu(x), weight, padding=weight.shape[-1] // 2)
+    bn = (cell.bn1x1 if op == "nor_conv_1x1" else cell.bn3x3)[source]
+    if not cell.training and bn.track_running_stats:  # eval mode: this edge's slice of the running statistics
+        return F.batch_norm(out, bn.running_mean[k * C:(k + 1) * C], bn.running_var[k * C:(k + 1) * C],
+                            training=False, eps=1e-5)
     return F.batch_norm(out, None, None, training=True, eps=1e-5)
 
 

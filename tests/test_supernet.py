@@ -100,3 +100,98 @@ def test_alpha_entropy_uniform_and_one_hot():
     assert alpha_entropy(torch.eye(5)[:1].repeat(6, 1)) < 1e-6
     with pytest.raises(ValueError, match="unknown mixing"):
         build_mixing("gumbel")
+
+
+def _loss_and_grads(model, forward, x, y, mix, params):
+    loss = F.cross_entropy(forward(x, mix), y)
+    return loss, torch.autograd.grad(loss, params, retain_graph=True)
+
+
+@pytest.mark.parametrize("mixing", [SoftmaxMixing(), DirichletMixing()], ids=["softmax", "dirichlet"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fast_supernet_matches_reference_with_two_cells_per_stage_and_tracked_stats(mixing, channels_last):
+    torch.manual_seed(2)
+    model = NB201SearchNetwork(C=3, N=2, num_classes=4, mixing=mixing, track_running_stats=True,
+                               channels_last=channels_last).double()
+    with torch.no_grad():
+        model.alpha.normal_()
+    x = torch.randn(5, 3, 8, 8, dtype=torch.double)
+    y = torch.randint(0, 4, (5,))
+    params = list(model.parameters())
+    mix = model.mixing_weights()
+    buffers_before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    assert int(model.state_dict()["layers.0.bn3x3.0.num_batches_tracked"]) == 0
+    fast_loss, fast_grads = _loss_and_grads(model, model, x, y, mix, params)
+    buffers_after = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    ref_loss, ref_grads = _loss_and_grads(model, lambda x, m: reference_forward(model, x, m), x, y, mix, params)
+    assert torch.allclose(fast_loss, ref_loss, atol=1e-10)
+    for (name, _), g_fast, g_ref in zip(model.named_parameters(), fast_grads, ref_grads):
+        assert torch.allclose(g_fast, g_ref, atol=1e-9), name
+    # the training forward updated the running statistics like one nn.BatchNorm2d(momentum=0.1) per edge would:
+    # check the first cell's source node 0, whose input is the stem's output
+    with torch.no_grad():
+        relu = F.relu(model.stem(x))
+    for conv_name, bn_name in (("conv1x1", "bn1x1"), ("conv3x3", "bn3x3")):
+        with torch.no_grad():
+            out = getattr(model.layers[0], conv_name)[0](relu)
+        key = f"layers.0.{bn_name}.0."
+        assert torch.equal(buffers_before[key + "running_mean"], torch.zeros_like(out[0, :, 0, 0]))
+        assert torch.allclose(buffers_after[key + "running_mean"], 0.1 * out.mean(dim=(0, 2, 3)), atol=1e-12)
+        assert torch.allclose(buffers_after[key + "running_var"], 0.9 + 0.1 * out.var(dim=(0, 2, 3), unbiased=True),
+                              atol=1e-12)
+    assert int(model.state_dict()["layers.0.bn3x3.0.num_batches_tracked"]) == 1
+
+    # eval mode: each edge's BN uses its slice of the running statistics, and the mixing is deterministic
+    model.eval()
+    mix = model.mixing_weights()
+    fast_loss, fast_grads = _loss_and_grads(model, model, x, y, mix, params)
+    ref_loss, ref_grads = _loss_and_grads(model, lambda x, m: reference_forward(model, x, m), x, y, mix, params)
+    assert torch.allclose(fast_loss, ref_loss, atol=1e-10)
+    for (name, _), g_fast, g_ref in zip(model.named_parameters(), fast_grads, ref_grads):
+        assert torch.allclose(g_fast, g_ref, atol=1e-9), name
+
+
+def test_weight_gradients_do_not_depend_on_whether_alpha_needs_a_gradient():
+    """The fast cell skips the α-gradient work when α is frozen; the weights' gradients stay the same."""
+    torch.manual_seed(3)
+    model = NB201SearchNetwork(C=4, N=2, num_classes=3, mixing=SoftmaxMixing(), channels_last=True).double()
+    with torch.no_grad():
+        model.alpha.normal_()
+    x = torch.randn(4, 3, 8, 8, dtype=torch.double)
+    y = torch.randint(0, 3, (4,))
+    weights = model.weight_parameters()
+    with_alpha = torch.autograd.grad(F.cross_entropy(model(x), y), weights)
+    model.alpha.requires_grad_(False)
+    without_alpha = torch.autograd.grad(F.cross_entropy(model(x), y), weights)
+    ref = torch.autograd.grad(F.cross_entropy(reference_forward(model, x, model.mixing_weights()), y), weights)
+    for a, b, c in zip(with_alpha, without_alpha, ref):
+        assert torch.allclose(a, b, atol=1e-12) and torch.allclose(b, c, atol=1e-9)
+
+
+def test_cell_accepts_a_plain_mixing_matrix():
+    from darts_tse.space.cell import CellWeights, SearchCell
+
+    torch.manual_seed(4)
+    cell = SearchCell(3).double()
+    x = torch.randn(2, 3, 5, 5, dtype=torch.double)
+    mix = torch.softmax(torch.randn(6, 5, dtype=torch.double), dim=-1)
+    assert torch.allclose(cell(x, mix), cell(x, CellWeights(mix)))
+    with pytest.raises(ValueError, match="6×5"):
+        CellWeights(mix[:5])
+
+
+def test_alpha_gradient_survives_non_dense_upstream_gradients():
+    """The dot-product α gradient falls back to a plain reduction when the incoming gradient is not dense."""
+    from darts_tse.space.cell import SearchCell
+
+    torch.manual_seed(5)
+    cell = SearchCell(3).double()
+    x = torch.randn(2, 3, 6, 6, dtype=torch.double)
+    alpha = torch.randn(6, 5, dtype=torch.double, requires_grad=True)
+    out = cell(x, torch.softmax(alpha, -1))
+    upstream = torch.randn(2, 3, 6, 12, dtype=torch.double)[..., ::2]  # strided
+    fast = torch.autograd.grad(out, alpha, upstream)[0]
+    from reference_cell import reference_cell_forward
+
+    ref = torch.autograd.grad(reference_cell_forward(cell, x, torch.softmax(alpha, -1)), alpha, upstream)[0]
+    assert torch.allclose(fast, ref, atol=1e-10)

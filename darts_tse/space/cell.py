@@ -4,7 +4,19 @@ Computed per source node rather than per edge: every out-edge of node i reads th
 avg-pool(node i) and, per conv type, the convolutions of all of node i's out-edges are one operation each
 (the convolution weights of the out-edges are stacked along the output channels; BatchNorm is per channel,
 so one BN over the stacked channels equals one BN per edge). The `none` op contributes exactly zero and
-costs nothing. The maths equals the straightforward per-edge implementation (see tests/test_supernet.py).
+costs nothing.
+
+The weighted sum costs few passes over memory:
+
+* a conv op's mixing weight is BatchNorm's per-channel scale (the BNs have ``affine=False``, so
+  ``w · BN(y) = batch_norm(y, weight=w)``); the scale costs nothing in the forward and its gradient, ∂L/∂α, is one of
+  the per-channel sums that BN's backward computes anyway. The 1×1 and 3×3 results of a source node are then added
+  in place, so each edge's two conv terms arrive as one tensor.
+* each target node is one autograd node (:class:`_NodeSum`): conv terms + Σ w·(skip, pool) terms, accumulated in
+  place; its backward computes ∂L/∂w of the skip and pool terms as dot products (one read of each tensor), and only
+  when α needs a gradient.
+
+The maths equals the straightforward per-edge implementation (see tests/test_supernet.py).
 """
 from __future__ import annotations
 
@@ -22,6 +34,123 @@ def out_edges(source: int) -> list[tuple[int, int]]:
     return [(edge, target) for edge, (target, src) in enumerate(EDGES) if src == source]
 
 
+# ---- where each mixing weight goes -------------------------------------------------------------------------------
+_SOURCES = range(NUM_NODES - 1)
+_OUT_EDGES = [out_edges(source) for source in _SOURCES]
+_BY_SOURCE = [edge for edges in _OUT_EDGES for edge, _ in edges]  # edges grouped by source node: 0,1,3 | 2,4 | 5
+_SOURCE_SPAN = []  # (first, count) of each source's out-edges in _BY_SOURCE
+for _edges in _OUT_EDGES:
+    _SOURCE_SPAN.append((sum(n for _, n in _SOURCE_SPAN), len(_edges)))
+# skip and pool terms of target node t, in the order _NodeSum receives them: (skip, pool) of each source i < t
+_LINEAR = {target: [(EDGES.index((target, source)), op) for source in range(target) for op in (SKIP, AVG_POOL)]
+           for target in range(1, NUM_NODES)}
+_NUM_OPS = len(OPS)
+# one gather of the flattened 6×5 mixing matrix gives every weight the cell uses
+_GATHER = ([edge * _NUM_OPS + CONV_1X1 for edge in _BY_SOURCE] + [edge * _NUM_OPS + CONV_3X3 for edge in _BY_SOURCE]
+           + [edge * _NUM_OPS + op for target in range(1, NUM_NODES) for edge, op in _LINEAR[target]])
+_LINEAR_SPAN = {}
+for _target in range(1, NUM_NODES):
+    _LINEAR_SPAN[_target] = (2 * len(_BY_SOURCE) + sum(len(_LINEAR[t]) for t in range(1, _target)), len(_LINEAR[_target]))
+_INDEX_CACHE: dict[torch.device, torch.Tensor] = {}
+
+
+def _gather_index(device: torch.device) -> torch.Tensor:
+    index = _INDEX_CACHE.get(device)
+    if index is None:
+        index = _INDEX_CACHE[device] = torch.tensor(_GATHER, dtype=torch.long, device=device)
+    return index
+
+
+class CellWeights:
+    """The 6×5 mixing weights of one forward, laid out for :class:`SearchCell` (computed once, shared by all cells)."""
+
+    def __init__(self, mix: torch.Tensor):
+        if mix.shape != (len(EDGES), _NUM_OPS):
+            raise ValueError(f"mixing weights must be {len(EDGES)}×{_NUM_OPS}, got {tuple(mix.shape)}")
+        self.mix = mix
+        self._flat = mix.reshape(-1).index_select(0, _gather_index(mix.device))
+        self._conv_rows = self._flat[: 2 * len(_BY_SOURCE)].view(2, len(_BY_SOURCE))
+        self._conv: dict[int, torch.Tensor] = {}
+
+    def conv_scales(self, C: int) -> torch.Tensor:
+        """(2, 6·C): BN scales of the stacked 1×1 (row 0) and 3×3 (row 1) convs, edges grouped by source node."""
+        scales = self._conv.get(C)
+        if scales is None:
+            scales = self._conv[C] = self._conv_rows.repeat_interleave(C, dim=1)
+        return scales
+
+    def linear(self, target: int) -> torch.Tensor:
+        """Weights of the (skip, pool) terms of each source of `target`, in :data:`_LINEAR` order."""
+        start, count = _LINEAR_SPAN[target]
+        return self._flat.narrow(0, start, count)
+
+
+def _batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``scale · bn(x)`` for an ``affine=False`` BatchNorm, in one kernel (the module's own running-stat logic)."""
+    factor = 0.0 if bn.momentum is None else bn.momentum
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        if bn.momentum is None:
+            factor = 1.0 / float(bn.num_batches_tracked)
+    use_batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
+    track = not bn.training or bn.track_running_stats
+    return F.batch_norm(x, bn.running_mean if track else None, bn.running_var if track else None, scale, None,
+                        use_batch_stats, factor, bn.eps)
+
+
+def _flat(t: torch.Tensor) -> torch.Tensor | None:
+    """A 1-D view of a dense tensor in memory order, or None."""
+    if t.is_contiguous():
+        return t.view(-1)
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1).reshape(-1)  # a view: NHWC is contiguous
+    return None
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Σ a·b as one read of each (a dot product) where both have the same dense layout."""
+    if a.stride() == b.stride():
+        fa, fb = _flat(a), _flat(b)
+        if fa is not None and fb is not None:
+            return torch.dot(fa, fb)
+    return (a * b).sum()
+
+
+class _NodeSum(torch.autograd.Function):
+    """``node = Σ conv_terms + Σ_k w[k] · linear_terms[k]``.
+
+    Backward: every conv term gets ∂L/∂node itself, a linear term gets w[k]·∂L/∂node, and w gets the dot products
+    ⟨∂L/∂node, linear_terms[k]⟩ (saved and computed only when w needs a gradient). The backward is built from
+    differentiable operations, so it supports double backward (create_graph=True).
+    """
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor, n_conv: int, *terms: torch.Tensor) -> torch.Tensor:
+        convs, linear = terms[:n_conv], terms[n_conv:]
+        weights = w.unbind(0)
+        out = torch.addcmul(convs[0], linear[0], weights[0], out=torch.empty_like(linear[0]))
+        for term in convs[1:]:
+            out.add_(term)
+        for term, weight in zip(linear[1:], weights[1:]):
+            out.addcmul_(term, weight)
+        ctx.n_conv, ctx.n_linear = n_conv, len(linear)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(w, *linear)
+        else:  # the linear terms are kept alive only for ∂L/∂w
+            ctx.save_for_backward(w)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        w, *linear = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad_w = torch.stack([_dot(grad, term) for term in linear]) if needs[0] else None
+        grad_convs = [grad if needs[2 + j] else None for j in range(ctx.n_conv)]
+        offset = 2 + ctx.n_conv
+        grad_linear = [grad * weight if needs[offset + k] else None for k, weight in enumerate(w.unbind(0))]
+        return (grad_w, None, *grad_convs, *grad_linear)
+
+
 class SearchCell(nn.Module):
     """Mixed-op NB201 cell at C channels, stride 1. BN has affine=False; `track_running_stats` is a flag."""
 
@@ -32,30 +161,35 @@ class SearchCell(nn.Module):
         self.conv3x3 = nn.ModuleList()
         self.bn1x1 = nn.ModuleList()
         self.bn3x3 = nn.ModuleList()
-        for source in range(NUM_NODES - 1):
+        for source in _SOURCES:
             width = len(out_edges(source)) * C
             self.conv1x1.append(nn.Conv2d(C, width, 1, bias=False))
             self.conv3x3.append(nn.Conv2d(C, width, 3, padding=1, bias=False))
             self.bn1x1.append(nn.BatchNorm2d(width, affine=False, track_running_stats=track_running_stats))
             self.bn3x3.append(nn.BatchNorm2d(width, affine=False, track_running_stats=track_running_stats))
 
-    def forward(self, x: torch.Tensor, edge_weights: list[list[torch.Tensor]]) -> torch.Tensor:
-        """`edge_weights[e][op]` is the 0-dim mixing weight of op `op` on edge `e`."""
+    def forward(self, x: torch.Tensor, weights: CellWeights | torch.Tensor) -> torch.Tensor:
+        """`weights`: the 6×5 mixing weights (edges × ops), or a :class:`CellWeights` of them shared by many cells."""
+        if not isinstance(weights, CellWeights):
+            weights = CellWeights(weights)
+        scales = weights.conv_scales(self.C)
         nodes = [x]
-        partial: dict[int, torch.Tensor] = {}
-        for source in range(NUM_NODES - 1):
+        conv_terms: dict[int, list[torch.Tensor]] = {t: [] for t in range(1, NUM_NODES)}
+        linear_terms: dict[int, list[torch.Tensor]] = {t: [] for t in range(1, NUM_NODES)}
+        for source in _SOURCES:
             h = nodes[source]
             relu = F.relu(h)
-            n_out = len(out_edges(source))
-            conv1 = self.bn1x1[source](self.conv1x1[source](relu)).chunk(n_out, dim=1)
-            conv3 = self.bn3x3[source](self.conv3x3[source](relu)).chunk(n_out, dim=1)
+            first, count = _SOURCE_SPAN[source]
+            lo, width = first * self.C, count * self.C
+            mixed = _batch_norm(self.bn1x1[source], self.conv1x1[source](relu), scales[0].narrow(0, lo, width))
+            # BN does not save its output for backward, so the 3×3 term may be added in place
+            mixed = mixed.add_(_batch_norm(self.bn3x3[source], self.conv3x3[source](relu), scales[1].narrow(0, lo, width)))
+            per_edge = mixed.chunk(count, dim=1) if count > 1 else (mixed,)
             pooled = F.avg_pool2d(h, 3, stride=1, padding=1, count_include_pad=False)
-            for k, (edge, target) in enumerate(out_edges(source)):
-                w = edge_weights[edge]
-                acc = partial.get(target)
-                acc = h * w[SKIP] if acc is None else torch.addcmul(acc, h, w[SKIP])
-                acc = torch.addcmul(acc, conv1[k], w[CONV_1X1])
-                acc = torch.addcmul(acc, conv3[k], w[CONV_3X3])
-                partial[target] = torch.addcmul(acc, pooled, w[AVG_POOL])
-            nodes.append(partial.pop(source + 1))
+            for k, (_, target) in enumerate(_OUT_EDGES[source]):
+                conv_terms[target].append(per_edge[k])
+                linear_terms[target] += [h, pooled]
+            target = source + 1
+            nodes.append(_NodeSum.apply(weights.linear(target), len(conv_terms[target]), *conv_terms[target],
+                                        *linear_terms[target]))
         return nodes[-1]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..mixing import Mixing
-from .cell import SearchCell
+from .cell import CellWeights, SearchCell
 from .genotype import NUM_EDGES, NUM_OPS, Genotype
 from .ops import ResNetBasicBlock
 
@@ -78,8 +78,8 @@ class NB201SearchNetwork(nn.Module):
         """Logits for images `x`; `mix` (6×5) overrides the mixing weights (used to reuse one sample across passes)."""
         if mix is None:
             mix = self.mixing_weights()
-        edge_weights = [list(row.unbind(0)) for row in mix.unbind(0)]
+        weights = CellWeights(mix)  # laid out once for every cell
         out = self.stem(x.contiguous(memory_format=self.memory_format))
         for layer in self.layers:
-            out = layer(out, edge_weights) if isinstance(layer, SearchCell) else layer(out)
+            out = layer(out, weights) if isinstance(layer, SearchCell) else layer(out)
         return self.classifier(self.head(out))
