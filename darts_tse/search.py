@@ -194,6 +194,13 @@ def run_search(config: SearchConfig, *, resume: bool = False, echo=print) -> lis
     checkpoint_path = out / CHECKPOINT
     if not resume and checkpoint_path.exists():
         raise ConfigError(f"{out} already holds a search (checkpoint.pt); pass --resume to continue it or choose a new --out")
+    state = load_checkpoint(checkpoint_path) if resume else None
+    if state is not None:
+        differences = config.search_differences(SearchConfig.from_dict(state["config"]))
+        if differences:
+            raise ConfigError(f"--resume refused: these settings differ from the checkpoint's (checkpoint -> now): "
+                              f"{'; '.join(map(_as_flag, differences))}; rerun with the original values, or start a "
+                              f"new --out")
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -205,12 +212,6 @@ def run_search(config: SearchConfig, *, resume: bool = False, echo=print) -> lis
     start_epoch = 0
     run_id = new_wandb_id(out.name)  # the W&B run id, kept in the checkpoint so that a resume continues that run
     if resume:
-        state = load_checkpoint(checkpoint_path)
-        differences = config.search_differences(SearchConfig.from_dict(state["config"]))
-        if differences:
-            raise ConfigError(f"--resume refused: these settings differ from the checkpoint's (checkpoint -> now): "
-                              f"{'; '.join(map(_as_flag, differences))}; rerun with the original values, or start a "
-                              f"new --out")
         restore(parts, state, tse_ema)
         history, start_epoch, run_id = state["history"], state["epoch"] + 1, state["run_id"]
         if start_epoch >= config.epochs:
@@ -221,8 +222,6 @@ def run_search(config: SearchConfig, *, resume: bool = False, echo=print) -> lis
     sinks: list[Sink] = [LocalFiles(out), WandbSink(out, mode=config.wandb, project=config.wandb_project,
                                                     group=config.wandb_group or config.method, tags=config.wandb_tags,
                                                     run_id=_wandb_id(run_id), name=out.name)]
-    if not benchmark.has_test:
-        echo(f"NB201 numbers come from {benchmark.source}: valid accuracy only; pass --benchmark PATH for test accuracy")
     echo(f"{config.method} on {config.dataset} ({parts.device}), {config.epochs} epochs → {out}")
     saved = start_epoch  # epochs whose checkpoint is on disk
     exit_code = FAILED
