@@ -60,7 +60,9 @@ class WeightTrainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
         if self.grad_clip is not None:
-            nn.utils.clip_grad_norm_(self.weights, self.grad_clip)
+            # one multi-tensor norm and scale instead of a Python loop over ~100 tensors (same values; no host sync)
+            foreach = True if self.weights[0].device.type in ("cpu", "cuda") else None
+            nn.utils.clip_grad_norm_(self.weights, self.grad_clip, foreach=foreach)
         self.optimizer.step()
         with torch.no_grad():
             correct = (logits.argmax(dim=1) == y).sum()
