@@ -195,3 +195,23 @@ def test_alpha_gradient_survives_non_dense_upstream_gradients():
 
     ref = torch.autograd.grad(reference_cell_forward(cell, x, torch.softmax(alpha, -1)), alpha, upstream)[0]
     assert torch.allclose(fast, ref, atol=1e-10)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("mixing", [SoftmaxMixing(), DirichletMixing()], ids=["softmax", "dirichlet"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fast_supernet_matches_per_edge_reference_on_cuda(mixing, channels_last):
+    torch.manual_seed(6)
+    model = NB201SearchNetwork(C=4, N=2, num_classes=5, mixing=mixing, track_running_stats=True,
+                               channels_last=channels_last).double().cuda()
+    with torch.no_grad():
+        model.alpha.normal_()
+    x = torch.randn(6, 3, 8, 8, dtype=torch.double, device="cuda")
+    y = torch.randint(0, 5, (6,), device="cuda")
+    params = list(model.parameters())
+    mix = model.mixing_weights()
+    fast_loss, fast_grads = _loss_and_grads(model, model, x, y, mix, params)
+    ref_loss, ref_grads = _loss_and_grads(model, lambda x, m: reference_forward(model, x, m), x, y, mix, params)
+    assert torch.allclose(fast_loss, ref_loss, atol=1e-10)
+    for (name, _), g_fast, g_ref in zip(model.named_parameters(), fast_grads, ref_grads):
+        assert torch.allclose(g_fast, g_ref, atol=1e-9), name

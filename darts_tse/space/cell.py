@@ -37,20 +37,19 @@ def out_edges(source: int) -> list[tuple[int, int]]:
 # ---- where each mixing weight goes -------------------------------------------------------------------------------
 _SOURCES = range(NUM_NODES - 1)
 _OUT_EDGES = [out_edges(source) for source in _SOURCES]
-_BY_SOURCE = [edge for edges in _OUT_EDGES for edge, _ in edges]  # edges grouped by source node: 0,1,3 | 2,4 | 5
-_SOURCE_SPAN = []  # (first, count) of each source's out-edges in _BY_SOURCE
-for _edges in _OUT_EDGES:
-    _SOURCE_SPAN.append((sum(n for _, n in _SOURCE_SPAN), len(_edges)))
+_NUM_OUT = [len(edges) for edges in _OUT_EDGES]  # 3, 2, 1
 # skip and pool terms of target node t, in the order _NodeSum receives them: (skip, pool) of each source i < t
 _LINEAR = {target: [(EDGES.index((target, source)), op) for source in range(target) for op in (SKIP, AVG_POOL)]
            for target in range(1, NUM_NODES)}
 _NUM_OPS = len(OPS)
-# one gather of the flattened 6×5 mixing matrix gives every weight the cell uses
-_GATHER = ([edge * _NUM_OPS + CONV_1X1 for edge in _BY_SOURCE] + [edge * _NUM_OPS + CONV_3X3 for edge in _BY_SOURCE]
-           + [edge * _NUM_OPS + op for target in range(1, NUM_NODES) for edge, op in _LINEAR[target]])
-_LINEAR_SPAN = {}
-for _target in range(1, NUM_NODES):
-    _LINEAR_SPAN[_target] = (2 * len(_BY_SOURCE) + sum(len(_LINEAR[t]) for t in range(1, _target)), len(_LINEAR[_target]))
+# One gather of the flattened 6×5 mixing matrix gives every weight the cells use, in this order:
+#   per source node: the 1×1 weights of its out-edges, then their 3×3 weights   (12: the BN scales, before ×C)
+#   per target node: the (skip, pool) weights of each of its sources           (2 + 4 + 6)
+_CONV_GATHER = [edge * _NUM_OPS + op for edges in _OUT_EDGES for op in (CONV_1X1, CONV_3X3) for edge, _ in edges]
+_LINEAR_GATHER = [edge * _NUM_OPS + op for target in range(1, NUM_NODES) for edge, op in _LINEAR[target]]
+_GATHER = _CONV_GATHER + _LINEAR_GATHER
+_GATHER_SPLIT = [len(_CONV_GATHER)] + [len(_LINEAR[target]) for target in range(1, NUM_NODES)]
+_CONV_SPLIT = [count for count in _NUM_OUT for _ in (CONV_1X1, CONV_3X3)]  # edges per (source, conv type)
 _INDEX_CACHE: dict[torch.device, torch.Tensor] = {}
 
 
@@ -62,27 +61,32 @@ def _gather_index(device: torch.device) -> torch.Tensor:
 
 
 class CellWeights:
-    """The 6×5 mixing weights of one forward, laid out for :class:`SearchCell` (computed once, shared by all cells)."""
+    """The 6×5 mixing weights of one forward, laid out for :class:`SearchCell` (computed once, shared by all cells).
+
+    Every piece a cell reads is one output of a few shared ops (gather, split, repeat), so the backward to α has a
+    handful of small autograd nodes per forward rather than a few per cell.
+    """
 
     def __init__(self, mix: torch.Tensor):
         if mix.shape != (len(EDGES), _NUM_OPS):
             raise ValueError(f"mixing weights must be {len(EDGES)}×{_NUM_OPS}, got {tuple(mix.shape)}")
         self.mix = mix
-        self._flat = mix.reshape(-1).index_select(0, _gather_index(mix.device))
-        self._conv_rows = self._flat[: 2 * len(_BY_SOURCE)].view(2, len(_BY_SOURCE))
-        self._conv: dict[int, torch.Tensor] = {}
+        conv, *linear = mix.reshape(-1).index_select(0, _gather_index(mix.device)).split(_GATHER_SPLIT)
+        self._conv_weights = conv
+        self._linear = dict(zip(range(1, NUM_NODES), linear))
+        self._scales: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
 
-    def conv_scales(self, C: int) -> torch.Tensor:
-        """(2, 6·C): BN scales of the stacked 1×1 (row 0) and 3×3 (row 1) convs, edges grouped by source node."""
-        scales = self._conv.get(C)
-        if scales is None:
-            scales = self._conv[C] = self._conv_rows.repeat_interleave(C, dim=1)
-        return scales
+    def conv_scales(self, C: int, source: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """BN scales (1×1, 3×3) of `source`'s stacked convs at C channels per edge: each edge's weight repeated C times."""
+        per_source = self._scales.get(C)
+        if per_source is None:
+            pieces = self._conv_weights.repeat_interleave(C).split([C * n for n in _CONV_SPLIT])
+            per_source = self._scales[C] = list(zip(pieces[0::2], pieces[1::2]))
+        return per_source[source]
 
     def linear(self, target: int) -> torch.Tensor:
         """Weights of the (skip, pool) terms of each source of `target`, in :data:`_LINEAR` order."""
-        start, count = _LINEAR_SPAN[target]
-        return self._flat.narrow(0, start, count)
+        return self._linear[target]
 
 
 def _batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -98,22 +102,18 @@ def _batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor) -> tor
                         use_batch_stats, factor, bn.eps)
 
 
-def _flat(t: torch.Tensor) -> torch.Tensor | None:
-    """A 1-D view of a dense tensor in memory order, or None."""
-    if t.is_contiguous():
-        return t.view(-1)
-    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
-        return t.permute(0, 2, 3, 1).reshape(-1)  # a view: NHWC is contiguous
-    return None
+def _is_dense(t: torch.Tensor) -> bool:
+    return t.is_contiguous() or (t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last))
 
 
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Σ a·b as one read of each (a dot product) where both have the same dense layout."""
-    if a.stride() == b.stride():
-        fa, fb = _flat(a), _flat(b)
-        if fa is not None and fb is not None:
-            return torch.dot(fa, fb)
-    return (a * b).sum()
+def _dots(grad: torch.Tensor, terms: list[torch.Tensor]) -> torch.Tensor:
+    """[Σ grad·term for each term]: dot products over memory order (one read of each tensor) where every term has
+    grad's dense layout, else plain reductions."""
+    if _is_dense(grad) and all(t.stride() == grad.stride() for t in terms):
+        n = grad.numel()
+        flat = grad.as_strided((n,), (1,))
+        return torch.stack([torch.dot(flat, t.as_strided((n,), (1,))) for t in terms])
+    return torch.stack([(grad * t).sum() for t in terms])
 
 
 class _NodeSum(torch.autograd.Function):
@@ -144,7 +144,7 @@ class _NodeSum(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         w, *linear = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        grad_w = torch.stack([_dot(grad, term) for term in linear]) if needs[0] else None
+        grad_w = _dots(grad, linear) if needs[0] else None
         grad_convs = [grad if needs[2 + j] else None for j in range(ctx.n_conv)]
         offset = 2 + ctx.n_conv
         grad_linear = [grad * weight if needs[offset + k] else None for k, weight in enumerate(w.unbind(0))]
@@ -172,18 +172,17 @@ class SearchCell(nn.Module):
         """`weights`: the 6×5 mixing weights (edges × ops), or a :class:`CellWeights` of them shared by many cells."""
         if not isinstance(weights, CellWeights):
             weights = CellWeights(weights)
-        scales = weights.conv_scales(self.C)
         nodes = [x]
         conv_terms: dict[int, list[torch.Tensor]] = {t: [] for t in range(1, NUM_NODES)}
         linear_terms: dict[int, list[torch.Tensor]] = {t: [] for t in range(1, NUM_NODES)}
         for source in _SOURCES:
             h = nodes[source]
             relu = F.relu(h)
-            first, count = _SOURCE_SPAN[source]
-            lo, width = first * self.C, count * self.C
-            mixed = _batch_norm(self.bn1x1[source], self.conv1x1[source](relu), scales[0].narrow(0, lo, width))
+            count = _NUM_OUT[source]
+            scale1x1, scale3x3 = weights.conv_scales(self.C, source)
+            mixed = _batch_norm(self.bn1x1[source], self.conv1x1[source](relu), scale1x1)
             # BN does not save its output for backward, so the 3×3 term may be added in place
-            mixed = mixed.add_(_batch_norm(self.bn3x3[source], self.conv3x3[source](relu), scales[1].narrow(0, lo, width)))
+            mixed = mixed.add_(_batch_norm(self.bn3x3[source], self.conv3x3[source](relu), scale3x3))
             per_edge = mixed.chunk(count, dim=1) if count > 1 else (mixed,)
             pooled = F.avg_pool2d(h, 3, stride=1, padding=1, count_include_pad=False)
             for k, (_, target) in enumerate(_OUT_EDGES[source]):
