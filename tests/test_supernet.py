@@ -215,3 +215,22 @@ def test_fast_supernet_matches_per_edge_reference_on_cuda(mixing, channels_last)
     assert torch.allclose(fast_loss, ref_loss, atol=1e-10)
     for (name, _), g_fast, g_ref in zip(model.named_parameters(), fast_grads, ref_grads):
         assert torch.allclose(g_fast, g_ref, atol=1e-9), name
+
+
+def test_weights_only_step_builds_no_graph_to_alpha():
+    """WeightTrainer's weights-only step turns α's requires_grad off for its forward: no α work, no α gradient."""
+    from darts_tse.training import WeightTrainer, alpha_gradients
+
+    torch.manual_seed(7)
+    model = NB201SearchNetwork(C=4, N=1, num_classes=3, mixing=SoftmaxMixing())
+    with alpha_gradients(model, False):
+        assert not model.mixing_weights().requires_grad
+    with alpha_gradients(model, True):
+        assert model.mixing_weights().requires_grad
+    assert model.alpha.requires_grad, "the flag is restored"
+    trainer = WeightTrainer(model, torch.optim.SGD(model.weight_parameters(), lr=0.1))
+    x, y = torch.randn(4, 3, 8, 8), torch.randint(0, 3, (4,))
+    trainer.step(x, y)
+    assert model.alpha.grad is None
+    trainer.step(x, y, accumulate_alpha=True)
+    assert model.alpha.grad is not None and model.alpha.grad.abs().sum() > 0
