@@ -2,6 +2,7 @@
 import json
 import logging
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -69,6 +70,18 @@ def read_wandb_records(path: Path) -> list:
     return records
 
 
+def finished_run_records(folder: Path, patience_s: float = 60.0) -> list:
+    """The records of the offline run in `folder` once W&B has flushed them (its writer is asynchronous and may lag
+    behind run.finish() on a loaded machine): waits, bounded, until both the run and the exit record are there."""
+    path = next(folder.glob("run-*.wandb"))
+    deadline = time.monotonic() + patience_s
+    while True:
+        records = read_wandb_records(path)
+        if (of_type(records, "run") and of_type(records, "exit")) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.2)
+
+
 def offline_runs(out: Path) -> list[Path]:
     """The offline run folders under out/wandb, oldest first."""
     return sorted((out / "wandb").glob("offline-run-*"))
@@ -89,7 +102,7 @@ def test_offline_run_is_written_under_the_run_directory_with_the_logged_keys(tmp
     run_search(tiny_config(out, wandb_tags=["smoke", "cpu"]), echo=lambda line: None)
     assert list(wandb_env.iterdir()) == []  # nothing in the working directory
     (folder,) = offline_runs(out)
-    records = read_wandb_records(next(folder.glob("run-*.wandb")))
+    records = finished_run_records(folder)
 
     (run,) = of_type(records, "run")
     assert run.run_id == load_checkpoint(out / "checkpoint.pt")["run_id"] and run.run_id.startswith("run-")
@@ -141,7 +154,7 @@ def test_interrupted_search_closes_its_wandb_run_and_the_resume_continues_it(tmp
     monkeypatch.undo()
     run_search(tiny_config(out), resume=True, echo=lines.append)
 
-    first, second = (read_wandb_records(next(folder.glob("*.wandb"))) for folder in offline_runs(out))
+    first, second = (finished_run_records(folder) for folder in offline_runs(out))
     assert of_type(first, "exit")[0].exit_code == 130 and of_type(second, "exit")[0].exit_code == 0
     assert of_type(first, "run")[0].run_id == of_type(second, "run")[0].run_id  # one W&B run per search
     assert [(row["epoch"], row["_step"]) for row in history_rows(first)] == [(0, 0)]
