@@ -11,6 +11,21 @@ def tiny_model(mixing, **kwargs):
     return NB201SearchNetwork(C=4, N=1, num_classes=5, mixing=mixing, **kwargs).double()
 
 
+def _loss_and_grads(model, forward, x, y, mix):
+    loss = F.cross_entropy(forward(x, mix), y)
+    return loss, torch.autograd.grad(loss, list(model.parameters()), retain_graph=True)
+
+
+def assert_matches_reference(model, x, y, mix, fast=None):
+    """The fast supernet's loss and every parameter's gradient equal the per-edge reference's (same weights and mix);
+    `fast` passes in an already computed (loss, grads) of the fast supernet."""
+    fast_loss, fast_grads = fast or _loss_and_grads(model, model, x, y, mix)
+    ref_loss, ref_grads = _loss_and_grads(model, lambda inputs, m: reference_forward(model, inputs, m), x, y, mix)
+    assert torch.allclose(fast_loss, ref_loss, atol=1e-10)
+    for (name, _), g_fast, g_ref in zip(model.named_parameters(), fast_grads, ref_grads):
+        assert torch.allclose(g_fast, g_ref, atol=1e-9), name
+
+
 @pytest.mark.parametrize("mixing", [SoftmaxMixing(), DirichletMixing()], ids=["softmax", "dirichlet"])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_fast_supernet_matches_per_edge_reference(mixing, channels_last):
@@ -22,14 +37,7 @@ def test_fast_supernet_matches_per_edge_reference(mixing, channels_last):
     y = torch.randint(0, 5, (6,))
     mix = model.mixing_weights()  # one sample shared by both forwards
 
-    fast_loss = F.cross_entropy(model(x, mix), y)
-    fast_grads = torch.autograd.grad(fast_loss, list(model.parameters()), retain_graph=True)
-    ref_loss = F.cross_entropy(reference_forward(model, x, mix), y)
-    ref_grads = torch.autograd.grad(ref_loss, list(model.parameters()))
-
-    assert torch.allclose(fast_loss, ref_loss, atol=1e-10)
-    for (name, _), g_fast, g_ref in zip(model.named_parameters(), fast_grads, ref_grads):
-        assert torch.allclose(g_fast, g_ref, atol=1e-9), name
+    assert_matches_reference(model, x, y, mix)
     assert model.alpha.shape == (6, 5)
 
 
@@ -102,9 +110,6 @@ def test_alpha_entropy_uniform_and_one_hot():
         build_mixing("gumbel")
 
 
-def _loss_and_grads(model, forward, x, y, mix, params):
-    loss = F.cross_entropy(forward(x, mix), y)
-    return loss, torch.autograd.grad(loss, params, retain_graph=True)
 
 
 @pytest.mark.parametrize("mixing", [SoftmaxMixing(), DirichletMixing()], ids=["softmax", "dirichlet"])
@@ -117,16 +122,12 @@ def test_fast_supernet_matches_reference_with_two_cells_per_stage_and_tracked_st
         model.alpha.normal_()
     x = torch.randn(5, 3, 8, 8, dtype=torch.double)
     y = torch.randint(0, 4, (5,))
-    params = list(model.parameters())
     mix = model.mixing_weights()
     buffers_before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
     assert int(model.state_dict()["layers.0.bn3x3.0.num_batches_tracked"]) == 0
-    fast_loss, fast_grads = _loss_and_grads(model, model, x, y, mix, params)
+    fast = _loss_and_grads(model, model, x, y, mix)
     buffers_after = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
-    ref_loss, ref_grads = _loss_and_grads(model, lambda x, m: reference_forward(model, x, m), x, y, mix, params)
-    assert torch.allclose(fast_loss, ref_loss, atol=1e-10)
-    for (name, _), g_fast, g_ref in zip(model.named_parameters(), fast_grads, ref_grads):
-        assert torch.allclose(g_fast, g_ref, atol=1e-9), name
+    assert_matches_reference(model, x, y, mix, fast=fast)
     # the training forward updated the running statistics like one nn.BatchNorm2d(momentum=0.1) per edge would:
     # check the first cell's source node 0, whose input is the stem's output
     with torch.no_grad():
@@ -144,11 +145,7 @@ def test_fast_supernet_matches_reference_with_two_cells_per_stage_and_tracked_st
     # eval mode: each edge's BN uses its slice of the running statistics, and the mixing is deterministic
     model.eval()
     mix = model.mixing_weights()
-    fast_loss, fast_grads = _loss_and_grads(model, model, x, y, mix, params)
-    ref_loss, ref_grads = _loss_and_grads(model, lambda x, m: reference_forward(model, x, m), x, y, mix, params)
-    assert torch.allclose(fast_loss, ref_loss, atol=1e-10)
-    for (name, _), g_fast, g_ref in zip(model.named_parameters(), fast_grads, ref_grads):
-        assert torch.allclose(g_fast, g_ref, atol=1e-9), name
+    assert_matches_reference(model, x, y, mix)
 
 
 def test_weight_gradients_do_not_depend_on_whether_alpha_needs_a_gradient():
@@ -208,13 +205,8 @@ def test_fast_supernet_matches_per_edge_reference_on_cuda(mixing, channels_last)
         model.alpha.normal_()
     x = torch.randn(6, 3, 8, 8, dtype=torch.double, device="cuda")
     y = torch.randint(0, 5, (6,), device="cuda")
-    params = list(model.parameters())
     mix = model.mixing_weights()
-    fast_loss, fast_grads = _loss_and_grads(model, model, x, y, mix, params)
-    ref_loss, ref_grads = _loss_and_grads(model, lambda x, m: reference_forward(model, x, m), x, y, mix, params)
-    assert torch.allclose(fast_loss, ref_loss, atol=1e-10)
-    for (name, _), g_fast, g_ref in zip(model.named_parameters(), fast_grads, ref_grads):
-        assert torch.allclose(g_fast, g_ref, atol=1e-9), name
+    assert_matches_reference(model, x, y, mix)
 
 
 def test_weights_only_step_builds_no_graph_to_alpha():
