@@ -204,23 +204,25 @@ def time_cases(config: BenchConfig, cases: list[str]) -> tuple[dict[str, list[fl
     return samples, peaks
 
 
-def _rss_kib() -> int | None:
+def _proc_status_kib(field: str) -> int | None:
+    """A memory field of /proc/self/status (e.g. VmRSS, VmHWM) in KiB, or None where it cannot be read."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except OSError:
         pass
     return None
 
 
+def _rss_kib() -> int | None:
+    return _proc_status_kib("VmRSS")
+
+
 def _hwm_kib() -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
+    peak = _proc_status_kib("VmHWM")
+    if peak is not None:
+        return peak
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
