@@ -107,13 +107,12 @@ def test_cli_variants(tmp_path, extra):
     (["--resume"], "--resume needs --out"),
     (["--dataset", "synthetic", "--resume", "--out", "{tmp}/never-ran"], "no checkpoint"),
 ])
-def test_bad_input_gives_one_line_error(tmp_path, monkeypatch, args, fragment):
+def test_bad_input_gives_one_line_error(tmp_path, args, fragment):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run([sys.executable, "train_search.py", "--wandb", "disabled", "--out", str(tmp_path / "o"), *args]
-                            if "--out" not in args and "--resume" not in args else
-                            [sys.executable, "train_search.py", "--wandb", "disabled", *args],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
+    out = [] if "--out" in args or "--resume" in args else ["--out", str(tmp_path / "o")]
+    command = [sys.executable, "train_search.py", "--wandb", "disabled", *out, *args]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines and lines[-1].startswith("error:") and fragment in lines[-1], result.stderr
