@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TIME_KEYS = ("weights_only_s", "darts_s", "darts_tse_joint_s", "darts_tse_rollout_s")
 
@@ -38,12 +40,14 @@ def test_bench_step_writes_positive_timings_and_memory(tmp_path):
         assert len(result["samples_s"][case]) == 1
     ratios = result["ratios"]
     assert _positive(ratios["joint_over_weights_only"]) and _positive(ratios["joint_over_darts"])
+    assert ratios["weights_only_over_darts"] == pytest.approx(result["weights_only_s"] / result["darts_s"])
     config = result["config"]
     assert (config["C"], config["N"], config["batch_size"], config["image_size"]) == (4, 1, 4, 8)
     assert config["repeats"] == 1 and config["warmup"] == 0 and config["channels_last"] is True
     assert config["torch"] and config["device_name"] and _positive(config["threads"]) and config["memory_method"]
-    # the table names every case and the three ratios
+    # the table names every case, the three target ratios and the free-α floor
     assert "DARTS-TSE joint" in proc.stdout and "joint / weights-only" in proc.stdout and "ours / xautodl" in proc.stdout
+    assert "weights-only / darts" in proc.stdout
 
 
 def test_bench_step_skips_memory_and_selects_cases(tmp_path):
@@ -59,6 +63,6 @@ def test_bench_step_skips_memory_and_selects_cases(tmp_path):
     assert _positive(result["weights_only_s"]) and _positive(result["darts_tse_joint_s"])
     assert result["darts_s"] is None and result["xautodl_weights_only_s"] is None
     assert len(result["samples_s"]["darts_tse_joint"]) == 2 and result["config"]["K"] == 3
-    assert result["ratios"]["joint_over_darts"] is None
+    assert result["ratios"]["joint_over_darts"] is None and result["ratios"]["weights_only_over_darts"] is None
     assert result["config"]["channels_last"] is False and result["config"]["threads"] == 1
     assert result["config"]["device"] == "cpu"
