@@ -1,13 +1,19 @@
 """Atomic checkpoints and the random-number-generator state they carry."""
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
+
+
+LOCK_FILE = ".lock"
 
 
 class CheckpointError(RuntimeError):
@@ -23,6 +29,7 @@ def atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -37,6 +44,37 @@ def atomic_write(path: Path, write) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class RunLockedError(RuntimeError):
+    """Another process is writing to the same run directory."""
+
+
+@contextmanager
+def run_lock(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `directory` (file ``.lock`` inside it) while the body runs: one writer per run.
+
+    The lock is advisory (``fcntl.flock``) and released by the kernel when the process dies, so a killed run never
+    leaves a stale lock behind.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLockedError(f"another search is writing to {directory}; wait for it to finish or choose a new "
+                                 f"--out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

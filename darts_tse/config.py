@@ -1,6 +1,8 @@
 """SearchConfig: every setting of a search, validated in one place (the CLI only fills it in)."""
 from __future__ import annotations
 
+import math
+import secrets
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -107,19 +109,36 @@ class SearchConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1 when given, got {value}")
         if self.arch_warmup_epochs < 0:
             raise ConfigError(f"--arch-warmup-epochs must be >= 0, got {self.arch_warmup_epochs}")
+        for name in ("lr", "lr_min", "momentum", "weight_decay", "grad_clip", "arch_lr", "arch_beta1", "arch_beta2",
+                     "arch_weight_decay", "kl_weight"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
         for name in ("lr", "arch_lr"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
         if not 0 <= self.lr_min <= self.lr:
             raise ConfigError(f"--lr-min must lie in [0, --lr], got {self.lr_min}")
+        for name in ("momentum", "weight_decay", "arch_weight_decay", "kl_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.nesterov and self.momentum == 0:
+            raise ConfigError("Nesterov momentum needs --momentum > 0; pass --no-nesterov for plain SGD")
+        for name in ("arch_beta1", "arch_beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must lie in [0, 1), got {getattr(self, name)}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ConfigError(f"--grad-clip must be > 0 (or omitted), got {self.grad_clip}")
+        if self.out is not None and Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ConfigError(f"--out {self.out} is a file; give a directory for the run's files")
         return self
 
     def default_out(self) -> str:
-        """runs/<method>[-K<K>]-<dataset>-seed<seed>-<time>."""
+        """runs/<method>[-K<K>]-<dataset>-seed<seed>-<time>-<6 hex digits> (the suffix keeps runs launched in the
+        same second, e.g. by a sweep, apart)."""
         k = f"-K{self.K}" if self.method_spec.architect == "tse" else ""
-        return str(Path("runs") / f"{self.method}{k}-{self.dataset}-seed{self.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        return str(Path("runs") / f"{self.method}{k}-{self.dataset}-seed{self.seed}-{stamp}")
 
     def to_dict(self) -> dict:
         return asdict(self)

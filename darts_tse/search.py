@@ -17,8 +17,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .architects import Architect, TSEArchitect, ValidationArchitect, build_arch_optimizer
-from .benchmark import NB201Benchmark, load_benchmark
-from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
+from .benchmark import ArchitectureNotInBenchmark, NB201Benchmark, load_benchmark
+from .checkpoint import (CheckpointError, load_checkpoint, rng_state, run_lock, save_checkpoint, seed_everything,
+                         set_rng_state)
 from .config import ConfigError, SearchConfig
 from .data import CyclingBatches, SearchData, iterate_eval, load_search_data
 from .estimators import TSEEMATracker
@@ -52,7 +53,10 @@ def resolve_device(name: str) -> torch.device:
     """'auto' → cuda when available, else cpu; anything else as given (with a clear error if unusable)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ConfigError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from error
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
     return device
@@ -150,24 +154,34 @@ def epoch_record(epoch: int, train: dict, valid: dict, model: NB201SearchNetwork
                  tse_ema: float, lr: float, seconds: float) -> dict:
     """The metrics.jsonl row of a finished epoch."""
     genotype = model.genotype()
-    result = benchmark.query(genotype)
-    nb201 = {k: v for k, v in result.to_dict().items() if k not in ("index", "genotype")}
+    index, nb201 = nb201_lookup(benchmark, genotype)
     return {
         "epoch": epoch,
         "train_loss": train["train_loss"], "train_acc": train["train_acc"],
         "valid_loss": valid["valid_loss"], "valid_acc": valid["valid_acc"],
         "steps": train["steps"], "alpha_steps": train["alpha_steps"],
         "alpha_entropy": alpha_entropy(model.probabilities()),
-        "genotype": genotype.to_str(), "nb201_index": result.index,
+        "genotype": genotype.to_str(), "nb201_index": index,
         "skip_count": genotype.skip_count, "param_free_count": genotype.param_free_count,
         "tse_ema": tse_ema, "lr": lr, "seconds": round(seconds, 3),
         "nb201": nb201,
     }
 
 
+def nb201_lookup(benchmark: NB201Benchmark, genotype) -> tuple[int, dict | None]:
+    """(NB201 index, {dataset: {valid, test}}) of `genotype`; the numbers are None, with a warning, where a partial
+    benchmark lacks the architecture (an unreadable benchmark or a missing package still raises)."""
+    try:
+        result = benchmark.query(genotype)
+    except ArchitectureNotInBenchmark as error:
+        log.warning("no NB201 numbers for %s: %s", genotype.to_str(), error)
+        return genotype.index, None
+    return result.index, {k: v for k, v in result.to_dict().items() if k not in ("index", "genotype")}
+
+
 def console_line(record: dict, epochs: int) -> str:
     """A one-line summary of an epoch, with the NB201 number labelled by dataset and split."""
-    c10 = record["nb201"].get("cifar10", {})
+    c10 = (record["nb201"] or {}).get("cifar10") or {}
     if c10.get("test") is not None:
         nb = f"NB201 cifar10 test {c10['test']:.2f}"
     elif c10.get("valid") is not None:
@@ -186,15 +200,23 @@ def run_search(config: SearchConfig, *, resume: bool = False, echo=print) -> lis
 
     After every epoch the checkpoint (weights, α, both optimizers, LR schedule, RNG states, data position,
     history) is written atomically, then the record goes to metrics.jsonl, genotypes.jsonl, genotype.json and W&B.
+    One process at a time may write to a run directory (a lock file in it).
     """
     config.validate()
     if config.out is None:
         config.out = config.default_out()
     out = Path(config.out)
+    if resume and not (out / CHECKPOINT).is_file():
+        load_checkpoint(out / CHECKPOINT)  # raises the error that says what --resume needs, before creating anything
+    with run_lock(out):
+        return _search_in(out, config, resume, echo)
+
+
+def _search_in(out: Path, config: SearchConfig, resume: bool, echo) -> list[dict]:
     checkpoint_path = out / CHECKPOINT
     if not resume and checkpoint_path.exists():
         raise ConfigError(f"{out} already holds a search (checkpoint.pt); pass --resume to continue it or choose a new --out")
-    state = load_checkpoint(checkpoint_path) if resume else None
+    state = load_search_checkpoint(checkpoint_path) if resume else None
     if state is not None:
         differences = config.search_differences(SearchConfig.from_dict(state["config"]))
         if differences:
@@ -207,6 +229,7 @@ def run_search(config: SearchConfig, *, resume: bool = False, echo=print) -> lis
     seed_everything(config.seed)
     parts = build_components(config, device)
     benchmark = load_benchmark(config.benchmark)
+    nb201_lookup(benchmark, parts.model.genotype())  # a missing package or unreadable file fails now, not after an epoch
     tse_ema = TSEEMATracker()
     history: list[dict] = []
     start_epoch = 0
@@ -214,15 +237,15 @@ def run_search(config: SearchConfig, *, resume: bool = False, echo=print) -> lis
     if resume:
         restore(parts, state, tse_ema)
         history, start_epoch, run_id = state["history"], state["epoch"] + 1, state["run_id"]
-        if start_epoch >= config.epochs:
+        if start_epoch >= config.epochs:  # the sinks below still rewrite the files from the history
             echo(f"{out} already finished all {config.epochs} epochs; nothing to resume")
-            return [row["metrics"] for row in history]
-        echo(f"resuming {out} after epoch {start_epoch} of {config.epochs}")
-    out.mkdir(parents=True, exist_ok=True)
+        else:
+            echo(f"resuming {out} after epoch {start_epoch} of {config.epochs}")
     sinks: list[Sink] = [LocalFiles(out), WandbSink(out, mode=config.wandb, project=config.wandb_project,
                                                     group=config.wandb_group or config.method, tags=config.wandb_tags,
                                                     run_id=_wandb_id(run_id), name=out.name)]
-    echo(f"{config.method} on {config.dataset} ({parts.device}), {config.epochs} epochs → {out}")
+    if start_epoch < config.epochs:
+        echo(f"{config.method} on {config.dataset} ({parts.device}), {config.epochs} epochs → {out}")
     saved = start_epoch  # epochs whose checkpoint is on disk
     exit_code = FAILED
     try:
@@ -249,6 +272,16 @@ def run_search(config: SearchConfig, *, resume: bool = False, echo=print) -> lis
         for sink in sinks:
             sink.finish(exit_code)
     return [row["metrics"] for row in history]
+
+
+def load_search_checkpoint(path: Path) -> dict:
+    """A search checkpoint (see :func:`checkpoint_state`); CheckpointError for anything else."""
+    state = load_checkpoint(path)
+    missing = [key for key in SEARCH_STATE_KEYS if key not in state] if isinstance(state, dict) else list(SEARCH_STATE_KEYS)
+    if missing:
+        raise CheckpointError(f"{path} is not a search checkpoint of darts_tse (it lacks: {', '.join(missing)}); "
+                              f"--resume needs the --out directory of an earlier search")
+    return state
 
 
 def _as_flag(difference: str) -> str:
@@ -284,6 +317,10 @@ def run_epoch(config: SearchConfig, parts: SearchComponents, benchmark: NB201Ben
         torch.cuda.synchronize()
     record = epoch_record(epoch, train, valid, parts.model, benchmark, ema, lr, time.perf_counter() - started)
     return record, arch_snapshot(parts.model)
+
+
+SEARCH_STATE_KEYS = ("config", "epoch", "run_id", "model", "weight_optimizer", "scheduler", "architect", "tse_ema",
+                     "rng", "history")
 
 
 def checkpoint_state(config: SearchConfig, parts: SearchComponents, tse_ema: TSEEMATracker, epoch: int,

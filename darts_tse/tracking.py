@@ -5,7 +5,7 @@ Local files in the run directory (details: docs/tracking.md):
   metrics.jsonl    one JSON object per finished epoch
   genotypes.jsonl  one line per epoch: epoch, genotype, probabilities (6×5) and raw α
   genotype.json    the latest epoch's genotype, α, probabilities and NB201 result (rewritten atomically every epoch)
-  wandb/           the W&B run files (offline/online modes only)
+  wandb/           the W&B run files and last_logged_epoch (offline/online modes only)
 """
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from .runs import nb201_label
 from .space import EDGES, OPS
 
 log = logging.getLogger(__name__)
+
+LOGGED_MARKER = "last_logged_epoch"  # in out/wandb/: the last epoch the W&B sink logged (a resume logs the rest)
 
 # Exit codes handed to Sink.finish (and to W&B's run.finish).
 FINISHED, FAILED, INTERRUPTED = 0, 1, 130
@@ -153,6 +155,7 @@ class WandbSink:
         self.run = None
         self.wandb = None
         self.failed = False
+        self.logged_marker = self.out / "wandb" / LOGGED_MARKER
 
     def _fail(self, what: str, error: BaseException) -> None:
         if not self.failed:
@@ -178,6 +181,19 @@ class WandbSink:
             self.run.define_metric("*", step_metric="epoch")
         except Exception as error:
             self._fail("init", error)
+            return
+        # A resume logs the finished epochs W&B never got (the process died between an epoch's checkpoint and its
+        # W&B line): those after the last epoch this run directory logged, and after what a resumed online run holds.
+        first_missing = max(self._last_logged_epoch() + 1, getattr(self.run, "starting_step", 0) or 0)
+        for row in history:
+            if row["metrics"]["epoch"] >= first_missing:
+                self.log_epoch(row["metrics"], row["arch"])
+
+    def _last_logged_epoch(self) -> int:
+        try:
+            return int(self.logged_marker.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return -1
 
     def log_epoch(self, record: dict, arch: dict) -> None:
         if self.run is None:
@@ -189,6 +205,8 @@ class WandbSink:
             self.run.summary.update({"genotype": record["genotype"], "nb201/index": record["nb201_index"]})
         except Exception as error:
             self._fail("logging", error)
+            return
+        atomic_write_text(self.logged_marker, f"{record['epoch']}\n")
 
     def finish(self, exit_code: int = FINISHED) -> None:
         """Log the genotype artifact (genotype.json, genotypes.jsonl) and close the run with `exit_code`."""

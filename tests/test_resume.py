@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+import darts_tse.search
 import darts_tse.training
-from darts_tse.checkpoint import load_checkpoint, save_checkpoint
+from darts_tse.checkpoint import load_checkpoint, run_lock, save_checkpoint
 from darts_tse.config import SearchConfig
 from darts_tse.search import run_search
 
@@ -209,3 +210,54 @@ def test_divergence_in_the_first_epoch_says_nothing_was_saved(tmp_path, capsys):
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
     assert train_search.main([*cli_args(config), "--resume"]) == 2
     assert "before its first epoch finished" in capsys.readouterr().err
+
+
+def test_death_between_the_last_checkpoint_and_its_log_lines_is_repaired_by_resume(tmp_path, monkeypatch, reference_runs):
+    """The final epoch's checkpoint is on disk but its rows never reached the files: --resume writes them."""
+    config = tiny_config(tmp_path / "run", "darts-tse")
+    real_save = darts_tse.search.save_checkpoint
+
+    def save_then_die_on_last_epoch(path, state):
+        real_save(path, state)
+        if state["epoch"] == EPOCHS - 1:
+            raise KeyboardInterrupt  # as a SIGTERM/SIGINT landing right after the write
+
+    monkeypatch.setattr(darts_tse.search, "save_checkpoint", save_then_die_on_last_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(config, echo=lambda line: None)
+    monkeypatch.undo()
+    assert [row["epoch"] for row in metric_rows(tmp_path / "run")] == list(range(EPOCHS - 1))
+    lines = []
+    run_search(config, resume=True, echo=lines.append)
+    assert "already finished" in lines[0]
+    assert_same_search(tmp_path / "run", reference_runs("darts-tse"))
+    assert json.loads((tmp_path / "run" / "genotype.json").read_text())["epoch"] == EPOCHS - 1
+
+
+def test_a_second_writer_of_the_same_run_directory_is_refused(tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", "darts-tse", epochs=1, synthetic_samples=32)
+    with run_lock(tmp_path / "run"):  # as another process holding the directory
+        assert train_search.main(cli_args(config)) == 2
+        err = capsys.readouterr().err.splitlines()[-1]
+        assert err.startswith("error: another search is writing to") and "--out" in err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    assert train_search.main(cli_args(config)) == 0  # the lock is released with its holder
+
+
+def test_run_files_get_the_usual_permissions(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        run_search(tiny_config(tmp_path / "run", "darts-tse", epochs=1, synthetic_samples=32), echo=lambda line: None)
+    finally:
+        os.umask(previous)
+    for name in ("checkpoint.pt", "config.json", "metrics.jsonl", "genotypes.jsonl", "genotype.json"):
+        assert (tmp_path / "run" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_resume_from_a_foreign_checkpoint_is_one_line(tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", "darts-tse", epochs=1, synthetic_samples=32)
+    (tmp_path / "run").mkdir()
+    torch.save({"state_dict": {}}, tmp_path / "run" / "checkpoint.pt")
+    assert train_search.main([*cli_args(config), "--resume"]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("error:") and "not a search checkpoint" in err and "config" in err

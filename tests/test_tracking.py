@@ -161,6 +161,26 @@ def test_interrupted_search_closes_its_wandb_run_and_the_resume_continues_it(tmp
     assert [(row["epoch"], row["_step"]) for row in history_rows(second)] == [(1, 1)]
 
 
+def test_an_epoch_checkpointed_but_never_logged_reaches_wandb_on_resume(tmp_path, wandb_env, monkeypatch):
+    out = tmp_path / "run"
+    real_save = darts_tse.search.save_checkpoint
+
+    def save_then_die_on_second_epoch(path, state):
+        real_save(path, state)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt  # after the checkpoint, before any sink saw the epoch
+
+    monkeypatch.setattr(darts_tse.search, "save_checkpoint", save_then_die_on_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(tiny_config(out), echo=lambda line: None)
+    monkeypatch.undo()
+    run_search(tiny_config(out), resume=True, echo=lambda line: None)  # nothing left to train
+
+    first, second = (finished_run_records(folder) for folder in offline_runs(out))
+    assert [(row["epoch"], row["_step"]) for row in history_rows(first)] == [(0, 0)]
+    assert [(row["epoch"], row["_step"]) for row in history_rows(second)] == [(1, 1)]  # epoch 0 is not repeated
+
+
 @pytest.mark.parametrize("flag, env", [("disabled", None), ("offline", "disabled"), ("online", "disabled")])
 def test_disabled_writes_nothing_wandb_related(tmp_path, wandb_env, monkeypatch, flag, env):
     if env:

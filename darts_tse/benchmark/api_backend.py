@@ -22,7 +22,8 @@ from typing import Any
 
 from darts_tse.space.genotype import Genotype
 
-from .base import DATASETS, BenchmarkError, BenchmarkResult, NB201Benchmark, SplitAccuracy, number_or_none
+from .base import (DATASETS, ArchitectureNotInBenchmark, BenchmarkError, BenchmarkResult, NB201Benchmark, SplitAccuracy,
+                   number_or_none)
 
 # our dataset -> ((api dataset, key) for valid, (api dataset, key) for test)
 API_SOURCES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
@@ -98,7 +99,7 @@ class ApiBenchmark(NB201Benchmark):
         except KeyError:  # the ArchResults has no trial on this dataset (dataset_seed lookup)
             return None
         except ValueError as error:  # "Did not find {index} from arch2infos_dict"
-            raise BenchmarkError(f"{self.source} has no results for NB201 index {index}: {error}") from error
+            raise ArchitectureNotInBenchmark(f"{self.source} has no results for NB201 index {index}: {error}") from error
 
     def _valid_seeds(self, index: int, api_dataset: str, key: str) -> list[float] | None:
         records = getattr(self.api, "arch2infos_dict", {}).get(index)

@@ -19,6 +19,10 @@ class BenchmarkError(RuntimeError):
     """A benchmark that cannot be read or lacks an architecture; the message names the problem and the fix."""
 
 
+class ArchitectureNotInBenchmark(BenchmarkError):
+    """The benchmark is readable but lacks this architecture (a partial table, fixture or directory)."""
+
+
 @dataclass(frozen=True)
 class SplitAccuracy:
     """200-epoch top-1 accuracy in %, mean over seeds; None where the backend lacks the number."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .api_backend import ApiBenchmark
-from .base import BenchmarkError, check_arch_strings
+from .base import ArchitectureNotInBenchmark, BenchmarkError, check_arch_strings
 
 RECORD_EXT = "pickle.pbz2"
 META_FILE = f"meta.{RECORD_EXT}"
@@ -50,12 +50,12 @@ class NatsBenchmark(ApiBenchmark):
 
     def _prepare(self, index: int) -> None:
         if self.fast_mode and self._record_file(index) is None:
-            raise BenchmarkError(
+            raise ArchitectureNotInBenchmark(
                 f"NATS-Bench directory {self.path} has no record for NB201 index {index} ({index:06d}.{RECORD_EXT} is "
                 f"missing); use the complete NATS-tss-v1_0-3ffb9-simple directory"
             )
         if not self.fast_mode and index not in self.api.arch2infos_dict:
-            raise BenchmarkError(f"NATS-Bench file {self.path} has no results for NB201 index {index}")
+            raise ArchitectureNotInBenchmark(f"NATS-Bench file {self.path} has no results for NB201 index {index}")
 
     def _release(self, index: int) -> None:
         # fast mode keeps every record it loads; drop it so an export of all 15,625 stays small

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .api_backend import ApiBenchmark
-from .base import BenchmarkError, check_arch_strings
+from .base import ArchitectureNotInBenchmark, BenchmarkError, check_arch_strings
 
 REQUIRED_KEYS = ("meta_archs", "arch2infos", "evaluated_indexes")
 
@@ -43,7 +43,7 @@ class OfficialBenchmark(ApiBenchmark):
 
     def _prepare(self, index: int) -> None:
         if index not in self._records():
-            raise BenchmarkError(
+            raise ArchitectureNotInBenchmark(
                 f"{self.path.name} has no results for NB201 index {index}; it holds {len(self._records())} architectures"
             )
 

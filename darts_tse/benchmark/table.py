@@ -17,6 +17,7 @@ from darts_tse.space.genotype import NUM_ARCHITECTURES, Genotype
 
 from .base import (
     DATASETS,
+    ArchitectureNotInBenchmark,
     BenchmarkError,
     BenchmarkResult,
     NB201Benchmark,
@@ -50,7 +51,7 @@ class TableBenchmark(NB201Benchmark):
 
     def _lookup(self, index: int, genotype: Genotype) -> BenchmarkResult:
         if not self._present[index]:
-            raise BenchmarkError(
+            raise ArchitectureNotInBenchmark(
                 f"table {self.path} has no row for NB201 index {index} ({genotype.to_str()}); "
                 f"use a complete table ({EXPORT_HINT} from the full official .pth or NATS directory)"
             )
