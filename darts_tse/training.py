@@ -34,6 +34,19 @@ def alpha_gradients(model: NB201SearchNetwork, enabled: bool) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+@contextmanager
+def buffers_kept(model: nn.Module) -> Iterator[None]:
+    """Restore every buffer (BN running statistics, counters) on exit: forwards at trial weights leave no trace."""
+    buffers = list(model.buffers())
+    saved = [b.detach().clone() for b in buffers]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in zip(buffers, saved):
+                buffer.copy_(value)
+
+
 def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mix: torch.Tensor | None = None):
     """(mean cross-entropy, logits) of the supernet on one batch."""
     logits = model(x, mix)

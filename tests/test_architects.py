@@ -238,6 +238,20 @@ def test_second_order_step_equals_autograd_through_the_unrolled_step():
     assert not torch.allclose(got, first_order, atol=1e-6), "the unrolled gradient differs from the first-order one"
 
 
+def test_second_order_passes_at_trial_weights_leave_bn_statistics_alone():
+    model, trainer, arch_opt = make_setup(track_running_stats=True)
+    (x, y), (xv, yv) = make_batches(2)
+    architect = ValidationArchitect(model, trainer, arch_opt, iter([]), order=2)
+    before = {name: b.clone() for name, b in model.named_buffers()}
+    assert any("running_mean" in name for name in before)
+    architect._second_order_gradient(x, y, xv, yv)
+    assert model.alpha.grad is not None and model.alpha.grad.abs().sum() > 0
+    for name, buffer in model.named_buffers():
+        assert torch.equal(buffer, before[name]), name
+    trainer.step(x, y)  # the weight step itself does update them
+    assert any(not torch.equal(b, before[name]) for name, b in model.named_buffers() if "running_mean" in name)
+
+
 def test_invalid_architect_arguments():
     model, trainer, arch_opt = make_setup()
     with pytest.raises(ValueError, match="K must be"):

@@ -2,7 +2,8 @@
 
 First order: ∇_α L_val(w, α). Second order (unrolled, DARTS eq. 7): the gradient at w' = w − ξ∇_w L_train(w, α)
 (ξ = the weights' current learning rate), ∇_α L_val(w', α) − ξ ∇²_{α,w} L_train(w, α) ∇_{w'} L_val(w', α), where the
-Hessian-vector product is the central finite difference with ε = 0.01 / ‖∇_{w'} L_val‖ (DARTS eq. 8).
+Hessian-vector product is the central finite difference with ε = 0.01 / ‖∇_{w'} L_val‖ (DARTS eq. 8). Its forwards at
+trial weights (w', w ± εv) do not change the BN running statistics.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Iterable, Iterator
 
 import torch
 
-from ..training import StepStats, WeightTrainer, classification_loss
+from ..training import StepStats, WeightTrainer, buffers_kept, classification_loss
 from .base import Architect, Batch
 
 
@@ -54,6 +55,12 @@ class ValidationArchitect(Architect):
         loss.backward(inputs=self.alpha)
 
     def _second_order_gradient(self, x, y, x_val, y_val) -> None:
+        # the passes at w' and w ± εv run at trial weights: they leave the BN running statistics as they were (DARTS
+        # runs its w' passes on a model copy, whose statistics are dropped, but lets its w ± εv passes update them)
+        with buffers_kept(self.model):
+            self._unrolled_gradient(x, y, x_val, y_val)
+
+    def _unrolled_gradient(self, x, y, x_val, y_val) -> None:
         xi = self.trainer.lr
         mix = self.model.mixing_weights()  # one sample for every pass of this α step (matters for Dirichlet mixing)
         original = [w.detach().clone() for w in self.weights]
