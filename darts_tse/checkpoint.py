@@ -87,14 +87,19 @@ def save_checkpoint(path: Path, state: dict) -> None:
     atomic_write(path, lambda handle: torch.save(state, handle))
 
 
+def missing_checkpoint_error(path: Path) -> CheckpointError:
+    """The error for a --resume whose checkpoint file does not exist, saying why it may be missing."""
+    if (path.parent / "config.json").is_file():
+        return CheckpointError(f"no checkpoint at {path}: that search stopped before its first epoch finished; "
+                               f"start it again without --resume")
+    return CheckpointError(f"no checkpoint at {path}; --resume needs the --out directory of an earlier search")
+
+
 def load_checkpoint(path: Path) -> dict:
     """Load a checkpoint written by :func:`save_checkpoint` (on the CPU)."""
     path = Path(path)
     if not path.is_file():
-        if (path.parent / "config.json").is_file():
-            raise CheckpointError(f"no checkpoint at {path}: that search stopped before its first epoch finished; "
-                                  f"start it again without --resume")
-        raise CheckpointError(f"no checkpoint at {path}; --resume needs the --out directory of an earlier search")
+        raise missing_checkpoint_error(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a foreign or damaged file

@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 
 from .architects import Architect, TSEArchitect, ValidationArchitect, build_arch_optimizer
 from .benchmark import ArchitectureNotInBenchmark, NB201Benchmark, load_benchmark
-from .checkpoint import (CheckpointError, load_checkpoint, rng_state, run_lock, save_checkpoint, seed_everything,
-                         set_rng_state)
+from .checkpoint import (CheckpointError, load_checkpoint, missing_checkpoint_error, rng_state, run_lock, save_checkpoint,
+                         seed_everything, set_rng_state)
 from .config import ConfigError, SearchConfig
 from .data import CyclingBatches, SearchData, iterate_eval, load_search_data
 from .estimators import TSEEMATracker
@@ -206,8 +206,8 @@ def run_search(config: SearchConfig, *, resume: bool = False, echo=print) -> lis
     if config.out is None:
         config.out = config.default_out()
     out = Path(config.out)
-    if resume and not (out / CHECKPOINT).is_file():
-        load_checkpoint(out / CHECKPOINT)  # raises the error that says what --resume needs, before creating anything
+    if resume and not (out / CHECKPOINT).is_file():  # before the lock below creates the directory
+        raise missing_checkpoint_error(out / CHECKPOINT)
     with run_lock(out):
         return _search_in(out, config, resume, echo)
 
@@ -228,8 +228,7 @@ def _search_in(out: Path, config: SearchConfig, resume: bool, echo) -> list[dict
     device = resolve_device(config.device)
     seed_everything(config.seed)
     parts = build_components(config, device)
-    benchmark = load_benchmark(config.benchmark)
-    nb201_lookup(benchmark, parts.model.genotype())  # a missing package or unreadable file fails now, not after an epoch
+    benchmark = load_benchmark(config.benchmark)  # every backend reads its source here: a bad one fails before epoch 1
     tse_ema = TSEEMATracker()
     history: list[dict] = []
     start_epoch = 0

