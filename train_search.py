@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     method.add_argument("--arch-warmup-epochs", type=int, default=DEFAULTS.arch_warmup_epochs,
                         help="epochs with α frozen at the start (default %(default)s)")
     method.add_argument("--drnas-reg", choices=DRNAS_REGULARIZERS, default=DEFAULTS.drnas_reg,
-                        help="DrNAS regulariser: l2 (α-optimizer weight decay only) or kl (adds KL to Dir(1)) (default %(default)s)")
+                        help="DrNAS regulariser: l2 (α-optimizer weight decay) or kl (KL to Dir(1) instead) (default %(default)s)")
     method.add_argument("--kl-weight", type=float, default=DEFAULTS.kl_weight, help="scale of the KL term (default %(default)s)")
 
     data = parser.add_argument_group("data")
@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     arch.add_argument("--arch-lr", type=float, default=DEFAULTS.arch_lr, help="(default %(default)s)")
     arch.add_argument("--arch-beta1", type=float, default=DEFAULTS.arch_beta1, help="(default %(default)s)")
     arch.add_argument("--arch-beta2", type=float, default=DEFAULTS.arch_beta2, help="(default %(default)s)")
-    arch.add_argument("--arch-weight-decay", type=float, default=DEFAULTS.arch_weight_decay, help="(default %(default)s)")
+    arch.add_argument("--arch-weight-decay", type=float, default=DEFAULTS.arch_weight_decay,
+                      help="L2 on α (default 1e-3; 0 for DrNAS with --drnas-reg kl, where the KL term replaces it)")
 
     track = parser.add_argument_group("NB201 and tracking")
     track.add_argument("--benchmark", default=None,

@@ -31,6 +31,7 @@ DATASETS = ("cifar10", "cifar100", "imagenet16-120", "fashion-mnist", "synthetic
 TSE_MODES = ("joint", "rollout")
 DRNAS_REGULARIZERS = ("l2", "kl")
 WANDB_MODES = ("online", "offline", "disabled")
+L2_ARCH_WEIGHT_DECAY = 1e-3  # Adam's weight decay on α unless DrNAS' KL term is the regulariser
 
 # Settings that do not change what a search computes: they may differ when a run is resumed.
 NOT_SEARCH_RELEVANT = frozenset({"out", "device", "data_dir", "benchmark", "progress", "threads",
@@ -67,7 +68,7 @@ class SearchConfig:
     arch_lr: float = 3e-4
     arch_beta1: float = 0.5
     arch_beta2: float = 0.999
-    arch_weight_decay: float = 1e-3
+    arch_weight_decay: float | None = None  # None: see effective_arch_weight_decay
     arch_warmup_epochs: int = 0
     drnas_reg: str = "l2"
     kl_weight: float = 1e-3
@@ -89,6 +90,15 @@ class SearchConfig:
     @property
     def method_spec(self) -> Method:
         return METHODS[self.method]
+
+    @property
+    def effective_arch_weight_decay(self) -> float:
+        """Adam's weight decay on α: the given value, else 1e-3 (the L2 regulariser), or 0 for DrNAS with
+        ``drnas_reg="kl"``, where the KL term replaces the L2 (as in DrNAS' code)."""
+        if self.arch_weight_decay is not None:
+            return self.arch_weight_decay
+        kl_only = self.method in METHODS and self.method_spec.mixing == "dirichlet" and self.drnas_reg == "kl"
+        return 0.0 if kl_only else L2_ARCH_WEIGHT_DECAY
 
     def validate(self) -> "SearchConfig":
         """Raise ConfigError naming the first invalid setting; returns self."""
@@ -120,7 +130,7 @@ class SearchConfig:
         if not 0 <= self.lr_min <= self.lr:
             raise ConfigError(f"--lr-min must lie in [0, --lr], got {self.lr_min}")
         for name in ("momentum", "weight_decay", "arch_weight_decay", "kl_weight"):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.nesterov and self.momentum == 0:
             raise ConfigError("Nesterov momentum needs --momentum > 0; pass --no-nesterov for plain SGD")
@@ -141,7 +151,8 @@ class SearchConfig:
         return str(Path("runs") / f"{self.method}{k}-{self.dataset}-seed{self.seed}-{stamp}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every setting, with the α weight decay actually used (not None), as saved in checkpoints and records."""
+        return asdict(self) | {"arch_weight_decay": self.effective_arch_weight_decay}
 
     @classmethod
     def from_dict(cls, values: dict) -> "SearchConfig":

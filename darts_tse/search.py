@@ -77,7 +77,7 @@ def build_components(config: SearchConfig, device: torch.device) -> SearchCompon
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs, eta_min=config.lr_min)
     trainer = WeightTrainer(model, weight_optimizer, grad_clip=config.grad_clip)
     arch_optimizer = build_arch_optimizer(model, lr=config.arch_lr, betas=(config.arch_beta1, config.arch_beta2),
-                                          weight_decay=config.arch_weight_decay)
+                                          weight_decay=config.effective_arch_weight_decay)
     if method.architect == "tse":
         architect: Architect = TSEArchitect(model, trainer, arch_optimizer, K=config.K, mode=config.tse_mode)
     else:

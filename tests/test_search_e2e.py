@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from darts_tse.config import METHODS, SearchConfig
 from darts_tse.space import Genotype
@@ -188,3 +189,20 @@ def test_default_run_directories_of_one_second_differ():
     config = SearchConfig(method="darts-tse", K=10, dataset="synthetic", seed=3)
     names = {config.default_out() for _ in range(5)}
     assert len(names) == 5 and all(name.startswith("runs/darts-tse-K10-synthetic-seed3-") for name in names)
+
+
+@pytest.mark.parametrize("method, reg, given, adam_decay, kl_weight", [
+    ("drnas", "l2", None, 1e-3, 0.0),
+    ("drnas", "kl", None, 0.0, 1e-3),    # DrNAS' code: the KL term replaces the L2, not both
+    ("drnas-tse", "kl", None, 0.0, 1e-3),
+    ("drnas", "kl", 2e-3, 2e-3, 1e-3),   # an explicit weight decay is kept: both regularisers
+    ("darts", "kl", None, 1e-3, 0.0),    # --drnas-reg means nothing to softmax mixing
+])
+def test_drnas_regulariser_is_l2_or_kl(tmp_path, method, reg, given, adam_decay, kl_weight):
+    from darts_tse.search import build_components
+
+    config = tiny_config(tmp_path, method, drnas_reg=reg, arch_weight_decay=given).validate()
+    parts = build_components(config, torch.device("cpu"))
+    assert parts.architect.optimizer.param_groups[0]["weight_decay"] == adam_decay
+    assert getattr(parts.model.mixing, "kl_weight", 0.0) == kl_weight
+    assert config.to_dict()["arch_weight_decay"] == adam_decay  # records hold the value used, never None
