@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import math
 import pickle
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -171,8 +172,8 @@ def _load_cifar(name: str, data_dir: str | Path | None, download: bool) -> tuple
             dataset = cls(root=str(root), train=True, download=True)
         except Exception as exc:
             raise DataError(
-                f"{name} not found in {folder}/ (expected the extracted python-version archive: {files}) and it "
-                f"could not be downloaded from {cls.url} ({type(exc).__name__}: {exc}); fix: download "
+                f"{name} not found or corrupted in {folder}/ (expected the extracted python-version archive: {files}; "
+                f"{missing}) and it could not be downloaded from {cls.url} ({type(exc).__name__}: {exc}); fix: download "
                 f"{cls.filename} elsewhere and extract it so that {folder}/ holds those files, or pass --data-dir "
                 f"pointing at the folder that contains {cls.base_folder}/"
             ) from exc
@@ -261,7 +262,7 @@ def read_idx(path: str | Path, kind: str) -> np.ndarray:
     try:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"corrupt idx file {path}: gzip error ({exc}); fix: reinstall or re-download it") from exc
     expected = _IDX_MAGIC[kind]
     magic = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None

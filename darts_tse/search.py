@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .architects import Architect, TSEArchitect, ValidationArchitect, build_arch_optimizer
-from .benchmark import ArchitectureNotInBenchmark, NB201Benchmark, load_benchmark
+from .benchmark import ArchitectureNotInBenchmark, NB201Benchmark, RecordUnreadable, load_benchmark
 from .checkpoint import (CheckpointError, load_checkpoint, missing_checkpoint_error, rng_state, run_lock, save_checkpoint,
                          seed_everything, set_rng_state)
 from .config import ConfigError, SearchConfig
@@ -170,10 +170,11 @@ def epoch_record(epoch: int, train: dict, valid: dict, model: NB201SearchNetwork
 
 def nb201_lookup(benchmark: NB201Benchmark, genotype) -> tuple[int, dict | None]:
     """(NB201 index, {dataset: {valid, test}}) of `genotype`; the numbers are None, with a warning, where a partial
-    benchmark lacks the architecture (an unreadable benchmark or a missing package still raises)."""
+    benchmark lacks the architecture or its record is corrupt (an unreadable benchmark or a missing package still
+    raises)."""
     try:
         result = benchmark.query(genotype)
-    except ArchitectureNotInBenchmark as error:
+    except (ArchitectureNotInBenchmark, RecordUnreadable) as error:
         log.warning("no NB201 numbers for %s: %s", genotype.to_str(), error)
         return genotype.index, None
     return result.index, {k: v for k, v in result.to_dict().items() if k not in ("index", "genotype")}

@@ -253,3 +253,37 @@ def test_export_refuses_a_table_source(tmp_path, official_file):
     with pytest.raises(BenchmarkError, match="already a table"):
         export_table(table, tmp_path / "again.csv", progress=False)
     assert not (tmp_path / "again.csv").exists()
+
+
+def _nats_copy(nats_fake_dir, tmp_path) -> Path:
+    import shutil
+
+    copy = tmp_path / nats_fake_dir.name
+    shutil.copytree(nats_fake_dir, copy)
+    return copy
+
+
+def test_nats_corrupt_record_names_the_file_and_the_search_goes_on(nats_fake_dir, tmp_path, caplog):
+    from darts_tse.benchmark import RecordUnreadable
+    from darts_tse.search import nb201_lookup
+    from darts_tse.space import Genotype
+
+    copy = _nats_copy(nats_fake_dir, tmp_path)
+    record = copy / "000011.pickle.pbz2"
+    record.write_bytes(record.read_bytes()[:200])  # truncated bz2
+    bench = load_benchmark(copy)
+    with pytest.raises(RecordUnreadable, match=r"index 11 from .*000011\.pickle\.pbz2 .*fix: re-extract"):
+        bench.query(11)
+    assert bench.query(284).index == 284  # the other records still read
+    genotype = Genotype.from_index(11)
+    assert nb201_lookup(bench, genotype) == (11, None)  # a search epoch records nb201: null and warns
+    assert "000011.pickle.pbz2" in caplog.text
+
+
+def test_nats_meta_file_that_is_not_a_pickle_is_a_benchmark_error(nats_fake_dir, tmp_path):
+    import bz2
+
+    copy = _nats_copy(nats_fake_dir, tmp_path)
+    (copy / "meta.pickle.pbz2").write_bytes(bz2.compress(b"not a pickle at all"))
+    with pytest.raises(BenchmarkError, match="cannot read .*fix: re-extract or re-download"):
+        load_benchmark(copy)

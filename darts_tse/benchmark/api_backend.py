@@ -17,13 +17,14 @@ Not used: ``cifar10-valid``'s ``test-accuracy`` (ori-test of the net trained on 
 from __future__ import annotations
 
 import inspect
+import pickle
 from abc import abstractmethod
 from typing import Any
 
 from darts_tse.space.genotype import Genotype
 
-from .base import (DATASETS, ArchitectureNotInBenchmark, BenchmarkError, BenchmarkResult, NB201Benchmark, SplitAccuracy,
-                   number_or_none)
+from .base import (DATASETS, ArchitectureNotInBenchmark, BenchmarkError, BenchmarkResult, NB201Benchmark, RecordUnreadable,
+                   SplitAccuracy, number_or_none)
 
 # our dataset -> ((api dataset, key) for valid, (api dataset, key) for test)
 API_SOURCES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
@@ -67,6 +68,10 @@ class ApiBenchmark(NB201Benchmark):
     def _release(self, index: int) -> None:
         """Drop the API's copy of a record once read (our cache keeps the numbers)."""
 
+    def _record_location(self, index: int) -> str:
+        """Where the API reads the record of `index` from (named in errors)."""
+        return str(getattr(self, "path", self.source))
+
     def _lookup(self, index: int, genotype: Genotype) -> BenchmarkResult:
         return self.read(index)[0]
 
@@ -100,6 +105,11 @@ class ApiBenchmark(NB201Benchmark):
             return None
         except ValueError as error:  # "Did not find {index} from arch2infos_dict"
             raise ArchitectureNotInBenchmark(f"{self.source} has no results for NB201 index {index}: {error}") from error
+        except (pickle.UnpicklingError, OSError, EOFError) as error:  # a record loaded lazily (NATS fast mode) is corrupt
+            raise RecordUnreadable(
+                f"cannot read the record of NB201 index {index} from {self._record_location(index)} "
+                f"({type(error).__name__}: {error}); fix: re-extract or re-download that file"
+            ) from error
 
     def _valid_seeds(self, index: int, api_dataset: str, key: str) -> list[float] | None:
         records = getattr(self.api, "arch2infos_dict", {}).get(index)

@@ -23,6 +23,10 @@ class ArchitectureNotInBenchmark(BenchmarkError):
     """The benchmark is readable but lacks this architecture (a partial table, fixture or directory)."""
 
 
+class RecordUnreadable(BenchmarkError):
+    """The benchmark is readable but this architecture's own record is not (a corrupt file of a NATS directory)."""
+
+
 @dataclass(frozen=True)
 class SplitAccuracy:
     """200-epoch top-1 accuracy in %, mean over seeds; None where the backend lacks the number."""

@@ -2,6 +2,7 @@
 file per architecture, read on demand) or the single ``NATS-tss-v1_0-3ffb9.pickle.pbz2`` file (loaded whole)."""
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 from .api_backend import ApiBenchmark
@@ -27,10 +28,14 @@ class NatsBenchmark(ApiBenchmark):
             raise BenchmarkError(f"{self.path} is not a NATS-Bench directory: it has no {META_FILE}")
         try:
             api = nats_bench.create(str(self.path), "tss", fast_mode=self.fast_mode, verbose=False)
-        except (OSError, EOFError, ValueError, KeyError) as error:
-            raise BenchmarkError(f"cannot read {self.path} with nats_bench ({type(error).__name__}: {error})") from error
+        except (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError) as error:
+            raise BenchmarkError(f"cannot read {self.path} with nats_bench ({type(error).__name__}: {error}); fix: "
+                                 f"re-extract or re-download {self.path.name}") from error
         self._init_api(api)
         check_arch_strings(api.meta_archs, f"NATS-Bench {self.path}")
+
+    def _record_location(self, index: int) -> str:
+        return str(self._record_file(index) or self.path)
 
     def _record_file(self, index: int) -> Path | None:
         for name in (f"{index:06d}.{RECORD_EXT}", f"{index}.{RECORD_EXT}"):  # the two names nats_bench tries

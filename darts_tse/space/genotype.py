@@ -66,7 +66,7 @@ class Genotype:
                 )
             for token in tokens:
                 op, sep, source_text = token.partition("~")
-                if not sep or not source_text.isdigit():
+                if not sep or not (source_text.isascii() and source_text.isdigit()):
                     raise GenotypeError(f"malformed edge {token!r} in {text!r}: expected op~source, e.g. nor_conv_3x3~0")
                 source = int(source_text)
                 if op not in OPS:
