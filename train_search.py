@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cap on training minibatches per epoch, and on search-valid evaluation batches (smoke runs)")
     run.add_argument("--seed", type=int, default=DEFAULTS.seed, help="(default %(default)s)")
     run.add_argument("--out", default=None, help="run directory (default runs/<method>[-K<K>]-<dataset>-seed<seed>-<time>)")
-    run.add_argument("--resume", action="store_true", help="continue the search in --out after its last finished epoch")
+    run.add_argument("--resume", action="store_true", help="continue the search in --out after its last finished epoch (settings not given are the checkpoint's)")
     run.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda, cuda:1 ... (default %(default)s)")
     run.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
@@ -101,6 +101,16 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def given_settings(argv: list[str] | None) -> dict:
+    """Only the settings the command line names (no argparse defaults): what a resume takes over the checkpoint's."""
+    parser = build_parser()
+    for action in parser._actions:  # argparse has no public way to tell a given flag from its default
+        action.default = argparse.SUPPRESS
+    given = vars(parser.parse_args(argv))
+    given.pop("resume", None)
+    return given
+
+
 def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     resume = args.pop("resume")
@@ -109,11 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from darts_tse.cli_errors import USER_ERRORS  # imported late so --help stays fast
-    from darts_tse.search import run_search
+    from darts_tse.search import resumed_config, run_search
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if _in_main_thread() else None
     try:
-        run_search(SearchConfig(**args), resume=resume)
+        run_search(resumed_config(args["out"], given_settings(argv)) if resume else SearchConfig(**args), resume=resume)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 
 from .architects import Architect, TSEArchitect, ValidationArchitect, build_arch_optimizer
 from .benchmark import ArchitectureNotInBenchmark, NB201Benchmark, RecordUnreadable, load_benchmark
-from .checkpoint import (CheckpointError, load_checkpoint, missing_checkpoint_error, rng_state, run_lock, save_checkpoint,
-                         seed_everything, set_rng_state)
+from .checkpoint import (CheckpointError, load_checkpoint, missing_checkpoint_error, remove_stale_temporaries, rng_state,
+                         run_lock, save_checkpoint, seed_everything, set_rng_state)
 from .config import ConfigError, SearchConfig
 from .data import CyclingBatches, SearchData, iterate_eval, load_search_data
 from .estimators import TSEEMATracker
@@ -207,9 +207,18 @@ def run_search(config: SearchConfig, *, resume: bool = False, echo=print) -> lis
     if config.out is None:
         config.out = config.default_out()
     out = Path(config.out)
-    if resume and not (out / CHECKPOINT).is_file():  # before the lock below creates the directory
+    if resume and not out.is_dir():
         raise missing_checkpoint_error(out / CHECKPOINT)
-    with run_lock(out):
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot create --out {out}: {error.strerror or error}; choose a writable directory") from error
+    for setting in config.ignored_settings():
+        log.warning("%s", setting)
+    with run_lock(out):  # checked before the checkpoint: a run still in its first epoch has none yet
+        if resume and not (out / CHECKPOINT).is_file():
+            raise missing_checkpoint_error(out / CHECKPOINT)
+        remove_stale_temporaries(out)
         return _search_in(out, config, resume, echo)
 
 
@@ -219,11 +228,15 @@ def _search_in(out: Path, config: SearchConfig, resume: bool, echo) -> list[dict
         raise ConfigError(f"{out} already holds a search (checkpoint.pt); pass --resume to continue it or choose a new --out")
     state = load_search_checkpoint(checkpoint_path) if resume else None
     if state is not None:
-        differences = config.search_differences(SearchConfig.from_dict(state["config"]))
+        saved_config = SearchConfig.from_dict(state["config"])
+        differences = config.search_differences(saved_config)
         if differences:
             raise ConfigError(f"--resume refused: these settings differ from the checkpoint's (checkpoint -> now): "
                               f"{'; '.join(map(_as_flag, differences))}; rerun with the original values, or start a "
                               f"new --out")
+        if config.benchmark != saved_config.benchmark:
+            log.warning("NB201 numbers of the epochs already finished came from --benchmark %s; the following ones "
+                        "come from %s", saved_config.benchmark, config.benchmark)
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -262,8 +275,11 @@ def _search_in(out: Path, config: SearchConfig, resume: bool, echo) -> list[dict
         exit_code = FINISHED
     except KeyboardInterrupt:
         exit_code = INTERRUPTED
-        echo(f"interrupted: {_saved_note(saved, config.epochs, out)}; continue with: "
-             f"python train_search.py --resume --out {out} <the same settings>")
+        if saved:
+            echo(f"interrupted: {_saved_note(saved, config.epochs, out)}; continue with: "
+                 f"python train_search.py --resume --out {out}")
+        else:
+            echo(f"interrupted: {_saved_note(saved, config.epochs, out)}; start it again without --resume")
         raise
     except NonFiniteLossError as error:
         raise NonFiniteLossError(f"{error}; {_saved_note(saved, config.epochs, out)} (try a lower --lr, or "
@@ -272,6 +288,14 @@ def _search_in(out: Path, config: SearchConfig, resume: bool, echo) -> list[dict
         for sink in sinks:
             sink.finish(exit_code)
     return [row["metrics"] for row in history]
+
+
+def resumed_config(out: str | Path, given: dict) -> SearchConfig:
+    """The settings to resume the search in `out` with: the checkpoint's, with `given` (the settings a user named)
+    on top. Without a checkpoint, just `given`: :func:`run_search` then says why there is none."""
+    path = Path(out) / CHECKPOINT
+    saved = load_search_checkpoint(path)["config"] if path.is_file() else {}
+    return SearchConfig.from_dict({**saved, **given, "out": str(out)})
 
 
 def load_search_checkpoint(path: Path) -> dict:
@@ -285,9 +309,10 @@ def load_search_checkpoint(path: Path) -> dict:
 
 
 def _as_flag(difference: str) -> str:
-    """'arch_lr: 0.1 -> 0.2' as the command line spells it: '--arch-lr: 0.1 -> 0.2'."""
+    """'arch_lr: 0.1 -> 0.2' as the command line spells it: '--arch-lr: 0.1 -> 0.2' ('--[no-]nesterov' for a switch)."""
     name, _, change = difference.partition(":")
-    return f"--{name.replace('_', '-')}:{change}"
+    switch = "[no-]" if change.strip().split(" -> ")[0] in ("True", "False") else ""
+    return f"--{switch}{name.replace('_', '-')}:{change}"
 
 
 def _saved_note(saved: int, epochs: int, out: Path) -> str:

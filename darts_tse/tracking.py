@@ -13,8 +13,9 @@ import json
 import logging
 import os
 import secrets
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Mapping, Protocol
+from typing import Iterator, Mapping, Protocol
 
 from .checkpoint import atomic_write_text
 from .runs import nb201_label
@@ -123,6 +124,21 @@ def resolve_wandb_mode(flag: str, environ: Mapping[str, str] = os.environ) -> st
     return aliases.get(value, flag)
 
 
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the body, then restore what was there."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def new_wandb_id(name: str) -> str:
     """A fresh W&B run id: the run directory name (letters, digits, '-', '_' kept) plus 8 random hex digits.
 
@@ -174,9 +190,10 @@ class WandbSink:
             return
         self.wandb = wandb
         try:
-            self.run = wandb.init(dir=str(self.out), mode=self.mode, project=self.project, group=self.group,
-                                  tags=self.tags, name=self.name, id=self.run_id, config=config, resume="allow",
-                                  allow_val_change=True, reinit="create_new", settings=wandb_settings(wandb))
+            with _environment(WANDB_MODE=self.mode):  # wandb.init reads WANDB_MODE itself and rejects unknown values
+                self.run = wandb.init(dir=str(self.out), mode=self.mode, project=self.project, group=self.group,
+                                      tags=self.tags, name=self.name, id=self.run_id, config=config, resume="allow",
+                                      allow_val_change=True, reinit="create_new", settings=wandb_settings(wandb))
             self.run.define_metric("epoch")
             self.run.define_metric("*", step_metric="epoch")
         except Exception as error:

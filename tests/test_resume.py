@@ -15,7 +15,7 @@ import torch
 import darts_tse.search
 import darts_tse.training
 from darts_tse.checkpoint import load_checkpoint, run_lock, save_checkpoint
-from darts_tse.config import SearchConfig
+from darts_tse.config import ConfigError, SearchConfig
 from darts_tse.search import run_search
 
 from conftest import REPO_ROOT
@@ -106,7 +106,8 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, re
     assert process.returncode == -signal.SIGKILL  # killed, not finished
     assert 1 <= load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] + 1 < EPOCHS
 
-    result = subprocess.run([sys.executable, "train_search.py", *cli_args(config), "--resume"], cwd=REPO_ROOT,
+    # the README's command: every setting not given comes from the checkpoint
+    result = subprocess.run([sys.executable, "train_search.py", "--resume", "--out", config.out], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "resuming" in result.stdout
@@ -126,7 +127,7 @@ def test_sigint_exits_130_with_one_line_and_the_run_resumes(tmp_path, reference_
     kept = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] + 1
     assert f"the checkpoint of epoch {kept}/{EPOCHS}" in hints[0]
 
-    assert train_search.main([*cli_args(config), "--resume"]) == 0
+    assert train_search.main(["--resume", "--out", config.out]) == 0
     assert_same_search(tmp_path / "run", reference_runs("darts-tse"))
 
 
@@ -261,3 +262,57 @@ def test_resume_from_a_foreign_checkpoint_is_one_line(tmp_path, capsys):
     assert train_search.main([*cli_args(config), "--resume"]) == 2
     err = capsys.readouterr().err.splitlines()[-1]
     assert err.startswith("error:") and "not a search checkpoint" in err and "config" in err
+
+
+def test_resume_takes_unnamed_settings_from_the_checkpoint_and_keeps_its_benchmark(tmp_path, caplog, nb201_table):
+    table = nb201_table
+    config = tiny_config(tmp_path / "run", "drnas", epochs=1, synthetic_samples=32, nesterov=False, order=2,
+                         benchmark=str(table))
+    run_search(config, echo=lambda line: None)
+    resumed = darts_tse.search.resumed_config(config.out, {"threads": 2})
+    assert resumed.to_dict() == {**config.to_dict(), "threads": 2}  # benchmark included: no silent change of source
+    run_search(darts_tse.search.resumed_config(config.out, {"benchmark": None}), resume=True, echo=lambda line: None)
+    assert f"came from --benchmark {table}" in caplog.text
+    # a switch that differs is named the way the command line spells it
+    with pytest.raises(ConfigError, match=r"--\[no-\]nesterov: False -> True"):
+        run_search(darts_tse.search.resumed_config(config.out, {"nesterov": True}), resume=True)
+
+
+def test_interrupted_in_the_first_epoch_says_start_again(tmp_path, monkeypatch):
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(darts_tse.search, "run_epoch", interrupted)
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        run_search(tiny_config(tmp_path / "run", "darts-tse"), echo=lines.append)
+    assert "holds no checkpoint" in lines[-1] and "start it again without --resume" in lines[-1]
+    assert "--resume --out" not in lines[-1]
+
+
+def test_resume_of_a_run_still_in_its_first_epoch_names_the_lock(tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", "darts-tse", epochs=1, synthetic_samples=32)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")  # what a search writes before its first epoch
+    with run_lock(tmp_path / "run"):
+        assert train_search.main(["--resume", "--out", config.out]) == 2
+    assert "another search is writing to" in capsys.readouterr().err
+
+
+def test_out_below_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    config = tiny_config(tmp_path / "afile" / "sub", "darts-tse", epochs=1, synthetic_samples=32)
+    assert train_search.main(cli_args(config)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cannot create --out") and "writable directory" in err[0]
+
+
+def test_temporaries_left_by_a_killed_write_are_removed(tmp_path):
+    run = tmp_path / "run"
+    (run / "wandb").mkdir(parents=True)
+    stale = [run / ".checkpoint.pt.k3j2h1g0.tmp", run / "wandb" / ".last_logged_epoch.abcd1234.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    run_search(tiny_config(run, "darts-tse", epochs=1, synthetic_samples=32), echo=lambda line: None)
+    assert not any(path.exists() for path in stale)
+    assert not list(run.glob(".*.tmp"))

@@ -206,3 +206,18 @@ def test_drnas_regulariser_is_l2_or_kl(tmp_path, method, reg, given, adam_decay,
     assert parts.architect.optimizer.param_groups[0]["weight_decay"] == adam_decay
     assert getattr(parts.model.mixing, "kl_weight", 0.0) == kl_weight
     assert config.to_dict()["arch_weight_decay"] == adam_decay  # records hold the value used, never None
+
+
+def test_flags_the_method_does_not_use_are_warned_about(tmp_path, caplog):
+    config = tiny_config(tmp_path, "darts", K=3, order=2, drnas_reg="kl", epochs=1, steps_per_epoch=1)
+    assert config.ignored_settings() == [
+        "--K 3 is ignored by --method darts: only darts-tse and drnas-tse use it",
+        "--drnas-reg kl is ignored by --method darts: only drnas and drnas-tse use it",
+    ]
+    run_search(config, echo=lambda line: None)
+    assert "--K 3 is ignored by --method darts" in caplog.text
+    assert tiny_config(tmp_path, "darts-tse", order=2).ignored_settings() == [
+        "--order 2 is ignored by --method darts-tse: only darts and drnas have a second order"]
+    assert tiny_config(tmp_path, "drnas", K=100, kl_weight=0.5).ignored_settings() == [
+        "--kl-weight 0.5 is ignored by --method drnas: it scales the KL term of drnas and drnas-tse with --drnas-reg kl"]
+    assert tiny_config(tmp_path, "drnas-tse", drnas_reg="kl", kl_weight=0.5, tse_mode="rollout").ignored_settings() == []

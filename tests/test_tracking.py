@@ -1,5 +1,6 @@
 """Tracking: the W&B sink (offline run files read back with W&B's protobuf records, disabled, failures) and its keys."""
 import json
+import os
 import logging
 import sys
 import time
@@ -190,6 +191,16 @@ def test_disabled_writes_nothing_wandb_related(tmp_path, wandb_env, monkeypatch,
     assert not (out / "wandb").exists() and list(wandb_env.iterdir()) == []
     assert not (tmp_path / "wandb-home").exists()
     assert (out / "metrics.jsonl").read_text().count("\n") == 1
+
+
+def test_an_unknown_WANDB_MODE_is_ignored_not_fatal(tmp_path, wandb_env, monkeypatch, caplog):
+    monkeypatch.setenv("WANDB_MODE", "bogus")
+    out = tmp_path / "run"
+    run_search(tiny_config(out, epochs=1), echo=lambda line: None)
+    assert "ignoring WANDB_MODE='bogus'" in caplog.text and "failed" not in caplog.text
+    records = finished_run_records(offline_runs(out)[0])  # the --wandb offline run was written
+    assert [row["epoch"] for row in history_rows(records)] == [0]
+    assert os.environ["WANDB_MODE"] == "bogus"  # the user's environment is left as it was
 
 
 # ---- failures ---------------------------------------------------------------------------------------------------
