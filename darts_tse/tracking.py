@@ -20,10 +20,11 @@ from typing import Iterator, Mapping, Protocol
 from .checkpoint import atomic_write_text
 from .runs import nb201_label
 from .space import EDGES, OPS
+from .wandb_files import UnknownWandbFormat, last_logged_step
 
 log = logging.getLogger(__name__)
 
-LOGGED_MARKER = "last_logged_epoch"  # in out/wandb/: the last epoch the W&B sink logged (a resume logs the rest)
+LOGGED_MARKER = "last_logged_epoch"  # in out/wandb/: the last epoch of a W&B run closed cleanly (see WandbSink)
 
 # Exit codes handed to Sink.finish (and to W&B's run.finish).
 FINISHED, FAILED, INTERRUPTED = 0, 1, 130
@@ -172,6 +173,7 @@ class WandbSink:
         self.wandb = None
         self.failed = False
         self.logged_marker = self.out / "wandb" / LOGGED_MARKER
+        self.last_logged = -1  # the last epoch this W&B run holds (or, for this process, was handed)
 
     def _fail(self, what: str, error: BaseException) -> None:
         if not self.failed:
@@ -199,14 +201,27 @@ class WandbSink:
         except Exception as error:
             self._fail("init", error)
             return
-        # A resume logs the finished epochs W&B never got (the process died between an epoch's checkpoint and its
-        # W&B line): those after the last epoch this run directory logged, and after what a resumed online run holds.
-        first_missing = max(self._last_logged_epoch() + 1, getattr(self.run, "starting_step", 0) or 0)
+        # A resume logs the finished epochs W&B does not hold: the process died between an epoch's checkpoint and its
+        # W&B line, or was killed (SIGKILL) before W&B's buffered writer flushed what it had been handed.
+        self.last_logged = self._last_held_epoch()
         for row in history:
-            if row["metrics"]["epoch"] >= first_missing:
+            if row["metrics"]["epoch"] > self.last_logged:
                 self.log_epoch(row["metrics"], row["arch"])
 
-    def _last_logged_epoch(self) -> int:
+    def _last_held_epoch(self) -> int:
+        """The last epoch the W&B run already holds: what its earlier offline segments hold on disk, what a resumed
+        online run reports, and what the last clean close recorded (the marker; offline segments synced with
+        ``wandb sync --clean`` are gone from disk)."""
+        held = max(self._marker(), (getattr(self.run, "starting_step", 0) or 0) - 1)
+        if self.mode == "offline":
+            try:
+                held = max(held, last_logged_step(self.out / "wandb", self.run_id))
+            except (OSError, UnknownWandbFormat) as error:
+                log.warning("cannot read the earlier W&B segments of this run (%s); epochs after %d are logged again",
+                            error, held)
+        return held
+
+    def _marker(self) -> int:
         try:
             return int(self.logged_marker.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
@@ -223,7 +238,7 @@ class WandbSink:
         except Exception as error:
             self._fail("logging", error)
             return
-        atomic_write_text(self.logged_marker, f"{record['epoch']}\n")
+        self.last_logged = max(self.last_logged, record["epoch"])
 
     def finish(self, exit_code: int = FINISHED) -> None:
         """Log the genotype artifact (genotype.json, genotypes.jsonl) and close the run with `exit_code`."""
@@ -237,6 +252,9 @@ class WandbSink:
         except Exception as error:
             self._fail("finish", error)
             return
+        # only now is what run.log was handed known to be written: a SIGKILL before this point leaves the marker
+        # behind, and the next resume reads the segment files instead
+        atomic_write_text(self.logged_marker, f"{self.last_logged}\n")
         if self.mode == "offline":
             log.info("W&B offline run saved in %s (upload it with: wandb sync %s)", run_dir, run_dir)
 

@@ -1,7 +1,8 @@
 """Tracking: the W&B sink (offline run files read back with W&B's protobuf records, disabled, failures) and its keys."""
 import json
-import os
 import logging
+import os
+import subprocess
 import sys
 import time
 import types
@@ -14,6 +15,9 @@ from darts_tse.checkpoint import load_checkpoint
 from darts_tse.config import SearchConfig
 from darts_tse.search import run_search
 from darts_tse.tracking import flatten_metrics, new_wandb_id, resolve_wandb_mode
+from darts_tse.wandb_files import UnknownWandbFormat, last_logged_step, read_payloads, read_records
+
+from conftest import REPO_ROOT
 
 EXPECTED_KEYS = {"epoch", "supernet/train_loss", "supernet/train_acc", "supernet/valid_loss", "supernet/valid_acc",
                  "supernet/gap_loss", "supernet/gap_acc", "alpha/entropy", "alpha/skip_count", "alpha/steps",
@@ -41,46 +45,21 @@ def wandb_env(tmp_path, monkeypatch):
 
 
 # ---- reading W&B's offline files --------------------------------------------------------------------------------
-def read_wandb_records(path: Path) -> list:
-    """The protobuf Records of a .wandb file (W&B's LevelDB-style log: 7-byte file header, 32 KiB blocks, records
-    with a 7-byte header: crc32, length, type FULL/FIRST/MIDDLE/LAST)."""
-    from wandb.proto import wandb_internal_pb2
-
-    data = path.read_bytes()
-    assert data[:4] == b":W&B"
-    block, position, chunks, pending = 32768, 7, [], b""
-    while position + 7 <= len(data):
-        if block - position % block < 7:  # block trailer padding
-            position += block - position % block
-            continue
-        length, kind = int.from_bytes(data[position + 4:position + 6], "little"), data[position + 6]
-        chunk, position = data[position + 7:position + 7 + length], position + 7 + length
-        if kind == 1:
-            chunks.append(chunk)
-        elif kind == 2:
-            pending = chunk
-        elif kind == 3:
-            pending += chunk
-        elif kind == 4:
-            chunks.append(pending + chunk)
-    records = []
-    for chunk in chunks:
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(chunk)
-        records.append(record)
-    return records
-
-
 def finished_run_records(folder: Path, patience_s: float = 60.0) -> list:
     """The records of the offline run in `folder` once W&B has flushed them (its writer is asynchronous and may lag
     behind run.finish() on a loaded machine): waits, bounded, until both the run and the exit record are there."""
-    path = next(folder.glob("run-*.wandb"))
     deadline = time.monotonic() + patience_s
     while True:
-        records = read_wandb_records(path)
+        records = segment_records(folder)
         if (of_type(records, "run") and of_type(records, "exit")) or time.monotonic() > deadline:
             return records
         time.sleep(0.2)
+
+
+def segment_records(folder: Path) -> list:
+    """The records of the offline run in `folder` as they are on disk now ([] before W&B created its file)."""
+    path = next(folder.glob("run-*.wandb"), None)
+    return [] if path is None else read_records(path)
 
 
 def offline_runs(out: Path) -> list[Path]:
@@ -201,6 +180,79 @@ def test_an_unknown_WANDB_MODE_is_ignored_not_fatal(tmp_path, wandb_env, monkeyp
     records = finished_run_records(offline_runs(out)[0])  # the --wandb offline run was written
     assert [row["epoch"] for row in history_rows(records)] == [0]
     assert os.environ["WANDB_MODE"] == "bogus"  # the user's environment is left as it was
+
+
+def test_the_wandb_file_reader_keeps_only_complete_records(tmp_path, wandb_env):
+    out = tmp_path / "run"
+    run_search(tiny_config(out), echo=lambda line: None)
+    finished_run_records(offline_runs(out)[0])
+    path = next(offline_runs(out)[0].glob("run-*.wandb"))
+    data = path.read_bytes()
+    full = read_payloads(path)
+    assert len(full) > 5 and last_logged_step(out / "wandb", path.stem[len("run-"):]) == 1
+    torn = tmp_path / "torn.wandb"
+    for size in list(range(0, len(data), max(1, len(data) // 97))) + [len(data)]:
+        torn.write_bytes(data[:size])  # a writer killed after `size` bytes
+        assert read_payloads(torn) == full[:len(read_payloads(torn))]
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0xFF  # a damaged byte: everything before it, nothing after
+    torn.write_bytes(bytes(flipped))
+    assert 0 < len(read_payloads(torn)) < len(full) and read_payloads(torn) == full[:len(read_payloads(torn))]
+    torn.write_bytes(b"PK\x03\x04 not a W&B log")
+    with pytest.raises(UnknownWandbFormat):
+        read_payloads(torn)
+
+
+def test_sigkill_then_resume_gives_wandb_every_epoch_exactly_once(tmp_path, wandb_env):
+    """W&B's writer is buffered: a killed process may have flushed none of its epochs. The resume reads what the
+    killed segment holds on disk and logs exactly the rest."""
+    out = tmp_path / "run"
+    config = tiny_config(out, epochs=3, synthetic_samples=64)
+    command = [sys.executable, str(REPO_ROOT / "train_search.py"), "--method", config.method, "--K", "2",
+               "--dataset", "synthetic", "--synthetic-samples", "64", "--synthetic-image-size", "16",
+               "--batch-size", "8", "--C", "4", "--N", "1", "--epochs", "3", "--threads", "1", "--device", "cpu",
+               "--no-progress", "--wandb", "offline", "--out", str(out)]
+    # each process gets its own W&B service (an earlier in-process run leaves WANDB_SERVICE set for its children)
+    env = {name: value for name, value in os.environ.items() if name != "WANDB_SERVICE"}
+    process = subprocess.Popen(command, cwd=wandb_env, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    metrics, deadline = out / "metrics.jsonl", time.monotonic() + 180
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read() if process.poll() else "slow"
+        time.sleep(0.01)
+    process.kill()
+    process.communicate()
+    resumed = subprocess.run([sys.executable, str(REPO_ROOT / "train_search.py"), "--resume", "--out", str(out)],
+                             cwd=wandb_env, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    segments = offline_runs(out)
+    assert len(segments) == 2
+    steps = [row["_step"] for row in history_rows(segment_records(segments[0]))]
+    steps += [row["_step"] for row in history_rows(finished_run_records(segments[1]))]
+    assert sorted(steps) == [0, 1, 2]
+
+
+def test_resume_skips_the_epochs_an_earlier_segment_holds_on_disk(tmp_path, wandb_env, monkeypatch):
+    """A process killed after W&B flushed epochs 0-1 (no clean close, so no marker): those are not logged again."""
+    out = tmp_path / "run"
+    real_run_epoch = darts_tse.search.run_epoch
+
+    def interrupted_in_third_epoch(config, parts, benchmark, tse_ema, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real_run_epoch(config, parts, benchmark, tse_ema, epoch)
+
+    monkeypatch.setattr(darts_tse.search, "run_epoch", interrupted_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(tiny_config(out, epochs=3), echo=lambda line: None)
+    monkeypatch.undo()
+    finished_run_records(offline_runs(out)[0])
+    (out / "wandb" / "last_logged_epoch").unlink()  # as after a SIGKILL: only the segment file tells
+    run_search(tiny_config(out, epochs=3), resume=True, echo=lambda line: None)
+    first, second = (finished_run_records(folder) for folder in offline_runs(out))
+    assert [row["_step"] for row in history_rows(first)] == [0, 1]
+    assert [row["_step"] for row in history_rows(second)] == [2]
+    assert (out / "wandb" / "last_logged_epoch").read_text() == "2\n"
 
 
 # ---- failures ---------------------------------------------------------------------------------------------------
