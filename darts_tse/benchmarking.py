@@ -350,22 +350,34 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
-    """The benchmark's configuration and the JSON output path (None: no file)."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def add_step_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags that describe the model, the data and the TSE window (shared with scripts/profile_step.py)."""
     p.add_argument("--C", type=int, default=16, help="channels of the first stage")
     p.add_argument("--N", type=int, default=5, help="search cells per stage")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--num-classes", type=int, default=10)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--repeats", type=int, default=5, help="timed units per case (median reported)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed units per case first")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="channels_last memory format for both supernets")
     p.add_argument("--K", type=int, default=2, help="TSE window: minibatches per α step")
     p.add_argument("--seed", type=int, default=0)
+
+
+def step_config(args: argparse.Namespace, **overrides) -> BenchConfig:
+    """A BenchConfig from the flags of :func:`add_step_arguments` (and any other BenchConfig field in `overrides`)."""
+    return BenchConfig(C=args.C, N=args.N, batch_size=args.batch_size, image_size=args.image_size,
+                       num_classes=args.num_classes, threads=args.threads, channels_last=args.channels_last, K=args.K,
+                       seed=args.seed, **overrides)
+
+
+def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
+    """The benchmark's configuration and the JSON output path (None: no file)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_step_arguments(p)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--repeats", type=int, default=5, help="timed units per case (median reported)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed units per case first")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="measure peak memory (CPU: one subprocess per case)")
     p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
@@ -375,10 +387,8 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
         p.error("--repeats and --K must be >= 1, --warmup >= 0")
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: CUDA is not available")
-    config = BenchConfig(C=args.C, N=args.N, batch_size=args.batch_size, image_size=args.image_size,
-                         num_classes=args.num_classes, device=args.device, repeats=args.repeats, warmup=args.warmup,
-                         threads=args.threads, channels_last=args.channels_last, K=args.K, seed=args.seed,
-                         memory=args.memory, cases=tuple(args.cases))
+    config = step_config(args, device=args.device, repeats=args.repeats, warmup=args.warmup, memory=args.memory,
+                         cases=tuple(args.cases))
     return config, args.json
 
 

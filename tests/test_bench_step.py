@@ -66,3 +66,20 @@ def test_bench_step_skips_memory_and_selects_cases(tmp_path):
     assert result["ratios"]["joint_over_darts"] is None and result["ratios"]["weights_only_over_darts"] is None
     assert result["config"]["channels_last"] is False and result["config"]["threads"] == 1
     assert result["config"]["device"] == "cpu"
+
+
+def test_profile_step_attributes_the_alpha_dots_to_the_joint_step_only():
+    """The profile of a weights-only step has no α work; the joint step's skip/pool α gradients are dot products."""
+    from darts_tse.benchmarking import BenchConfig
+    from darts_tse.step_profile import format_profile, profile_cases
+
+    config = BenchConfig(C=4, N=1, batch_size=4, image_size=8, warmup=0, memory=False)
+    profiles = profile_cases(config, ["weights_only", "darts_tse_joint"], rounds=1)
+    weights_only, joint = profiles["weights_only"], profiles["darts_tse_joint"]
+    assert weights_only.ops_ms.get("aten::dot", 0.0) == 0.0
+    assert joint.ops_ms["aten::dot"] > 0.0
+    assert _positive(weights_only.total_ms) and weights_only.minor_faults >= 0
+    table = format_profile(profiles, top=50)
+    assert "DARTS-TSE joint minus weights only (ours)" in table and "aten::dot" in table
+    with pytest.raises(ValueError, match="rounds"):
+        profile_cases(config, ["weights_only"], rounds=0)
