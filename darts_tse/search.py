@@ -368,7 +368,8 @@ def restore(parts: SearchComponents, state: dict, tse_ema: TSEEMATracker) -> Non
         parts.architect.load_state_dict(state["architect"])
         tse_ema.load_state_dict(state["tse_ema"])
     except (KeyError, RuntimeError, ValueError) as error:
-        raise CheckpointError(f"the checkpoint does not match this search: {error}") from error
+        detail = " ".join(line.strip() for line in str(error).splitlines() if line.strip())  # one line
+        raise CheckpointError(f"the checkpoint does not match this search: {detail}") from error
     set_rng_state(state["rng"])
 
 

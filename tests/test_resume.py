@@ -316,3 +316,15 @@ def test_temporaries_left_by_a_killed_write_are_removed(tmp_path):
     run_search(tiny_config(run, "darts-tse", epochs=1, synthetic_samples=32), echo=lambda line: None)
     assert not any(path.exists() for path in stale)
     assert not list(run.glob(".*.tmp"))
+
+
+def test_a_hand_edited_checkpoint_is_one_line(tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", "darts-tse", epochs=2, synthetic_samples=32)
+    run_search(tiny_config(tmp_path / "run", "darts-tse", epochs=1, synthetic_samples=32), echo=lambda line: None)
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    state["config"]["epochs"] = 2
+    state["model"]["alpha"] = torch.zeros(7, 5)  # a shape the supernet does not have
+    torch.save(state, tmp_path / "run" / "checkpoint.pt")
+    assert train_search.main(["--resume", "--out", config.out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not match this search" in err[0] and "alpha" in err[0]
