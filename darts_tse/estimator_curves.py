@@ -65,6 +65,7 @@ class CurveSet:
     source: str
     records: List[ArchitectureRecord] = field(default_factory=list)
     missing: List[MissingArchitecture] = field(default_factory=list)
+    truth: str = "final_test_acc of the curves file"  # what the ground truth is, as reports label it
 
 
 @dataclass
@@ -79,6 +80,7 @@ class RankStudy:
     missing: List[MissingArchitecture]
     effective_budget: Optional[int] = None
     settings: Dict[str, object] = field(default_factory=dict)
+    truth: str = "final test accuracy"  # the ground truth the correlations are taken with (see CurveSet.truth)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -279,7 +281,9 @@ def load_curves_nats(nats_dir, dataset: str = "cifar10-valid", hp: str = "200",
     epochs = int(hp)
     available = set(nats_record_indices(nats_dir))
     wanted = sorted(available) if indices is None else list(indices)
-    curve_set = CurveSet(source=f"NATS-Bench tss {nats_dir} ({dataset}, hp={hp})")
+    curves_of = "mean over seeds" if seed is None else f"seed {seed}"
+    curve_set = CurveSet(source=f"NATS-Bench tss {nats_dir} ({dataset} curves, hp={hp}, {curves_of})",
+                         truth=f"{truth_dataset} test-accuracy after 200 epochs (hp=200), mean over seeds")
     for index in wanted:
         if not 0 <= index < len(api):
             curve_set.missing.append(MissingArchitecture(str(index), f"index outside 0..{len(api) - 1}"))
@@ -361,7 +365,7 @@ def run_rank_study(curve_set: CurveSet, estimators: Sequence[Estimator], max_epo
     if all(c.valid_losses is not None for c in curves):
         t_eff = effective_training_budget(curves, lambda c: overfit_epoch_valid_loss(c, overfit_patience))
     return RankStudy(curve_set.source, budgets, correlations, skipped, [r.id for r in records], missing, t_eff,
-                     dict(settings or {}))
+                     dict(settings or {}), curve_set.truth)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -379,7 +383,7 @@ def format_rank_table(study: RankStudy, every: int = 1) -> str:
     lines = [f"source: {study.source}",
              f"architectures: {len(study.architectures)} used, {len(study.missing)} missing"
              + (f"; settings: {settings}" if settings else ""),
-             "Spearman rank correlation with the final test accuracy (higher = better estimator)"]
+             f"Spearman rank correlation with the ground truth, {study.truth} (higher = better estimator)"]
     width = max([8] + [len(n) for n in names])
     lines.append("T".rjust(4) + "".join(n.rjust(width + 2) for n in names))
     for i, T in enumerate(study.budgets):
@@ -403,6 +407,7 @@ def study_to_dict(study: RankStudy) -> dict:
 
     return {
         "source": study.source,
+        "truth": study.truth,
         "settings": study.settings,
         "budgets": study.budgets,
         "spearman": {name: clean(values) for name, values in study.correlations.items()},
@@ -430,9 +435,9 @@ def plot_rank_study(study: RankStudy, path, title: Optional[str] = None) -> None
     if study.effective_budget is not None:
         ax.axvline(study.effective_budget, color="grey", linestyle=":", label="T_eff (Alg. 1)")
     ax.set_xlabel("training epochs T")
-    ax.set_ylabel("Spearman rank correlation")
-    where = ", ".join(f"{k}={study.settings[k]}" for k in ("dataset", "hp") if k in study.settings)
-    ax.set_title(title or f"{len(study.architectures)} architectures" + (f" ({where})" if where else ""))
+    ax.set_ylabel(f"Spearman ρ with {study.truth}" if len(study.truth) <= 45 else "Spearman rank correlation")
+    where = ", ".join(f"{k}={study.settings[k]}" for k in ("dataset", "hp", "seed", "truth") if k in study.settings)
+    ax.set_title(title or f"{len(study.architectures)} architectures" + (f"\n{where}" if where else ""), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -119,6 +119,9 @@ def choose_nb201(runs: list[Run], dataset: str | None = None, split: str | None 
     RunDirError when the chosen numbers are absent from every run.
     """
     if dataset == "cifar10-valid":
+        if split == "test":  # NB201's cifar10 test numbers come from nets trained on all 50k images, not cifar10-valid
+            raise RunDirError("NB201 has no test accuracy recorded for cifar10-valid here; use --dataset cifar10 "
+                              "--split test (trained on the full training set), or --split valid")
         dataset, split = "cifar10", split or "valid"
     dataset = dataset or "cifar10"
     if dataset not in NB201_DATASETS:

@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> None:
         curve_set = load_curves_file(args.curves)
     settings = {"gamma": args.gamma, "E": args.tse_e}
     if args.nats_dir:
-        settings.update(dataset=args.dataset, truth=args.truth_dataset or args.dataset, hp=args.hp)
+        settings.update(dataset=args.dataset, truth=args.truth_dataset or args.dataset, hp=args.hp,
+                        seed="mean" if args.seed is None else args.seed)
     study = run_rank_study(curve_set, default_estimators(args.gamma, args.tse_e), args.max_epochs,
                            args.patience, settings)
     print(format_rank_table(study, args.every))

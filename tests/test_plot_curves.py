@@ -86,6 +86,8 @@ def test_nb201_series_choice():
     assert choose_nb201([with_test]) == ("cifar10", "test")
     assert choose_nb201([with_test, valid_only]) == ("cifar10", "valid")  # one axis for every run
     assert choose_nb201([with_test], "cifar10-valid") == ("cifar10", "valid")
+    with pytest.raises(RunDirError, match="no test accuracy recorded for cifar10-valid"):
+        choose_nb201([with_test], "cifar10-valid", "test")  # never silently the full-training-set number
     with pytest.raises(RunDirError, match="no run has NB201 cifar100"):
         choose_nb201([with_test], "cifar100")
     with pytest.raises(RunDirError, match="unknown NB201 dataset"):

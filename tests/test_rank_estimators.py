@@ -51,6 +51,20 @@ def test_script_on_nats_fake(nats_fake_dir, tmp_path):
         assert len(values) == 12 and all(v is None or -1.0 <= v <= 1.0 for v in values)
     # with gamma close to 1 over 12 epochs, TSE-EMA ranks like TSE
     assert data["spearman"]["TSE-EMA"] == data["spearman"]["TSE"]
+    # every number says what it is: curves averaged over seeds, the ground truth's dataset, split and budget
+    assert data["truth"] == "cifar10 test-accuracy after 200 epochs (hp=200), mean over seeds"
+    assert data["truth"] in result.stdout and data["settings"]["seed"] == "mean"
+    assert "(cifar10 curves, hp=200, mean over seeds)" in data["source"]
+
+
+def test_one_seed_is_labelled_as_such(nats_fake_dir, tmp_path):
+    out_json = tmp_path / "rank.json"
+    result = run_script("--nats-dir", nats_fake_dir, "--dataset", "cifar10-valid", "--hp", "12", "--seed", "777",
+                        "--truth-dataset", "cifar100", "--json", out_json)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out_json.read_text())
+    assert data["settings"]["seed"] == 777 and "seed 777" in data["source"] and "seed 777" in result.stdout
+    assert data["truth"].startswith("cifar100 test-accuracy after 200 epochs")
 
 
 def test_nats_loader_reads_real_curves_and_ground_truth(nats_fake_dir):
