@@ -78,8 +78,9 @@ def test_profile_step_attributes_the_alpha_dots_to_the_joint_step_only():
     weights_only, joint = profiles["weights_only"], profiles["darts_tse_joint"]
     assert weights_only.ops_ms.get("aten::dot", 0.0) == 0.0
     assert joint.ops_ms["aten::dot"] > 0.0
-    assert _positive(weights_only.total_ms) and weights_only.minor_faults >= 0
-    table = format_profile(profiles, top=50)
-    assert "DARTS-TSE joint minus weights only (ours)" in table and "aten::dot" in table
+    assert _positive(weights_only.total_ms) and _positive(joint.total_ms)
+    table = format_profile(profiles, top=3)
+    assert "DARTS-TSE joint minus weights only (ours)" in table
+    assert len(table.splitlines()) == 1 + 2 + 1 + 2 + 3  # header, a line per case, blank, title, header, top 3
     with pytest.raises(ValueError, match="rounds"):
         profile_cases(config, ["weights_only"], rounds=0)

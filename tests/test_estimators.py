@@ -92,6 +92,7 @@ def test_baselines():
     assert tl_mini([[5.0, 4.0], [3.0, 2.5]], T=1) == pytest.approx(4.0)
     assert tl_mini([[5.0, 4.0], [3.0, 2.5]]) == pytest.approx(2.5)
     assert vacc_es([10.0, 40.0, 35.0], T=2) == pytest.approx(40.0)
+    assert vacc_es([10.0, 40.0, 35.0], T=3) == pytest.approx(35.0)  # the accuracy at T, not the best so far
 
 
 # ---------------------------------------------------------------------------- validation

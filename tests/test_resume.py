@@ -131,6 +131,18 @@ def test_sigint_exits_130_with_one_line_and_the_run_resumes(tmp_path, reference_
     assert_same_search(tmp_path / "run", reference_runs("darts-tse"))
 
 
+def test_sigterm_exits_143_with_one_line_and_keeps_the_finished_epoch(tmp_path):
+    config = tiny_config(tmp_path / "run", "darts-tse")
+    process = start(config)
+    wait_for_rows(process, tmp_path / "run" / "metrics.jsonl", 1)
+    process.send_signal(signal.SIGTERM)  # a pre-empted cluster job
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert len([line for line in stdout.splitlines() if line.startswith("interrupted")]) == 1
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] >= 0
+
+
 def test_resume_with_different_search_flags_is_refused_in_one_line(tmp_path, capsys):
     config = tiny_config(tmp_path / "run", "darts-tse", epochs=1, synthetic_samples=32)
     run_search(config, echo=lambda line: None)

@@ -226,3 +226,14 @@ def test_weights_only_step_builds_no_graph_to_alpha():
     assert model.alpha.grad is None
     trainer.step(x, y, accumulate_alpha=True)
     assert model.alpha.grad is not None and model.alpha.grad.abs().sum() > 0
+
+
+def test_supernet_size_at_the_nb201_search_setting():
+    """C=16, N=5, 10 classes: 1,686,106 weights (README: 1.69 M), the NB201 search supernet's convolutions, ResNet
+    blocks, stem and head; xautodl's TinyNetworkDarts has 6,720 more, the biases of its cell convolutions, which the
+    following batch-statistics BatchNorm cancels exactly."""
+    model = NB201SearchNetwork(C=16, N=5, num_classes=10, mixing=SoftmaxMixing())
+    assert sum(p.numel() for p in model.weight_parameters()) == 1_686_106
+    assert model.alpha.shape == (6, 5)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.bias is None for m in convs)

@@ -51,8 +51,9 @@ def finished_run_records(folder: Path, patience_s: float = 60.0) -> list:
     deadline = time.monotonic() + patience_s
     while True:
         records = segment_records(folder)
-        if (of_type(records, "run") and of_type(records, "exit")) or time.monotonic() > deadline:
+        if of_type(records, "run") and of_type(records, "exit"):
             return records
+        assert time.monotonic() < deadline, f"W&B did not write the run and exit records of {folder} in {patience_s} s"
         time.sleep(0.2)
 
 
