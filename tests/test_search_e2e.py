@@ -573,3 +573,30 @@ def test_epoch_record_describes_the_derived_cell(nb201_table):
     probabilities = torch.softmax(alpha, dim=-1).tolist()
     assert record["alpha_entropy"] == pytest.approx(entropy(probabilities), abs=1e-6)
     assert table_rows(nb201_table, {cell.index})[cell.index] == (cell.to_str(), record["nb201"])
+
+
+def test_device_resolution():
+    from darts_tse.config import ConfigError
+    from darts_tse.search import resolve_device
+
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available on this machine; use --device cpu or auto"):
+            resolve_device("cuda:0")
+    with pytest.raises(ConfigError, match="is not a device"):
+        resolve_device("gpu0")
+
+
+def test_console_line_labels_the_nb201_number_by_dataset_and_split():
+    from darts_tse.search import console_line
+
+    row = {"epoch": 2, "train_loss": 1.5, "train_acc": 40.0, "valid_loss": 1.6, "valid_acc": 38.5, "alpha_steps": 4,
+           "alpha_entropy": 1.2, "skip_count": 2, "genotype": "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+           "seconds": 3.25}
+    with_test = console_line({**row, "nb201": {"cifar10": {"valid": 80.5, "test": 91.25}}}, epochs=50)
+    valid_only = console_line({**row, "nb201": {"cifar10": {"valid": 80.5, "test": None}}}, epochs=50)
+    missing = console_line({**row, "nb201": None}, epochs=50)
+    assert with_test.startswith("epoch 3/50 |") and "NB201 cifar10 test 91.25" in with_test
+    assert "NB201 cifar10-valid valid 80.50" in valid_only and "test" not in valid_only.split("|")[5]
+    assert "NB201 n/a" in missing and row["genotype"] in missing
