@@ -135,3 +135,30 @@ def test_a_partial_last_line_is_skipped(two_runs, tmp_path):
     (tmp_path / "metrics.jsonl").write_text("{oops\n" + text)
     with pytest.raises(RunDirError, match="line 1 is not JSON"):
         load_run(tmp_path)
+
+
+def test_plot_curves_draws_each_runs_own_series(two_runs, tmp_path, monkeypatch):
+    matplotlib_figure = pytest.importorskip("matplotlib.figure")
+    drawn = []
+    real_savefig = matplotlib_figure.Figure.savefig
+
+    def savefig(figure, *args, **kwargs):
+        drawn.append(figure)
+        return real_savefig(figure, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib_figure.Figure, "savefig", savefig)
+    runs = [load_run(path) for path in two_runs]
+    dataset, split = choose_nb201(runs)
+    plot_curves(runs, tmp_path / "c.png")
+    nb201_axes, loss_axes, skip_axes = drawn[0].axes
+    for index, run in enumerate(runs):
+        def series(key):
+            return [float("nan") if row.get(key) is None else row[key] for row in run.metrics]
+
+        nb201 = [float("nan") if (row["nb201"] or {}).get(dataset, {}).get(split) is None
+                 else row["nb201"][dataset][split] for row in run.metrics]
+        assert list(nb201_axes.get_lines()[index].get_ydata()) == pytest.approx(nb201, nan_ok=True)
+        assert list(loss_axes.get_lines()[2 * index].get_ydata()) == series("train_loss")
+        assert list(loss_axes.get_lines()[2 * index + 1].get_ydata()) == series("valid_loss")
+        assert list(skip_axes.get_lines()[index].get_ydata()) == series("skip_count")
+        assert list(skip_axes.get_lines()[index].get_xdata()) == series("epoch")
