@@ -185,14 +185,20 @@ def _timed(unit: Callable[[], int], device: torch.device, track_memory: bool) ->
     return elapsed, peak
 
 
+def warmed_units(config: BenchConfig, cases: list[str], device: torch.device) -> dict[str, Callable[[], int]]:
+    """One unit per case (:func:`build_case`), each already run ``config.warmup`` times untimed."""
+    units = {case: build_case(case, config, device) for case in cases}
+    for unit in units.values():
+        for _ in range(config.warmup):
+            unit()
+    return units
+
+
 def time_cases(config: BenchConfig, cases: list[str]) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Per-minibatch seconds of every timed unit per case, and the CUDA peak memory (empty on CPU)."""
     device = config.resolved_device()
-    units = {case: build_case(case, config, device) for case in cases}
+    units = warmed_units(config, cases, device)
     track = device.type == "cuda"
-    for case, unit in units.items():
-        for _ in range(config.warmup):
-            unit()
     samples: dict[str, list[float]] = {case: [] for case in cases}
     peaks: dict[str, float] = {}
     for _ in range(config.repeats):

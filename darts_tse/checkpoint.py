@@ -46,16 +46,13 @@ def atomic_write(path: Path, write) -> None:
         os.close(dir_fd)
 
 
-def remove_stale_temporaries(directory: Path) -> list[Path]:
+def remove_stale_temporaries(directory: Path) -> None:
     """Delete the temporary files of :func:`atomic_write` that a killed process left in `directory` (and its
-    ``wandb/`` folder); call it only while holding :func:`run_lock`. Returns what was removed."""
-    removed = []
+    ``wandb/`` folder); call it only while holding :func:`run_lock`."""
     for folder in (Path(directory), Path(directory) / "wandb"):
         for stale in folder.glob(".*.tmp"):
             if stale.is_file():
                 stale.unlink()
-                removed.append(stale)
-    return removed
 
 
 def _umask() -> int:

@@ -275,11 +275,8 @@ def _search_in(out: Path, config: SearchConfig, resume: bool, echo) -> list[dict
         exit_code = FINISHED
     except KeyboardInterrupt:
         exit_code = INTERRUPTED
-        if saved:
-            echo(f"interrupted: {_saved_note(saved, config.epochs, out)}; continue with: "
-                 f"python train_search.py --resume --out {out}")
-        else:
-            echo(f"interrupted: {_saved_note(saved, config.epochs, out)}; start it again without --resume")
+        advice = f"continue with: python train_search.py --resume --out {out}" if saved else "start it again without --resume"
+        echo(f"interrupted: {_saved_note(saved, config.epochs, out)}; {advice}")
         raise
     except NonFiniteLossError as error:
         raise NonFiniteLossError(f"{error}; {_saved_note(saved, config.epochs, out)} (try a lower --lr, or "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from .benchmarking import CASES, LABELS, BenchConfig, add_step_arguments, build_case, step_config
+from .benchmarking import CASES, LABELS, BenchConfig, add_step_arguments, step_config, warmed_units
 
 
 @dataclass
@@ -47,11 +47,7 @@ def profile_cases(config: BenchConfig, cases: list[str], rounds: int = 3) -> dic
     """Profile every case's unit `rounds` times, round-robin, on the CPU."""
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
-    device = torch.device("cpu")
-    units = {case: build_case(case, config, device) for case in cases}
-    for unit in units.values():
-        for _ in range(config.warmup):
-            unit()
+    units = warmed_units(config, cases, torch.device("cpu"))
     samples: dict[str, list[tuple[dict[str, float], float]]] = {case: [] for case in cases}
     for _ in range(rounds):
         for case, unit in units.items():

@@ -40,3 +40,17 @@ def _deterministic_torch():
     torch.manual_seed(0)
     torch.set_num_threads(2)
     yield
+
+
+def interrupt_at_epoch(monkeypatch, epoch: int) -> None:
+    """Make the search raise KeyboardInterrupt (as Ctrl-C) when it starts training `epoch` (0-based)."""
+    import darts_tse.search
+
+    real_run_epoch = darts_tse.search.run_epoch
+
+    def run_epoch(config, parts, benchmark, tse_ema, current):
+        if current == epoch:
+            raise KeyboardInterrupt
+        return real_run_epoch(config, parts, benchmark, tse_ema, current)
+
+    monkeypatch.setattr(darts_tse.search, "run_epoch", run_epoch)

@@ -13,9 +13,10 @@ from darts_tse.space import NB201SearchNetwork
 from darts_tse.training import WeightTrainer
 
 
-def make_setup(track_running_stats=False, dtype=torch.float32, seed=0):
+def make_setup(track_running_stats=False, dtype=torch.float32, seed=0, mixing=None, N=1):
     torch.manual_seed(seed)
-    model = NB201SearchNetwork(C=4, N=1, num_classes=3, mixing=SoftmaxMixing(), track_running_stats=track_running_stats).to(dtype)
+    model = NB201SearchNetwork(C=4, N=N, num_classes=3, mixing=mixing or SoftmaxMixing(),
+                               track_running_stats=track_running_stats).to(dtype)
     with torch.no_grad():
         model.alpha.normal_(std=0.5)
     optimizer = torch.optim.SGD(model.weight_parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -28,28 +29,27 @@ def make_batches(n, dtype=torch.float32, seed=1):
     return [(torch.randn(4, 3, 8, 8, generator=g, dtype=dtype), torch.randint(0, 3, (4,), generator=g)) for _ in range(n)]
 
 
+def call_before(obj, name: str, hook) -> None:
+    """Make `obj.name(...)` call `hook()` first, then the original method."""
+    original = getattr(obj, name)
+
+    def wrapped(*args, **kwargs):
+        hook()
+        return original(*args, **kwargs)
+
+    setattr(obj, name, wrapped)
+
+
 def record_alpha_steps(architect):
     """Capture α.grad each time the α optimizer steps."""
     captured = []
-    original_step = architect.optimizer.step
-
-    def step(*args, **kwargs):
-        captured.append(architect.model.alpha.grad.detach().clone())
-        return original_step(*args, **kwargs)
-
-    architect.optimizer.step = step
+    call_before(architect.optimizer, "step", lambda: captured.append(architect.model.alpha.grad.detach().clone()))
     return captured
 
 
 def count_weight_steps(trainer):
     counter = {"n": 0}
-    original_step = trainer.optimizer.step
-
-    def step(*args, **kwargs):
-        counter["n"] += 1
-        return original_step(*args, **kwargs)
-
-    trainer.optimizer.step = step
+    call_before(trainer.optimizer, "step", lambda: counter.update(n=counter["n"] + 1))
     return counter
 
 
@@ -170,13 +170,7 @@ def test_validation_architect_first_order_uses_only_valid_batches():
     valid = make_batches(4, seed=2)
     architect = ValidationArchitect(model, trainer, arch_opt, iter(valid), order=1)
     captured = []
-    original_step = arch_opt.step
-
-    def step(*args, **kwargs):
-        captured.append((model.alpha.grad.clone(), copy.deepcopy(model.state_dict())))
-        return original_step(*args, **kwargs)
-
-    arch_opt.step = step
+    call_before(arch_opt, "step", lambda: captured.append((model.alpha.grad.clone(), copy.deepcopy(model.state_dict()))))
     weight_steps = count_weight_steps(trainer)
     list(architect.train_epoch(train))
     assert weight_steps["n"] == 4 and architect.alpha_steps == 4
@@ -275,14 +269,9 @@ def test_warmup_epoch_leaves_alpha_untouched():
 
 # ---- α step direction, step order, DrNAS regulariser and sampling, clipping, ε, rollout replay -------------------
 
-def make_dirichlet_setup(kl_weight=0.0, dtype=torch.float64, seed=0, N=1):
-    torch.manual_seed(seed)
-    model = NB201SearchNetwork(C=4, N=N, num_classes=3, mixing=build_mixing("dirichlet", kl_weight=kl_weight)).to(dtype)
-    with torch.no_grad():
-        model.alpha.normal_(std=0.5)
-    optimizer = torch.optim.SGD(model.weight_parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    trainer = WeightTrainer(model, optimizer, grad_clip=5.0)
-    return model, trainer, build_arch_optimizer(model)
+def make_dirichlet_setup(kl_weight=0.0, N=1):
+    """make_setup with DrNAS mixing, in float64."""
+    return make_setup(dtype=torch.float64, mixing=build_mixing("dirichlet", kl_weight=kl_weight), N=N)
 
 
 def _record_alpha_updates(arch_optimizer, model):
@@ -339,19 +328,8 @@ def test_first_order_alpha_gradient_uses_the_weights_before_the_same_iterations_
     def snapshot():
         return [w.detach().clone() for w in weights]
 
-    original_gradient = architect._first_order_gradient
-    original_step = trainer.step
-
-    def first_order_gradient(*args, **kwargs):
-        events.append(("alpha", snapshot()))
-        return original_gradient(*args, **kwargs)
-
-    def step(*args, **kwargs):
-        events.append(("weight", snapshot()))
-        return original_step(*args, **kwargs)
-
-    architect._first_order_gradient = first_order_gradient
-    trainer.step = step
+    call_before(architect, "_first_order_gradient", lambda: events.append(("alpha", snapshot())))
+    call_before(trainer, "step", lambda: events.append(("weight", snapshot())))
     list(architect.train_epoch(make_batches(3)))
 
     assert [kind for kind, _ in events] == ["alpha", "weight"] * 3, "DARTS: α step, then the weight step"
@@ -391,13 +369,7 @@ def test_drnas_kl_gradient_is_added_to_the_validation_alpha_gradient():
     architect = ValidationArchitect(model, trainer, arch_opt, iter(valid), order=1)
     records = _record_alpha_updates(arch_opt, model)
     states = []
-    original_gradient = architect._first_order_gradient
-
-    def first_order_gradient(*args, **kwargs):
-        states.append(_capture(model))
-        return original_gradient(*args, **kwargs)
-
-    architect._first_order_gradient = first_order_gradient
+    call_before(architect, "_first_order_gradient", lambda: states.append(_capture(model)))
     list(architect.train_epoch(train))
     assert len(records) == len(states) == 3
 
@@ -417,13 +389,7 @@ def test_drnas_kl_gradient_is_added_once_per_tse_alpha_step():
     architect = TSEArchitect(model, trainer, arch_opt, K=K, mode="joint")
     records = _record_alpha_updates(arch_opt, model)
     states = []
-    original_step = trainer.step
-
-    def step(*args, **kwargs):
-        states.append(_capture(model))
-        return original_step(*args, **kwargs)
-
-    trainer.step = step
+    call_before(trainer, "step", lambda: states.append(_capture(model)))
     list(architect.train_epoch(batches))
     assert len(records) == 2 and len(states) == steps
 

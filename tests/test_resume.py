@@ -18,7 +18,7 @@ from darts_tse.checkpoint import load_checkpoint, run_lock, save_checkpoint
 from darts_tse.config import ConfigError, SearchConfig
 from darts_tse.search import run_search
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, interrupt_at_epoch
 
 sys.path.insert(0, str(REPO_ROOT))
 import train_search  # noqa: E402
@@ -291,10 +291,7 @@ def test_resume_takes_unnamed_settings_from_the_checkpoint_and_keeps_its_benchma
 
 
 def test_interrupted_in_the_first_epoch_says_start_again(tmp_path, monkeypatch):
-    def interrupted(*args):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(darts_tse.search, "run_epoch", interrupted)
+    interrupt_at_epoch(monkeypatch, 0)
     lines = []
     with pytest.raises(KeyboardInterrupt):
         run_search(tiny_config(tmp_path / "run", "darts-tse"), echo=lines.append)

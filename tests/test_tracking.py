@@ -17,7 +17,7 @@ from darts_tse.search import run_search
 from darts_tse.tracking import flatten_metrics, new_wandb_id, resolve_wandb_mode
 from darts_tse.wandb_files import UnknownWandbFormat, last_logged_step, read_payloads, read_records
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, interrupt_at_epoch
 
 EXPECTED_KEYS = {"epoch", "supernet/train_loss", "supernet/train_acc", "supernet/valid_loss", "supernet/valid_acc",
                  "supernet/gap_loss", "supernet/gap_acc", "alpha/entropy", "alpha/skip_count", "alpha/steps",
@@ -120,14 +120,7 @@ def test_offline_run_is_written_under_the_run_directory_with_the_logged_keys(tmp
 
 def test_interrupted_search_closes_its_wandb_run_and_the_resume_continues_it(tmp_path, wandb_env, monkeypatch):
     out = tmp_path / "run"
-    real_run_epoch = darts_tse.search.run_epoch
-
-    def interrupted_in_second_epoch(config, parts, benchmark, tse_ema, epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return real_run_epoch(config, parts, benchmark, tse_ema, epoch)
-
-    monkeypatch.setattr(darts_tse.search, "run_epoch", interrupted_in_second_epoch)
+    interrupt_at_epoch(monkeypatch, 1)
     lines = []
     with pytest.raises(KeyboardInterrupt):
         run_search(tiny_config(out), echo=lines.append)
@@ -236,14 +229,7 @@ def test_sigkill_then_resume_gives_wandb_every_epoch_exactly_once(tmp_path, wand
 def test_resume_skips_the_epochs_an_earlier_segment_holds_on_disk(tmp_path, wandb_env, monkeypatch):
     """A process killed after W&B flushed epochs 0-1 (no clean close, so no marker): those are not logged again."""
     out = tmp_path / "run"
-    real_run_epoch = darts_tse.search.run_epoch
-
-    def interrupted_in_third_epoch(config, parts, benchmark, tse_ema, epoch):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return real_run_epoch(config, parts, benchmark, tse_ema, epoch)
-
-    monkeypatch.setattr(darts_tse.search, "run_epoch", interrupted_in_third_epoch)
+    interrupt_at_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run_search(tiny_config(out, epochs=3), echo=lambda line: None)
     monkeypatch.undo()
