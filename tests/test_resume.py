@@ -99,8 +99,10 @@ def reference_runs(tmp_path_factory):
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, reference_runs, method):
     config = tiny_config(tmp_path / "run", method)
     process = start(config)
-    wait_for_rows(process, tmp_path / "run" / "metrics.jsonl", 1)
-    time.sleep(0.05)  # into epoch 2
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    wait_for_rows(process, metrics, 1)
+    # a quarter of epoch 1's duration into epoch 2, whatever the machine's speed
+    time.sleep(0.25 * json.loads(metrics.read_text().splitlines()[0])["seconds"])
     process.kill()
     process.communicate()
     assert process.returncode == -signal.SIGKILL  # killed, not finished
