@@ -1,7 +1,7 @@
-"""Reading a search's run directory (config.json, metrics.jsonl, genotypes.jsonl, genotype.json) and drawing its curves.
+"""Reading a search's run directory: config.json, metrics.jsonl, genotypes.jsonl, genotype.json.
 
-Used by scripts/plot_curves.py and scripts/export_genotype.py. Imports neither torch nor matplotlib at module level,
-so the scripts start fast; matplotlib is needed only by :func:`plot_curves`.
+Used by the scripts that read finished searches (plot_curves, compare_runs, export_genotype). Imports neither torch
+nor matplotlib, so they start fast.
 """
 from __future__ import annotations
 
@@ -16,10 +16,6 @@ GENOTYPE_FORMATS = ("nb201", "json")
 
 class RunDirError(ValueError):
     """A run directory that is missing, empty or lacks what was asked for; the message says which."""
-
-
-class MissingDependency(RuntimeError):
-    """An optional package (matplotlib) is not installed."""
 
 
 # ---- reading ------------------------------------------------------------------------------------------------------
@@ -179,48 +175,3 @@ def _span(epochs: list) -> str:
     if numbers and numbers == list(range(numbers[0], numbers[-1] + 1)):
         return f"{numbers[0]}..{numbers[-1]}"
     return ", ".join(map(str, epochs))
-
-
-# ---- plotting -----------------------------------------------------------------------------------------------------
-def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = None, split: str | None = None) -> Path:
-    """Draw NB201 accuracy, supernet train/valid loss and skip count by epoch, one line (colour) per run; save a PNG."""
-    Figure, FigureCanvasAgg = _matplotlib()
-    dataset, split = choose_nb201(runs, dataset, split)
-    figure = Figure(figsize=(16, 4.6), layout="constrained")
-    FigureCanvasAgg(figure)  # the Agg backend, without touching pyplot's global state
-    nb201_axes, loss_axes, skip_axes = figure.subplots(1, 3)
-    for index, (run, label) in enumerate(zip(runs, unique_labels(runs))):
-        color = f"C{index % 10}"
-        epochs = [row["epoch"] for row in run.metrics]
-        nb201 = [nb201_value(row, dataset, split) for row in run.metrics]
-        nb201 = [float("nan") if value is None else value for value in nb201]
-        nb201_axes.plot(epochs, nb201, marker=".", color=color, label=label)
-        loss_axes.plot(epochs, [row["train_loss"] for row in run.metrics], color=color, label=f"{label} train")
-        loss_axes.plot(epochs, [row["valid_loss"] for row in run.metrics], color=color, linestyle="--",
-                       label=f"{label} valid")
-        skip_axes.plot(epochs, [row["skip_count"] for row in run.metrics], marker=".", color=color, label=label)
-    nb201_axes.set(title="derived genotype: NB201 200-epoch accuracy, mean over seeds", xlabel="epoch",
-                   ylabel=f"NB201 {nb201_label(dataset, split)} accuracy (%)")
-    loss_axes.set(title="supernet loss (solid: search-train, dashed: search-valid)", xlabel="epoch",
-                  ylabel="cross-entropy")
-    skip_axes.set(title="skip_connect edges in the genotype", xlabel="epoch", ylabel="skip count", ylim=(-0.2, 6.2))
-    for axes in (nb201_axes, loss_axes, skip_axes):
-        axes.grid(alpha=0.3)
-        axes.xaxis.get_major_locator().set_params(integer=True)
-    nb201_axes.legend(fontsize="small")
-    loss_axes.legend(fontsize="x-small", ncol=1 + len(runs) // 4)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=120)
-    return output
-
-
-def _matplotlib():
-    """(Figure, FigureCanvasAgg), or MissingDependency with the install command."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as error:
-        raise MissingDependency(f"plotting needs matplotlib, which is not installed ({error}); "
-                                f"install it with: pip install matplotlib") from error
-    return Figure, FigureCanvasAgg

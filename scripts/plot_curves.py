@@ -3,11 +3,13 @@
 
 Three panels, one colour per run (labelled method / K / seed from config.json): the NB201 accuracy of the derived
 genotype by epoch (cifar10 test when every run has it, else cifar10-valid valid; the axis says which), the supernet's
-search-train vs search-valid loss, and the number of skip_connect edges. Needs matplotlib.
+search-train vs search-valid loss, and the number of skip_connect edges. With --mean-over-seeds, one colour per
+group of runs that differ only in their seed: the mean over its seeds and a band of ± one sample std. Needs matplotlib.
 
 Examples (from the repository root):
     python scripts/plot_curves.py runs/darts-tse-K100-cifar10-seed0-* runs/darts-cifar10-seed0-* -o curves.png
     python scripts/plot_curves.py runs/A runs/B --dataset cifar100 --split test -o c100.png
+    python scripts/plot_curves.py runs/darts-cifar10-seed* runs/darts-tse-K100-cifar10-seed* --mean-over-seeds
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from darts_tse.runs import NB201_SPLITS, MissingDependency, RunDirError, load_run, plot_curves  # noqa: E402
+from darts_tse.plotting import MissingDependency, plot_curves  # noqa: E402
+from darts_tse.runs import NB201_SPLITS, RunDirError, load_run  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "(default: cifar10 test if present, else cifar10-valid valid)")
     parser.add_argument("--split", choices=NB201_SPLITS, default=None,
                         help="NB201 split (default: test when every run has it, else valid)")
+    parser.add_argument("--mean-over-seeds", action="store_true",
+                        help="one line per group of runs that differ only in their seed: the mean over its seeds, "
+                             "with a band of ± one sample std (groups as in scripts/compare_runs.py)")
     return parser
 
 
@@ -35,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         runs = [load_run(path) for path in args.runs]
-        output = plot_curves(runs, args.output, dataset=args.dataset, split=args.split)
+        output = plot_curves(runs, args.output, dataset=args.dataset, split=args.split,
+                             mean_over_seeds=args.mean_over_seeds)
     except (RunDirError, MissingDependency) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

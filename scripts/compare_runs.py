@@ -1,0 +1,66 @@
+#!/usr/bin/env python
+"""Compare methods over search seeds: one row per group of runs that differ only in their seed.
+
+Runs with the same search settings (config.json without the seed, --out, device, threads, W&B and the other settings
+that do not change what a search computes) form a group. For each group, at the last epoch all of its seeds finished
+(or --epoch), the table gives the mean ± sample std over its search seeds of: the derived genotype's NB201 accuracy
+(default cifar10 test, else cifar10-valid valid, as plot_curves chooses), the skip_connect count, and the supernet's
+search-train and search-valid losses; and the genotype, when every seed derived the same one.
+
+Examples (from the repository root):
+    python scripts/compare_runs.py runs/darts-cifar10-seed* runs/darts-tse-K100-cifar10-seed*
+    python scripts/compare_runs.py runs/* --dataset cifar100 --split test --json summary.json
+    python scripts/plot_curves.py runs/* --mean-over-seeds -o curves.png      # the same groups, as curves
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from darts_tse.runs import NB201_SPLITS, RunDirError, choose_nb201, load_run, nb201_label  # noqa: E402
+from darts_tse.seed_groups import STATISTIC, format_summary, group_curves, group_runs, summary  # noqa: E402
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the --out of train_search.py)")
+    parser.add_argument("--dataset", default=None, help="NB201 dataset: cifar10, cifar10-valid, cifar100, imagenet16-120 "
+                                                        "(default: cifar10 test if present, else cifar10-valid valid)")
+    parser.add_argument("--split", choices=NB201_SPLITS, default=None,
+                        help="NB201 split (default: test when every run has it, else valid)")
+    parser.add_argument("--epoch", type=int, default=None,
+                        help="0-based epoch to compare at (default: the last one every seed of a group finished)")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
+                        help="also write the table and every group's per-epoch mean/std/count curves as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        runs = [load_run(path) for path in args.runs]
+        dataset, split = choose_nb201(runs, args.dataset, args.split)
+        groups = group_runs(runs)
+        summaries = [summary(group, dataset, split, args.epoch) for group in groups]
+    except RunDirError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_summary(summaries, dataset, split, given_epoch=args.epoch is not None))
+    if args.json is not None:
+        curves = [group_curves(group, dataset, split) for group in groups]
+        document = {"nb201": f"{nb201_label(dataset, split)} accuracy (%) after 200 epochs, the benchmark's mean over "
+                              f"its training seeds", "statistic": STATISTIC,
+                    "groups": [{**item, "curves": {key: vars(series) for key, series in curve.series.items()}}
+                               for item, curve in zip(summaries, curves)]}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

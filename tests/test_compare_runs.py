@@ -1,0 +1,152 @@
+"""Means over search seeds: darts_tse.seed_groups, scripts/compare_runs.py and plot_curves.py --mean-over-seeds."""
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from darts_tse.config import SearchConfig
+from darts_tse.plotting import plot_curves
+from darts_tse.runs import Run, RunDirError, load_run
+from darts_tse.search import run_search
+from darts_tse.seed_groups import group_curves, group_runs, summary
+
+from conftest import REPO_ROOT
+from test_plot_curves import load_script
+
+TINY = dict(K=2, dataset="synthetic", synthetic_samples=32, synthetic_image_size=16, batch_size=8, C=4, N=1, epochs=3,
+            threads=1, progress=False, device="cpu", wandb="disabled")
+
+
+@pytest.fixture(scope="module")
+def seed_runs(tmp_path_factory) -> dict[str, list[Path]]:
+    """Two seeds each of darts and darts-tse (K=2), 3 tiny epochs."""
+    root = tmp_path_factory.mktemp("seeds")
+    runs: dict[str, list[Path]] = {}
+    for method in ("darts", "darts-tse"):
+        for seed in (0, 1):
+            out = root / f"{method}-seed{seed}"
+            run_search(SearchConfig(method=method, seed=seed, out=str(out), **TINY), echo=lambda line: None)
+            runs.setdefault(method, []).append(out)
+    return runs
+
+
+def fake_run(name: str, seed: int, nb201: list, skips: list, **settings) -> Run:
+    config = {"method": "darts", "seed": seed, "out": name, "threads": 1, "lr": 0.025, **settings}
+    metrics = [{"epoch": epoch, "nb201": {"cifar10": {"valid": None, "test": value}}, "skip_count": skip,
+                "train_loss": 2.0 - epoch, "valid_loss": 2.5 - epoch, "genotype": f"g{seed}"}
+               for epoch, (value, skip) in enumerate(zip(nb201, skips))]
+    return Run(Path(name), config, metrics)
+
+
+def sample_std(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def test_runs_that_differ_only_in_seed_and_run_local_settings_form_one_group():
+    a = fake_run("a", 0, [80.0], [1])
+    b = fake_run("b", 1, [90.0], [2], threads=2, device="cuda", wandb="online")  # not search settings
+    c = fake_run("c", 0, [70.0], [0], lr=0.05)  # another search
+    d = fake_run("d", 0, [60.0], [0], method="darts-tse", K=100)
+    groups = group_runs([a, b, c, d])
+    assert [[run.path.name for run in group.runs] for group in groups] == [["a", "b"], ["c"], ["d"]]
+    # labels tell the groups apart: the differing setting is named where the method is shared
+    assert [group.label for group in groups] == ["darts lr=0.025", "darts lr=0.05", "darts-tse K=100"]
+    assert groups[0].seeds == [0, 1]
+
+
+def test_the_same_seed_twice_in_a_group_and_a_run_without_config_are_errors():
+    with pytest.raises(RunDirError, match="are the same search .*seed 0"):
+        group_runs([fake_run("a", 0, [80.0], [1]), fake_run("b", 0, [81.0], [1])])
+    with pytest.raises(RunDirError, match="no config.json"):
+        group_runs([Run(Path("bare"), {}, [{"epoch": 0}])])
+
+
+def test_summary_is_mean_and_sample_std_at_the_last_common_epoch():
+    a = fake_run("a", 0, [80.0, 85.0, 87.0], [1, 2, 3])
+    b = fake_run("b", 1, [90.0, 92.0], [0, 1])  # one epoch behind
+    c = fake_run("c", 2, [70.0, None, 99.0], [2, 2, 2])  # NB201 lacks the genotype at epoch 1
+    group, = group_runs([a, b, c])
+    item = summary(group, "cifar10", "test")
+    assert item["epoch"] == 1  # the last epoch every seed finished
+    assert item["nb201"]["n"] == 2 and item["nb201"]["mean"] == pytest.approx(88.5)
+    assert item["nb201"]["std"] == pytest.approx(sample_std([85.0, 92.0]))
+    assert item["skip_count"] == pytest.approx({"mean": 5 / 3, "std": sample_std([2, 1, 2]), "n": 3})
+    assert item["seeds"] == [0, 1, 2] and item["genotypes"] == ["g0", "g1", "g2"]
+    at_zero = summary(group, "cifar10", "test", epoch=0)
+    assert at_zero["nb201"]["mean"] == pytest.approx(80.0) and at_zero["nb201"]["std"] == pytest.approx(10.0)
+    with pytest.raises(RunDirError, match="b has not finished epoch 2"):
+        summary(group, "cifar10", "test", epoch=2)
+    one = summary(group_runs([a])[0], "cifar10", "test")
+    assert one["nb201"]["mean"] == 87.0 and math.isnan(one["nb201"]["std"])  # no spread from one seed
+
+
+def test_group_curves_average_the_seeds_that_finished_each_epoch():
+    a = fake_run("a", 0, [80.0, 85.0, 87.0], [1, 2, 3])
+    b = fake_run("b", 1, [90.0, 95.0], [0, 1])
+    curves = group_curves(group_runs([a, b])[0], "cifar10", "test")
+    nb201 = curves.series["nb201"]
+    assert nb201.epochs == [0, 1, 2] and nb201.count == [2, 2, 1]
+    assert nb201.mean == pytest.approx([85.0, 90.0, 87.0])
+    assert nb201.std[:2] == pytest.approx([sample_std([80.0, 90.0]), sample_std([85.0, 95.0])]) and math.isnan(nb201.std[2])
+    assert curves.label == "darts (mean ± std, 2 seeds)"
+
+
+def test_compare_runs_script_prints_each_groups_numbers(seed_runs, tmp_path):
+    paths = [str(path) for paths in seed_runs.values() for path in paths]
+    result = subprocess.run([sys.executable, "scripts/compare_runs.py", *paths, "--json", str(tmp_path / "s.json")],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "mean and sample standard deviation (n - 1) over search seeds" in result.stdout
+    assert "cifar10-valid valid" in result.stdout  # the offline benchmark: valid numbers, labelled so
+    document = json.loads((tmp_path / "s.json").read_text())
+    assert [group["label"] for group in document["groups"]] == ["darts", "darts-tse K=2"]
+    for group, method in zip(document["groups"], ("darts", "darts-tse")):
+        rows = [load_run(path).metrics[-1] for path in seed_runs[method]]
+        values = [row["nb201"]["cifar10"]["valid"] for row in rows]
+        assert group["epoch"] == 2 and group["seeds"] == [0, 1]
+        assert group["nb201"]["mean"] == pytest.approx(sum(values) / 2)
+        assert group["nb201"]["std"] == pytest.approx(sample_std(values))
+        assert group["curves"]["valid_loss"]["mean"][-1] == pytest.approx(sum(row["valid_loss"] for row in rows) / 2)
+        line = next(line for line in result.stdout.splitlines() if line.startswith(group["label"] + "  "))
+        assert f"{group['nb201']['mean']:.2f} ± {group['nb201']['std']:.2f}" in line
+
+
+def test_compare_runs_errors_are_one_line(seed_runs, tmp_path, capsys):
+    main = load_script("compare_runs").main
+    darts = [str(path) for path in seed_runs["darts"]]
+    assert main([darts[0], darts[0]]) == 2
+    assert "same search" in capsys.readouterr().err
+    assert main([*darts, "--epoch", "9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has not finished epoch 9" in err[0]
+    copy = tmp_path / "copy"
+    shutil.copytree(seed_runs["darts"][1], copy)
+    (copy / "config.json").unlink()
+    assert main([darts[0], str(copy)]) == 2
+    assert "no config.json" in capsys.readouterr().err
+
+
+def test_plot_mean_over_seeds_draws_the_group_means_with_bands(seed_runs, tmp_path, monkeypatch):
+    matplotlib_figure = pytest.importorskip("matplotlib.figure")
+    drawn = []
+    real_savefig = matplotlib_figure.Figure.savefig
+    monkeypatch.setattr(matplotlib_figure.Figure, "savefig",
+                        lambda figure, *args, **kwargs: (drawn.append(figure), real_savefig(figure, *args, **kwargs))[1])
+    runs = [load_run(path) for paths in seed_runs.values() for path in paths]
+    plot_curves(runs, tmp_path / "c.png", mean_over_seeds=True)
+    nb201_axes, loss_axes, skip_axes = drawn[0].axes
+    assert len(nb201_axes.get_lines()) == 2 and len(nb201_axes.collections) == 2  # a line and a band per method
+    for index, method in enumerate(("darts", "darts-tse")):
+        members = [load_run(path) for path in seed_runs[method]]
+        skips = [[row["skip_count"] for row in run.metrics] for run in members]
+        assert list(skip_axes.get_lines()[index].get_ydata()) == pytest.approx([sum(pair) / 2 for pair in zip(*skips)])
+        losses = [[row["train_loss"] for row in run.metrics] for run in members]
+        assert list(loss_axes.get_lines()[2 * index].get_ydata()) == pytest.approx([sum(p) / 2 for p in zip(*losses)])
+    assert "mean over search seeds" in nb201_axes.get_title()
+    assert load_script("plot_curves").main([*map(str, (p for ps in seed_runs.values() for p in ps)),
+                                            "--mean-over-seeds", "-o", str(tmp_path / "m.png")]) == 0
