@@ -143,21 +143,24 @@ class SearchConfig:
             raise ConfigError(f"--out {self.out} is a file; give a directory for the run's files")
         return self
 
+    def unused_settings(self) -> dict[str, str]:
+        """The method-specific settings the chosen method does not use, each with the methods that do."""
+        method, unused = self.method_spec, {}
+        if method.architect != "tse":
+            unused |= {"K": "only darts-tse and drnas-tse use it", "tse_mode": "only darts-tse and drnas-tse use it"}
+        if method.architect != "validation":
+            unused["order"] = "only darts and drnas have a second order"
+        if method.mixing != "dirichlet":
+            unused["drnas_reg"] = "only drnas and drnas-tse use it"
+        if method.mixing != "dirichlet" or self.drnas_reg != "kl":
+            unused["kl_weight"] = "it scales the KL term of drnas and drnas-tse with --drnas-reg kl"
+        return unused
+
     def ignored_settings(self) -> list[str]:
         """A sentence for each setting given a non-default value that the chosen method does not use."""
-        default, method, ignored = SearchConfig(), self.method_spec, []
-
-        def check(name: str, applies: bool, users: str) -> None:
-            value = getattr(self, name)
-            if not applies and value != getattr(default, name):
-                ignored.append(f"--{name.replace('_', '-')} {value} is ignored by --method {self.method}: {users}")
-        check("K", method.architect == "tse", "only darts-tse and drnas-tse use it")
-        check("tse_mode", method.architect == "tse", "only darts-tse and drnas-tse use it")
-        check("order", method.architect == "validation", "only darts and drnas have a second order")
-        check("drnas_reg", method.mixing == "dirichlet", "only drnas and drnas-tse use it")
-        check("kl_weight", method.mixing == "dirichlet" and self.drnas_reg == "kl",
-              "it scales the KL term of drnas and drnas-tse with --drnas-reg kl")
-        return ignored
+        default = SearchConfig()
+        return [f"--{name.replace('_', '-')} {getattr(self, name)} is ignored by --method {self.method}: {users}"
+                for name, users in self.unused_settings().items() if getattr(self, name) != getattr(default, name)]
 
     def default_out(self) -> str:
         """runs/<method>[-K<K>]-<dataset>-seed<seed>-<time>-<6 hex digits> (the suffix keeps runs launched in the

@@ -11,7 +11,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from .config import NOT_SEARCH_RELEVANT
+from .config import METHODS, NOT_SEARCH_RELEVANT, SearchConfig
 from .runs import Run, RunDirError, nb201_label, nb201_value, run_label
 
 # Settings that may differ between the seeds of one group: the seed, and what does not change what a search computes.
@@ -53,11 +53,16 @@ class Curves:
 
 
 def search_settings(run: Run) -> dict:
-    """The settings that make a search what it is (its config.json without the seed and run-local settings)."""
+    """The settings that make a search what it is: its config.json without the seed, the run-local settings and the
+    method-specific settings its method does not use (``--K`` of a darts run)."""
     if not run.config:
         raise RunDirError(f"{run.path} has no config.json, so its settings are unknown; the mean over seeds needs "
                           f"the config.json that train_search.py writes")
-    return {name: value for name, value in run.config.items() if name not in SEED_INDEPENDENT}
+    if run.config.get("method") not in METHODS:
+        raise RunDirError(f"{run.path}/config.json names no known method (method: {run.config.get('method')!r}); "
+                          f"pass the --out directory of a search")
+    unused = SearchConfig.from_dict(run.config).unused_settings()
+    return {name: value for name, value in run.config.items() if name not in SEED_INDEPENDENT and name not in unused}
 
 
 def group_runs(runs: list[Run]) -> list[RunGroup]:

@@ -52,11 +52,15 @@ def test_runs_that_differ_only_in_seed_and_run_local_settings_form_one_group():
     b = fake_run("b", 1, [90.0], [2], threads=2, device="cuda", wandb="online")  # not search settings
     c = fake_run("c", 0, [70.0], [0], lr=0.05)  # another search
     d = fake_run("d", 0, [60.0], [0], method="darts-tse", K=100)
-    groups = group_runs([a, b, c, d])
-    assert [[run.path.name for run in group.runs] for group in groups] == [["a", "b"], ["c"], ["d"]]
+    e = fake_run("e", 2, [85.0], [1], K=7, tse_mode="rollout")  # darts does not use K: the same search as a and b
+    groups = group_runs([a, b, c, d, e])
+    assert [[run.path.name for run in group.runs] for group in groups] == [["a", "b", "e"], ["c"], ["d"]]
     # labels tell the groups apart: the differing setting is named where the method is shared
     assert [group.label for group in groups] == ["darts lr=0.025", "darts lr=0.05", "darts-tse K=100"]
-    assert groups[0].seeds == [0, 1]
+    assert groups[0].seeds == [0, 1, 2]
+    assert group_runs([d, fake_run("f", 1, [61.0], [0], method="darts-tse", K=5)])[1].label == "darts-tse K=5"
+    with pytest.raises(RunDirError, match="names no known method"):
+        group_runs([fake_run("g", 0, [1.0], [0], method="enas")])
 
 
 def test_the_same_seed_twice_in_a_group_and_a_run_without_config_are_errors():
