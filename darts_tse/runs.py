@@ -49,9 +49,17 @@ def check_run_dir(path: str | Path) -> Path:
 
 
 def read_config(path: str | Path) -> dict:
-    """config.json of a run directory ({} when absent)."""
+    """config.json of a run directory ({} when absent); RunDirError when it is not a JSON object."""
     file = Path(path) / "config.json"
-    return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    if not file.is_file():
+        return {}
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise RunDirError(f"{file} is not JSON ({error}); it is written by train_search.py, restore or remove it") from error
+    if not isinstance(config, dict):
+        raise RunDirError(f"{file} is not a JSON object of settings; it is written by train_search.py, restore or remove it")
+    return config
 
 
 def read_metrics(path: str | Path) -> list[dict]:
@@ -60,6 +68,10 @@ def read_metrics(path: str | Path) -> list[dict]:
     rows = read_jsonl(path / "metrics.jsonl")
     if not rows:
         raise RunDirError(f"{path} has no finished epoch yet (metrics.jsonl is empty)")
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+            raise RunDirError(f"{path / 'metrics.jsonl'}: line {number} is not a metrics row (no integer 'epoch'); "
+                              f"the file is written by train_search.py")
     return rows
 
 
@@ -82,13 +94,13 @@ def load_run(path: str | Path) -> Run:
     return Run(Path(path), read_config(path), metrics)
 
 
-def run_label(config: dict, path: Path | None = None) -> str:
+def run_label(config: dict, path: Path | None = None, *, with_seed: bool = True) -> str:
     """'darts-tse K=100 seed 0' (K for the TSE methods only); the directory name when config.json is missing."""
     method = config.get("method")
     if method is None:
         return Path(path).name if path is not None else "run"
     k = f" K={config['K']}" if str(method).endswith("-tse") and "K" in config else ""
-    return f"{method}{k} seed {config.get('seed', '?')}"
+    return f"{method}{k} seed {config.get('seed', '?')}" if with_seed else f"{method}{k}"
 
 
 def unique_labels(runs: list[Run]) -> list[str]:

@@ -2,10 +2,11 @@
 """Compare methods over search seeds: one row per group of runs that differ only in their seed.
 
 Runs with the same search settings (config.json without the seed, --out, device, threads, W&B and the other settings
-that do not change what a search computes) form a group. For each group, at the last epoch all of its seeds finished
+that do not change what a search computes, and without the settings their method does not use) form a group. For each group, at the last epoch all of its seeds finished
 (or --epoch), the table gives the mean ± sample std over its search seeds of: the derived genotype's NB201 accuracy
 (default cifar10 test, else cifar10-valid valid, as plot_curves chooses), the skip_connect count, and the supernet's
-search-train and search-valid losses; and the genotype, when every seed derived the same one.
+search-train and search-valid losses (with "(n=k)" where only k seeds have the number); and the genotype, when every
+seed derived the same one. Seeds that have not finished their planned epochs are named in the epoch column.
 
 Examples (from the repository root):
     python scripts/compare_runs.py runs/darts-cifar10-seed* runs/darts-tse-K100-cifar10-seed*
@@ -21,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from darts_tse.runs import NB201_SPLITS, RunDirError, choose_nb201, load_run, nb201_label  # noqa: E402
-from darts_tse.seed_groups import STATISTIC, format_summary, group_curves, group_runs, summary  # noqa: E402
+from darts_tse.runs import NB201_SPLITS, RunDirError, choose_nb201, load_run  # noqa: E402
+from darts_tse.seed_groups import format_summary, group_curves, group_runs, json_document, summary  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,13 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(format_summary(summaries, dataset, split, given_epoch=args.epoch is not None))
     if args.json is not None:
-        curves = [group_curves(group, dataset, split) for group in groups]
-        document = {"nb201": f"{nb201_label(dataset, split)} accuracy (%) after 200 epochs, the benchmark's mean over "
-                              f"its training seeds", "statistic": STATISTIC,
-                    "groups": [{**item, "curves": {key: vars(series) for key, series in curve.series.items()}}
-                               for item, curve in zip(summaries, curves)]}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        document = json_document(summaries, [group_curves(group, dataset, split) for group in groups], dataset, split)
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        except OSError as error:
+            print(f"error: cannot write --json {args.json}: {error}", file=sys.stderr)
+            return 2
         print(f"wrote {args.json}")
     return 0
 
