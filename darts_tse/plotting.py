@@ -1,4 +1,5 @@
-"""The overfitting curves of searches as one PNG: NB201 accuracy, supernet losses and skip count by epoch.
+"""PNG plots of searches: the overfitting curves (NB201 accuracy, supernet losses, skip count by epoch) of one or more
+runs, and the mixing probabilities of one run's edges by epoch.
 
 matplotlib is imported only when a plot is drawn (a one-line error says how to install it when it is missing).
 """
@@ -7,7 +8,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .runs import Run, choose_nb201, nb201_label, unique_labels
+from .config import METHODS
+from .runs import Run, RunDirError, choose_nb201, load_run, nb201_label, read_genotypes, unique_labels
 from .seed_groups import Series, group_curves, group_runs, run_curves
 
 
@@ -53,6 +55,44 @@ def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = No
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(output, dpi=120)
+    return output
+
+
+def plot_alpha(path: str | Path, output: str | Path) -> Path:
+    """One panel per edge: the mixing probability of each op by epoch (from genotypes.jsonl); save a PNG.
+
+    The probabilities are softmax(α) for DARTS mixing and the Dirichlet mean for DrNAS mixing, as logged each epoch.
+    """
+    from .space.genotype import EDGES, OPS  # imports torch (through darts_tse.space): only when this plot is drawn
+
+    Figure, FigureCanvasAgg = _matplotlib()
+    run = load_run(path)
+    rows = read_genotypes(path)
+    for row in rows:
+        shape = (len(EDGES), len(OPS))
+        probabilities = row.get("probabilities")
+        if not isinstance(probabilities, list) or (len(probabilities), len(probabilities[0])) != shape:
+            raise RunDirError(f"{run.path}: epoch {row.get('epoch')} has no {shape[0]}×{shape[1]} 'probabilities' in "
+                              f"genotypes.jsonl; the file is written by train_search.py")
+    method = METHODS.get(run.config.get("method"))
+    meaning = {"softmax": "softmax(α)", "dirichlet": "Dirichlet mean of ELU(θ)+1"}.get(method.mixing) if method else None
+    figure = Figure(figsize=(15, 7.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    figure.suptitle(f"{run.label}: mixing probability of each op by epoch" + (f" ({meaning})" if meaning else ""))
+    epochs = [row["epoch"] for row in rows]
+    for edge, ((target, source), axes) in enumerate(zip(EDGES, figure.subplots(2, 3).flat)):
+        for op_index, op in enumerate(OPS):
+            axes.plot(epochs, [row["probabilities"][edge][op_index] for row in rows], color=f"C{op_index}",
+                      marker="." if len(epochs) < 30 else None, label=op)
+        axes.axhline(1 / len(OPS), color="grey", linestyle=":", linewidth=1)  # uniform: where α starts
+        axes.set(title=f"edge {target}←{source} (node {source} to node {target})", xlabel="epoch",
+                 ylabel="probability")
+        axes.grid(alpha=0.3)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+    figure.axes[0].legend(fontsize="small")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=110)
     return output
 
 

@@ -147,17 +147,25 @@ def choose_nb201(runs: list[Run], dataset: str | None = None, split: str | None 
 
 
 # ---- genotypes ----------------------------------------------------------------------------------------------------
-def genotype_entry(path: str | Path, epoch: int | None = None) -> dict:
-    """The genotype of `epoch` (default: the latest finished one): epoch, genotype, nb201_index, nb201, probabilities, alpha.
-
-    Read from genotypes.jsonl (every epoch), falling back to genotype.json (the latest epoch only).
-    """
+def read_genotypes(path: str | Path) -> list[dict]:
+    """Every finished epoch's genotypes.jsonl row (epoch, genotype, probabilities, alpha), or genotype.json's latest
+    epoch alone where genotypes.jsonl is missing or empty; RunDirError when there is neither."""
     path = check_run_dir(path)
     rows = read_jsonl(path / "genotypes.jsonl") if (path / "genotypes.jsonl").is_file() else []
     if not rows and (path / "genotype.json").is_file():
         rows = [json.loads((path / "genotype.json").read_text(encoding="utf-8"))]
     if not rows:
         raise RunDirError(f"{path} has no finished epoch yet (genotypes.jsonl is empty and there is no genotype.json)")
+    return rows
+
+
+def genotype_entry(path: str | Path, epoch: int | None = None) -> dict:
+    """The genotype of `epoch` (default: the latest finished one): epoch, genotype, nb201_index, nb201, probabilities, alpha.
+
+    Read from genotypes.jsonl (every epoch), falling back to genotype.json (the latest epoch only).
+    """
+    path = check_run_dir(path)
+    rows = read_genotypes(path)
     if epoch is None:
         entry = rows[-1]
     else:

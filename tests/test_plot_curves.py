@@ -1,6 +1,7 @@
-"""scripts/plot_curves.py and scripts/export_genotype.py on real (tiny) run directories, and darts_tse.runs."""
+"""scripts/plot_curves.py, plot_alpha.py and export_genotype.py on real (tiny) run directories, and darts_tse.runs."""
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from darts_tse.config import SearchConfig
 from darts_tse.plotting import MissingDependency, plot_curves
 from darts_tse.runs import Run, RunDirError, choose_nb201, genotype_entry, load_run, read_jsonl, unique_labels
 from darts_tse.search import run_search
+from darts_tse.space.genotype import OPS
 
 from conftest import REPO_ROOT
 
@@ -162,3 +164,32 @@ def test_plot_curves_draws_each_runs_own_series(two_runs, tmp_path, monkeypatch)
         assert list(loss_axes.get_lines()[2 * index + 1].get_ydata()) == series("valid_loss")
         assert list(skip_axes.get_lines()[index].get_ydata()) == series("skip_count")
         assert list(skip_axes.get_lines()[index].get_xdata()) == series("epoch")
+
+
+def test_plot_alpha_draws_each_edges_op_probabilities_by_epoch(two_runs, tmp_path, monkeypatch, capsys):
+    matplotlib_figure = pytest.importorskip("matplotlib.figure")
+    drawn = []
+    real_savefig = matplotlib_figure.Figure.savefig
+    monkeypatch.setattr(matplotlib_figure.Figure, "savefig",
+                        lambda figure, *args, **kwargs: (drawn.append(figure), real_savefig(figure, *args, **kwargs))[1])
+    main = load_script("plot_alpha").main
+    assert main([str(two_runs[1]), "-o", str(tmp_path / "alpha.png")]) == 0
+    assert (tmp_path / "alpha.png").read_bytes()[:8] == PNG_MAGIC
+    rows = read_jsonl(two_runs[1] / "genotypes.jsonl")
+    panels = drawn[0].axes
+    assert len(panels) == 6 and panels[2].get_title().startswith("edge 2←1")
+    assert "darts seed 1" in drawn[0].get_suptitle() and "softmax(α)" in drawn[0].get_suptitle()
+    for edge, axes in enumerate(panels):
+        lines = [line for line in axes.get_lines() if line.get_label() in OPS]
+        assert [line.get_label() for line in lines] == list(OPS)
+        for op, line in enumerate(lines):
+            assert list(line.get_xdata()) == [row["epoch"] for row in rows]
+            assert list(line.get_ydata()) == [row["probabilities"][edge][op] for row in rows]
+
+    broken = tmp_path / "broken"
+    shutil.copytree(two_runs[1], broken)
+    (broken / "genotypes.jsonl").write_text(json.dumps({"epoch": 0, "genotype": "x", "probabilities": [[1.0]]}) + "\n")
+    capsys.readouterr()
+    assert main([str(broken), "-o", str(tmp_path / "b.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "epoch 0 has no 6×5 'probabilities'" in err[0]
