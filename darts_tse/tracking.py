@@ -154,6 +154,12 @@ def wandb_settings(wandb):
     return wandb.Settings(silent=True, console="off", show_warnings=False)
 
 
+def probability_scalars(probabilities: list[list[float]]) -> dict[str, float]:
+    """One W&B scalar per (op, edge), ``alpha_probability/skip_connect/1<-0``: line plots of the drift by epoch."""
+    return {f"alpha_probability/{op}/{target}<-{source}": row[index]
+            for (target, source), row in zip(EDGES, probabilities) for index, op in enumerate(OPS)}
+
+
 def probability_table(wandb, probabilities: list[list[float]]):
     """A W&B table of the mixing probabilities: one row per edge ('1<-0' ...), one column per op."""
     return wandb.Table(columns=["edge", *OPS], data=[[f"{t}<-{s}", *row] for (t, s), row in zip(EDGES, probabilities)])
@@ -232,7 +238,8 @@ class WandbSink:
             return
         try:
             # step = epoch: a resumed search (a new offline segment, or the same online run) continues the same steps
-            self.run.log({**flatten_metrics(record), "alpha/probabilities": probability_table(self.wandb, arch["probabilities"])},
+            self.run.log({**flatten_metrics(record), **probability_scalars(arch["probabilities"]),
+                          "alpha/probabilities": probability_table(self.wandb, arch["probabilities"])},
                          step=record["epoch"])
             self.run.summary.update({"genotype": record["genotype"], "nb201/index": record["nb201_index"]})
         except Exception as error:

@@ -93,9 +93,14 @@ def test_offline_run_is_written_under_the_run_directory_with_the_logged_keys(tmp
 
     rows = history_rows(records)
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    genotypes = [json.loads(line) for line in (out / "genotypes.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in rows] == [0, 1] and [row["_step"] for row in rows] == [0, 1]
-    for row, metric in zip(rows, metrics):
+    for row, metric, genotype in zip(rows, metrics, genotypes):
         assert EXPECTED_KEYS <= row.keys()
+        probabilities = {key: value for key, value in row.items() if key.startswith("alpha_probability/")}
+        assert len(probabilities) == 30
+        assert probabilities["alpha_probability/skip_connect/1<-0"] == genotype["probabilities"][0][1]
+        assert probabilities["alpha_probability/avg_pool_3x3/3<-2"] == genotype["probabilities"][5][4]
         assert row["alpha/probabilities/_type"] == "table-file" and row["alpha/probabilities/nrows"] == 6
         assert row["nb201/cifar10-valid/valid"] == metric["nb201"]["cifar10"]["valid"]
         assert row["supernet/gap_loss"] == pytest.approx(metric["valid_loss"] - metric["train_loss"])
