@@ -69,10 +69,10 @@ def plot_alpha(path: str | Path, output: str | Path) -> Path:
     run = load_run(path)
     rows = read_genotypes(path)
     for row in rows:
-        shape = (len(EDGES), len(OPS))
         probabilities = row.get("probabilities")
-        if not isinstance(probabilities, list) or (len(probabilities), len(probabilities[0])) != shape:
-            raise RunDirError(f"{run.path}: epoch {row.get('epoch')} has no {shape[0]}×{shape[1]} 'probabilities' in "
+        if not isinstance(probabilities, list) or len(probabilities) != len(EDGES) or \
+                any(not isinstance(edge, list) or len(edge) != len(OPS) for edge in probabilities):
+            raise RunDirError(f"{run.path}: epoch {row.get('epoch')} has no {len(EDGES)}×{len(OPS)} 'probabilities' in "
                               f"genotypes.jsonl; the file is written by train_search.py")
     method = METHODS.get(run.config.get("method"))
     meaning = {"softmax": "softmax(α)", "dirichlet": "Dirichlet mean of ELU(θ)+1"}.get(method.mixing) if method else None

@@ -1,6 +1,6 @@
 """Reading a search's run directory: config.json, metrics.jsonl, genotypes.jsonl, genotype.json.
 
-Used by the scripts that read finished searches (plot_curves, compare_runs, export_genotype). Imports neither torch
+Used by the scripts that read finished searches (plot_curves, plot_alpha, compare_runs, export_genotype). Imports neither torch
 nor matplotlib, so they start fast.
 """
 from __future__ import annotations
@@ -153,7 +153,11 @@ def read_genotypes(path: str | Path) -> list[dict]:
     path = check_run_dir(path)
     rows = read_jsonl(path / "genotypes.jsonl") if (path / "genotypes.jsonl").is_file() else []
     if not rows and (path / "genotype.json").is_file():
-        rows = [json.loads((path / "genotype.json").read_text(encoding="utf-8"))]
+        try:
+            rows = [json.loads((path / "genotype.json").read_text(encoding="utf-8"))]
+        except json.JSONDecodeError as error:
+            raise RunDirError(f"{path / 'genotype.json'} is not JSON ({error}); it is rewritten after every epoch, "
+                              f"so resume the search or restore the file") from error
     if not rows:
         raise RunDirError(f"{path} has no finished epoch yet (genotypes.jsonl is empty and there is no genotype.json)")
     return rows
@@ -164,8 +168,8 @@ def genotype_entry(path: str | Path, epoch: int | None = None) -> dict:
 
     Read from genotypes.jsonl (every epoch), falling back to genotype.json (the latest epoch only).
     """
-    path = check_run_dir(path)
     rows = read_genotypes(path)
+    path = Path(path)
     if epoch is None:
         entry = rows[-1]
     else:

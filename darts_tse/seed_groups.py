@@ -98,7 +98,8 @@ def group_curves(group: RunGroup, dataset: str, split: str) -> Curves:
     """The curves of a group: at each epoch, the mean and sample std over the seeds that finished it (the label says
     how many seeds that is, a range when some seeds stopped earlier)."""
     curves = _curves(group.label, group.runs, dataset, split)
-    runs_per_epoch = [sum(epoch in _rows_by_epoch(run) for run in group.runs) for epoch in curves.series["nb201"].epochs]
+    finished = [set(_rows_by_epoch(run)) for run in group.runs]
+    runs_per_epoch = [sum(epoch in epochs for epochs in finished) for epoch in curves.series["nb201"].epochs]
     fewest, most = min(runs_per_epoch), max(runs_per_epoch)
     seeds = f"{most} seed{'s' if most > 1 else ''}" if fewest == most else f"{fewest}-{most} seeds"
     curves.label = f"{group.label} (mean ± std, {seeds})"

@@ -1,4 +1,5 @@
 """Shared test fixtures: the NB201 data beside the checkout (../shared/nb201), and tiny configurations."""
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,14 @@ SHARED_NB201 = REPO_ROOT.parent / "shared" / "nb201"
 NB201_TABLE = SHARED_NB201 / "nb201_accuracy.csv"
 NATS_FAKE_DIR = SHARED_NB201 / "nats-fake" / "NATS-tss-v1_0-3ffb9-simple"
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (to call its main() in-process)."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

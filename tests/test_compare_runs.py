@@ -14,8 +14,7 @@ from darts_tse.runs import Run, RunDirError, load_run
 from darts_tse.search import run_search
 from darts_tse.seed_groups import format_summary, group_curves, group_runs, summary
 
-from conftest import REPO_ROOT
-from test_plot_curves import load_script
+from conftest import REPO_ROOT, load_script
 
 TINY = dict(K=2, dataset="synthetic", synthetic_samples=32, synthetic_image_size=16, batch_size=8, C=4, N=1, epochs=3,
             threads=1, progress=False, device="cpu", wandb="disabled")

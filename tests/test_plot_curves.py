@@ -1,5 +1,4 @@
 """scripts/plot_curves.py, plot_alpha.py and export_genotype.py on real (tiny) run directories, and darts_tse.runs."""
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -14,16 +13,9 @@ from darts_tse.runs import Run, RunDirError, choose_nb201, genotype_entry, load_
 from darts_tse.search import run_search
 from darts_tse.space.genotype import OPS
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_script
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -188,8 +180,14 @@ def test_plot_alpha_draws_each_edges_op_probabilities_by_epoch(two_runs, tmp_pat
 
     broken = tmp_path / "broken"
     shutil.copytree(two_runs[1], broken)
-    (broken / "genotypes.jsonl").write_text(json.dumps({"epoch": 0, "genotype": "x", "probabilities": [[1.0]]}) + "\n")
     capsys.readouterr()
+    for probabilities in ([[1.0]], [], [[0.2] * 5] * 5 + [[]]):
+        (broken / "genotypes.jsonl").write_text(json.dumps({"epoch": 0, "genotype": "x", "probabilities": probabilities}) + "\n")
+        assert main([str(broken), "-o", str(tmp_path / "b.png")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "epoch 0 has no 6×5 'probabilities'" in err[0]
+    (broken / "genotypes.jsonl").unlink()  # the fallback: genotype.json, here torn
+    (broken / "genotype.json").write_text('{"epoch": 2, "geno')
     assert main([str(broken), "-o", str(tmp_path / "b.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "epoch 0 has no 6×5 'probabilities'" in err[0]
+    assert len(err) == 1 and "genotype.json is not JSON" in err[0]
