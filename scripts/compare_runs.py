@@ -13,55 +13,12 @@ Examples (from the repository root):
     python scripts/compare_runs.py runs/* --dataset cifar100 --split test --json summary.json
     python scripts/plot_curves.py runs/* --mean-over-seeds -o curves.png      # the same groups, as curves
 """
-from __future__ import annotations
-
-import argparse
-import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout used without pip install
 
-from darts_tse.runs import NB201_SPLITS, RunDirError, choose_nb201, load_run  # noqa: E402
-from darts_tse.seed_groups import format_summary, group_curves, group_runs, json_document, summary  # noqa: E402
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the --out of train_search.py)")
-    parser.add_argument("--dataset", default=None, help="NB201 dataset: cifar10, cifar10-valid, cifar100, imagenet16-120 "
-                                                        "(default: cifar10 test if present, else cifar10-valid valid)")
-    parser.add_argument("--split", choices=NB201_SPLITS, default=None,
-                        help="NB201 split (default: test when every run has it, else valid)")
-    parser.add_argument("--epoch", type=int, default=None,
-                        help="0-based epoch to compare at (default: the last one every seed of a group finished)")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
-                        help="also write the table and every group's per-epoch mean/std/count curves as JSON")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        runs = [load_run(path) for path in args.runs]
-        dataset, split = choose_nb201(runs, args.dataset, args.split)
-        groups = group_runs(runs)
-        summaries = [summary(group, dataset, split, args.epoch) for group in groups]
-    except RunDirError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(format_summary(summaries, dataset, split, given_epoch=args.epoch is not None))
-    if args.json is not None:
-        document = json_document(summaries, [group_curves(group, dataset, split) for group in groups], dataset, split)
-        try:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        except OSError as error:
-            print(f"error: cannot write --json {args.json}: {error}", file=sys.stderr)
-            return 2
-        print(f"wrote {args.json}")
-    return 0
-
+from darts_tse.cli.compare_runs import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

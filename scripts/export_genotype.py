@@ -6,36 +6,12 @@ Examples (from the repository root):
     python scripts/export_genotype.py runs/darts-tse-K100-cifar10-seed0-20250101-120000
     python scripts/export_genotype.py runs/A --epoch 9 --format json   # + NB201 numbers, probabilities, raw α
 """
-from __future__ import annotations
-
-import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout used without pip install
 
-from darts_tse.runs import GENOTYPE_FORMATS, RunDirError, format_genotype, genotype_entry  # noqa: E402
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", metavar="RUN_DIR", help="run directory (the --out of train_search.py)")
-    parser.add_argument("--epoch", type=int, default=None, help="0-based epoch (default: the latest finished one)")
-    parser.add_argument("--format", choices=GENOTYPE_FORMATS, default="nb201",
-                        help="nb201: the NB201 string; json: epoch, genotype, NB201 index and numbers, probabilities, "
-                             "raw α (default %(default)s)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        print(format_genotype(genotype_entry(args.run, args.epoch), args.format))
-    except RunDirError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
-
+from darts_tse.cli.export_genotype import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Convert an official NAS-Bench-201 .pth or a NATS-Bench topology directory into a fast CSV table.
 
     python scripts/export_nb201_table.py NAS-Bench-201-v1_1-096897.pth -o nb201_table.csv
@@ -8,28 +9,9 @@ The table has the columns of nb201_accuracy.csv and is read by ``--benchmark nb2
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout used without pip install
 
-import argparse  # noqa: E402
-
-from darts_tse.benchmark import BenchmarkError  # noqa: E402
-from darts_tse.benchmark.export import export_table  # noqa: E402
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", help="NAS-Bench-201-v1_*.pth, NATS-tss-v1_0-3ffb9-simple directory, or NATS-tss-v1_0-3ffb9.pickle.pbz2")
-    parser.add_argument("-o", "--output", required=True, help="CSV file to write")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    args = parser.parse_args(argv)
-    try:
-        rows = export_table(args.source, args.output, progress=not args.no_progress)
-    except BenchmarkError as error:
-        print("error: " + " ".join(str(error).split()), file=sys.stderr)
-        return 2
-    print(f"wrote {rows} architectures to {args.output}")
-    return 0
-
+from darts_tse.cli.export_nb201_table import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,44 +11,12 @@ Examples (from the repository root):
     python scripts/plot_curves.py runs/A runs/B --dataset cifar100 --split test -o c100.png
     python scripts/plot_curves.py runs/darts-cifar10-seed* runs/darts-tse-K100-cifar10-seed* --mean-over-seeds
 """
-from __future__ import annotations
-
-import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout used without pip install
 
-from darts_tse.plotting import MissingDependency, plot_curves  # noqa: E402
-from darts_tse.runs import NB201_SPLITS, RunDirError, load_run  # noqa: E402
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the --out of train_search.py)")
-    parser.add_argument("-o", "--output", default="curves.png", help="PNG file to write (default %(default)s)")
-    parser.add_argument("--dataset", default=None, help="NB201 dataset: cifar10, cifar10-valid, cifar100, imagenet16-120 "
-                                                        "(default: cifar10 test if present, else cifar10-valid valid)")
-    parser.add_argument("--split", choices=NB201_SPLITS, default=None,
-                        help="NB201 split (default: test when every run has it, else valid)")
-    parser.add_argument("--mean-over-seeds", action="store_true",
-                        help="one line per group of runs that differ only in their seed: the mean over its seeds, "
-                             "with a band of ± one sample std (groups as in scripts/compare_runs.py)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        runs = [load_run(path) for path in args.runs]
-        output = plot_curves(runs, args.output, dataset=args.dataset, split=args.split,
-                             mean_over_seeds=args.mean_over_seeds)
-    except (RunDirError, MissingDependency) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {output} ({len(runs)} run{'s' if len(runs) > 1 else ''})")
-    return 0
-
+from darts_tse.cli.plot_curves import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -53,13 +53,13 @@ def _deterministic_torch():
 
 def interrupt_at_epoch(monkeypatch, epoch: int) -> None:
     """Make the search raise KeyboardInterrupt (as Ctrl-C) when it starts training `epoch` (0-based)."""
-    import darts_tse.search
+    import darts_tse.search.loop
 
-    real_run_epoch = darts_tse.search.run_epoch
+    real_run_epoch = darts_tse.search.loop.run_epoch
 
     def run_epoch(config, parts, benchmark, tse_ema, current):
         if current == epoch:
             raise KeyboardInterrupt
         return real_run_epoch(config, parts, benchmark, tse_ema, current)
 
-    monkeypatch.setattr(darts_tse.search, "run_epoch", run_epoch)
+    monkeypatch.setattr(darts_tse.search.loop, "run_epoch", run_epoch)

@@ -15,6 +15,7 @@ def _positive(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
+@pytest.mark.slow
 def test_bench_step_writes_positive_timings_and_memory(tmp_path):
     out = tmp_path / "out.json"
     # the exact command line of the brief, run from another directory: the script must find the package by itself
@@ -50,6 +51,7 @@ def test_bench_step_writes_positive_timings_and_memory(tmp_path):
     assert "weights-only / darts" in proc.stdout
 
 
+@pytest.mark.slow
 def test_bench_step_skips_memory_and_selects_cases(tmp_path):
     out = tmp_path / "out.json"
     proc = subprocess.run(
@@ -70,8 +72,7 @@ def test_bench_step_skips_memory_and_selects_cases(tmp_path):
 
 def test_profile_step_attributes_the_alpha_dots_to_the_joint_step_only():
     """The profile of a weights-only step has no α work; the joint step's skip/pool α gradients are dot products."""
-    from darts_tse.benchmarking import BenchConfig
-    from darts_tse.step_profile import format_profile, profile_cases
+    from darts_tse.perf import BenchConfig, format_profile, profile_cases
 
     config = BenchConfig(C=4, N=1, batch_size=4, image_size=8, warmup=0, memory=False)
     profiles = profile_cases(config, ["weights_only", "darts_tse_joint"], rounds=1)

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from darts_tse.benchmark import DATASETS, BenchmarkError, BenchmarkResult, SplitAccuracy, load_benchmark
-from darts_tse.benchmark.base import canonical_arch_strings
-from darts_tse.benchmark.offline import OFFLINE_WARNING, OfflineBenchmark, warn_offline_once
-from darts_tse.benchmark.table import REQUIRED_COLUMNS, TABLE_COLUMNS, TableBenchmark
+from darts_tse.nb201 import DATASETS, BenchmarkError, BenchmarkResult, SplitAccuracy, load_benchmark
+from darts_tse.nb201.base import canonical_arch_strings
+from darts_tse.nb201.offline import OFFLINE_WARNING, OfflineBenchmark, warn_offline_once
+from darts_tse.nb201.table import REQUIRED_COLUMNS, TABLE_COLUMNS, TableBenchmark
 from darts_tse.space import Genotype, GenotypeError
 
 ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
@@ -183,10 +183,10 @@ def test_offline_default_agrees_with_table_valid_columns(nb201_table):
 
 def test_offline_warning_is_logged_once_and_says_how_to_get_test_numbers(caplog):
     warn_offline_once.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="darts_tse.benchmark.offline"):
+    with caplog.at_level(logging.WARNING, logger="darts_tse.nb201.offline"):
         load_benchmark(None)
         load_benchmark(None)
-    messages = [r.getMessage() for r in caplog.records if r.name == "darts_tse.benchmark.offline"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "darts_tse.nb201.offline"]
     assert messages == [OFFLINE_WARNING]
     assert "--benchmark PATH" in messages[0] and "scripts/export_nb201_table.py" in messages[0]
 

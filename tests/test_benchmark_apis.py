@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from darts_tse.benchmark import DATASETS, BenchmarkError, load_benchmark
-from darts_tse.benchmark.base import canonical_arch_strings
-from darts_tse.benchmark.export import export_table
-from darts_tse.benchmark.nats import NatsBenchmark
-from darts_tse.benchmark.official import OfficialBenchmark
-from darts_tse.benchmark.table import TableBenchmark
+from darts_tse.nb201 import DATASETS, BenchmarkError, load_benchmark
+from darts_tse.nb201.base import canonical_arch_strings
+from darts_tse.nb201.export import export_table
+from darts_tse.nb201.nats import NatsBenchmark
+from darts_tse.nb201.official import OfficialBenchmark
+from darts_tse.nb201.table import TableBenchmark
 
 nas_201_api = pytest.importorskip("nas_201_api")
 nats_bench = pytest.importorskip("nats_bench")
@@ -264,8 +264,8 @@ def _nats_copy(nats_fake_dir, tmp_path) -> Path:
 
 
 def test_nats_corrupt_record_names_the_file_and_the_search_goes_on(nats_fake_dir, tmp_path, caplog):
-    from darts_tse.benchmark import RecordUnreadable
-    from darts_tse.search import nb201_lookup
+    from darts_tse.nb201 import RecordUnreadable
+    from darts_tse.search.loop import nb201_lookup
     from darts_tse.space import Genotype
 
     copy = _nats_copy(nats_fake_dir, tmp_path)

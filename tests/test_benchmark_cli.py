@@ -1,4 +1,4 @@
-"""``python -m darts_tse.benchmark``: JSON out, one-line errors."""
+"""``python -m darts_tse.nb201``: JSON out, one-line errors."""
 import csv
 import json
 import subprocess
@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from darts_tse.benchmark.__main__ import main
-from darts_tse.benchmark.table import TABLE_COLUMNS
+from darts_tse.nb201.__main__ import main
+from darts_tse.nb201.table import TABLE_COLUMNS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "darts_tse.benchmark", *args], cwd=REPO_ROOT, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "darts_tse.nb201", *args], cwd=REPO_ROOT, capture_output=True, text=True)
 
 
 def test_cli_index_prints_json_offline():

@@ -8,11 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from darts_tse.analysis import (
+    Run,
+    RunDirError,
+    format_summary,
+    group_curves,
+    group_runs,
+    load_run,
+    plot_curves,
+    summary,
+)
 from darts_tse.config import SearchConfig
-from darts_tse.plotting import plot_curves
-from darts_tse.runs import Run, RunDirError, load_run
 from darts_tse.search import run_search
-from darts_tse.seed_groups import format_summary, group_curves, group_runs, summary
 
 from conftest import REPO_ROOT, load_script
 

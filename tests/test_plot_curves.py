@@ -7,9 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from darts_tse.analysis import (
+    MissingDependency,
+    Run,
+    RunDirError,
+    choose_nb201,
+    genotype_entry,
+    load_run,
+    plot_curves,
+    read_jsonl,
+    unique_labels,
+)
 from darts_tse.config import SearchConfig
-from darts_tse.plotting import MissingDependency, plot_curves
-from darts_tse.runs import Run, RunDirError, choose_nb201, genotype_entry, load_run, read_jsonl, unique_labels
 from darts_tse.search import run_search
 from darts_tse.space.genotype import OPS
 

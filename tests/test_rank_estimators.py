@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from darts_tse.estimator_curves import CurveLoadError, load_curves_csv, load_curves_nats, parse_indices
+from darts_tse.estimators import CurveLoadError, load_curves_csv, load_curves_nats, parse_indices
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / "scripts" / "rank_estimators.py"

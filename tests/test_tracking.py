@@ -10,12 +10,19 @@ from pathlib import Path
 
 import pytest
 
-import darts_tse.search
-from darts_tse.checkpoint import load_checkpoint
+import darts_tse.search.loop
 from darts_tse.config import SearchConfig
 from darts_tse.search import run_search
-from darts_tse.tracking import flatten_metrics, new_wandb_id, resolve_wandb_mode
-from darts_tse.wandb_files import UnknownWandbFormat, last_logged_step, read_payloads, read_records
+from darts_tse.search.checkpoint import load_checkpoint
+from darts_tse.tracking import (
+    UnknownWandbFormat,
+    flatten_metrics,
+    last_logged_step,
+    new_wandb_id,
+    read_payloads,
+    read_records,
+    resolve_wandb_mode,
+)
 
 from conftest import REPO_ROOT, interrupt_at_epoch
 
@@ -142,14 +149,14 @@ def test_interrupted_search_closes_its_wandb_run_and_the_resume_continues_it(tmp
 
 def test_an_epoch_checkpointed_but_never_logged_reaches_wandb_on_resume(tmp_path, wandb_env, monkeypatch):
     out = tmp_path / "run"
-    real_save = darts_tse.search.save_checkpoint
+    real_save = darts_tse.search.loop.save_checkpoint
 
     def save_then_die_on_second_epoch(path, state):
         real_save(path, state)
         if state["epoch"] == 1:
             raise KeyboardInterrupt  # after the checkpoint, before any sink saw the epoch
 
-    monkeypatch.setattr(darts_tse.search, "save_checkpoint", save_then_die_on_second_epoch)
+    monkeypatch.setattr(darts_tse.search.loop, "save_checkpoint", save_then_die_on_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         run_search(tiny_config(out), echo=lambda line: None)
     monkeypatch.undo()
@@ -202,6 +209,7 @@ def test_the_wandb_file_reader_keeps_only_complete_records(tmp_path, wandb_env):
         read_payloads(torn)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_wandb_every_epoch_exactly_once(tmp_path, wandb_env):
     """W&B's writer is buffered: a killed process may have flushed none of its epochs. The resume reads what the
     killed segment holds on disk and logs exactly the rest."""

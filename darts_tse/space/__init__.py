@@ -1,5 +1,21 @@
-"""The NB201 search space: ops, search cell, supernet and genotypes."""
-from .genotype import EDGES, NUM_EDGES, NUM_OPS, OPS, Genotype, GenotypeError
-from .supernet import NB201SearchNetwork
+"""The NB201 search space: genotypes (torch-free), the NB201 ops, the fused search cell and the supernet.
 
-__all__ = ["EDGES", "NUM_EDGES", "NUM_OPS", "OPS", "Genotype", "GenotypeError", "NB201SearchNetwork"]
+``from darts_tse.space import NB201SearchNetwork`` imports the supernet (and torch) on first use, so that the
+torch-free readers of run directories can use genotypes without loading torch.
+"""
+from .genotype import EDGES, NUM_EDGES, NUM_OPS, OPS, Genotype, GenotypeError
+
+__all__ = ["EDGES", "NUM_EDGES", "NUM_OPS", "OPS", "Genotype", "GenotypeError", "NB201SearchNetwork", "SearchCell"]
+
+
+def __getattr__(name: str):
+    """The torch-bound names, imported when first asked for (PEP 562)."""
+    if name == "NB201SearchNetwork":
+        from .supernet import NB201SearchNetwork
+
+        return NB201SearchNetwork
+    if name == "SearchCell":
+        from .cell import SearchCell
+
+        return SearchCell
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

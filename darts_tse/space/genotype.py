@@ -8,10 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # genotypes are torch-free: the run readers use them
+    import torch
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (target, source)
@@ -46,7 +48,7 @@ class Genotype:
 
     # ---- string form -------------------------------------------------------------------------------------
     @classmethod
-    def parse(cls, text: str) -> "Genotype":
+    def parse(cls, text: str) -> Genotype:
         """Parse an NB201 string such as ``|nor_conv_3x3~0|+|none~0|skip_connect~1|+|...|...|...|``."""
         text = text.strip()
         groups = text.split("+")
@@ -96,7 +98,7 @@ class Genotype:
         return tuple(OPS.index(op) for op in self.ops)
 
     @classmethod
-    def from_op_indices(cls, indices: Sequence[int]) -> "Genotype":
+    def from_op_indices(cls, indices: Sequence[int]) -> Genotype:
         """Build from one OPS index per edge."""
         if any(not 0 <= int(i) < NUM_OPS for i in indices):
             raise GenotypeError(f"op indices must lie in 0..{NUM_OPS - 1}, got {list(indices)}")
@@ -111,7 +113,7 @@ class Genotype:
         return value
 
     @classmethod
-    def from_code(cls, code: int) -> "Genotype":
+    def from_code(cls, code: int) -> Genotype:
         """Inverse of :attr:`code`."""
         if not 0 <= code < NUM_ARCHITECTURES:
             raise GenotypeError(f"cell code must lie in 0..{NUM_ARCHITECTURES - 1}, got {code}")
@@ -127,21 +129,21 @@ class Genotype:
         return int(_code_to_index()[self.code])
 
     @classmethod
-    def from_index(cls, index: int) -> "Genotype":
+    def from_index(cls, index: int) -> Genotype:
         """The cell with the given official NB201 index."""
         if not 0 <= index < NUM_ARCHITECTURES:
             raise GenotypeError(f"NB201 index must lie in 0..{NUM_ARCHITECTURES - 1}, got {index}")
         return cls.from_code(int(_index_to_code()[index]))
 
     @classmethod
-    def from_alpha(cls, alpha: torch.Tensor) -> "Genotype":
+    def from_alpha(cls, alpha: torch.Tensor) -> Genotype:
         """Derive the cell from architecture parameters of shape (6, 5): argmax per edge."""
         if tuple(alpha.shape) != (NUM_EDGES, NUM_OPS):
             raise GenotypeError(f"α must have shape ({NUM_EDGES}, {NUM_OPS}), got {tuple(alpha.shape)}")
         return cls.from_op_indices(alpha.detach().argmax(dim=-1).tolist())
 
     @classmethod
-    def all(cls) -> Iterator["Genotype"]:
+    def all(cls) -> Iterator[Genotype]:
         """All 15,625 NB201 cells, in official NB201 index order."""
         for code in _index_to_code():
             yield cls.from_code(int(code))

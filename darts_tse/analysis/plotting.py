@@ -1,0 +1,116 @@
+"""PNG plots of searches: the overfitting curves (NB201 accuracy, supernet losses, skip count by epoch) of one or more
+runs, and the mixing probabilities of one run's edges by epoch.
+
+matplotlib is imported only when a plot is drawn (a one-line error says how to install it when it is missing).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ..config import METHODS
+from ..nb201.labels import nb201_label
+from ..space.genotype import EDGES, OPS
+from .runs import Run, RunDirError, choose_nb201, load_run, read_genotypes, unique_labels
+from .seed_groups import Series, group_curves, group_runs, run_curves
+
+
+class MissingDependency(RuntimeError):
+    """An optional package (matplotlib) is not installed."""
+
+
+def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = None, split: str | None = None,
+                mean_over_seeds: bool = False) -> Path:
+    """Draw NB201 accuracy, supernet train/valid loss and skip count by epoch and save a PNG.
+
+    One line (colour) per run; with ``mean_over_seeds``, one line per group of runs that differ only in their seed
+    (:func:`darts_tse.analysis.group_runs`): the mean over its seeds, with a band of ± one sample std.
+    """
+    Figure, FigureCanvasAgg = _matplotlib()
+    dataset, split = choose_nb201(runs, dataset, split)
+    if mean_over_seeds:
+        curves = [group_curves(group, dataset, split) for group in group_runs(runs)]
+    else:
+        curves = [run_curves(run, label, dataset, split) for run, label in zip(runs, unique_labels(runs))]
+    figure = Figure(figsize=(16, 4.6), layout="constrained")
+    FigureCanvasAgg(figure)  # the Agg backend, without touching pyplot's global state
+    nb201_axes, loss_axes, skip_axes = figure.subplots(1, 3)
+    for index, curve in enumerate(curves):
+        color = f"C{index % 10}"
+        _draw(nb201_axes, curve.series["nb201"], color, curve.label, marker=".")
+        _draw(loss_axes, curve.series["train_loss"], color, f"{curve.label} train")
+        _draw(loss_axes, curve.series["valid_loss"], color, f"{curve.label} valid", linestyle="--")
+        _draw(skip_axes, curve.series["skip_count"], color, curve.label, marker=".")
+    title = "derived genotype: NB201 200-epoch accuracy\n(the benchmark's mean over its training seeds)"
+    if mean_over_seeds:
+        title += "\nlines: mean over search seeds; bands: ± 1 sample std"
+    nb201_axes.set(title=title, xlabel="epoch", ylabel=f"NB201 {nb201_label(dataset, split)} accuracy (%)")
+    loss_axes.set(title="supernet loss (solid: search-train, dashed: search-valid)", xlabel="epoch",
+                  ylabel="cross-entropy")
+    skip_axes.set(title="skip_connect edges in the genotype", xlabel="epoch", ylabel="skip count", ylim=(-0.2, 6.2))
+    for axes in (nb201_axes, loss_axes, skip_axes):
+        axes.grid(alpha=0.3)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.title.set_fontsize("small")
+    nb201_axes.legend(fontsize="small")
+    loss_axes.legend(fontsize="x-small", ncol=1 + len(curves) // 4)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=120)
+    return output
+
+
+def plot_alpha(path: str | Path, output: str | Path) -> Path:
+    """One panel per edge: the mixing probability of each op by epoch (from genotypes.jsonl); save a PNG.
+
+    The probabilities are softmax(α) for DARTS mixing and the Dirichlet mean for DrNAS mixing, as logged each epoch.
+    """
+    Figure, FigureCanvasAgg = _matplotlib()
+    run = load_run(path)
+    rows = read_genotypes(path)
+    for row in rows:
+        probabilities = row.get("probabilities")
+        if not isinstance(probabilities, list) or len(probabilities) != len(EDGES) or \
+                any(not isinstance(edge, list) or len(edge) != len(OPS) for edge in probabilities):
+            raise RunDirError(f"{run.path}: epoch {row.get('epoch')} has no {len(EDGES)}×{len(OPS)} 'probabilities' in "
+                              f"genotypes.jsonl; the file is written by train_search.py")
+    method = METHODS.get(run.config.get("method"))
+    meaning = {"softmax": "softmax(α)", "dirichlet": "Dirichlet mean of ELU(θ)+1"}.get(method.mixing) if method else None
+    figure = Figure(figsize=(15, 7.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    figure.suptitle(f"{run.label}: mixing probability of each op by epoch" + (f" ({meaning})" if meaning else ""))
+    epochs = [row["epoch"] for row in rows]
+    for edge, ((target, source), axes) in enumerate(zip(EDGES, figure.subplots(2, 3).flat)):
+        for op_index, op in enumerate(OPS):
+            axes.plot(epochs, [row["probabilities"][edge][op_index] for row in rows], color=f"C{op_index}",
+                      marker="." if len(epochs) < 30 else None, label=op)
+        axes.axhline(1 / len(OPS), color="grey", linestyle=":", linewidth=1)  # uniform: where α starts
+        axes.set(title=f"edge {target}←{source} (node {source} to node {target})", xlabel="epoch",
+                 ylabel="probability")
+        axes.grid(alpha=0.3)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+    figure.axes[0].legend(fontsize="small")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=110)
+    return output
+
+
+def _draw(axes, series: Series, color: str, label: str, **style) -> None:
+    """The series' mean as a line; where at least two seeds give a spread, a band of ± one std around it."""
+    axes.plot(series.epochs, series.mean, color=color, label=label, **style)
+    if any(not math.isnan(std) for std in series.std):
+        low = [m - s for m, s in zip(series.mean, series.std)]
+        high = [m + s for m, s in zip(series.mean, series.std)]
+        axes.fill_between(series.epochs, low, high, color=color, alpha=0.15, linewidth=0)
+
+
+def _matplotlib():
+    """(Figure, FigureCanvasAgg), or MissingDependency with the install command."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise MissingDependency(f"plotting needs matplotlib, which is not installed ({error}); "
+                                f"install it with: pip install matplotlib") from error
+    return Figure, FigureCanvasAgg

@@ -1,0 +1,66 @@
+"""``scripts/bench_step.py``: time one search minibatch of every case (weights only, DARTS 1st order, DARTS-TSE
+joint/rollout, xautodl's supernet) and measure its peak memory; see :mod:`darts_tse.perf.step_bench`.
+
+    python scripts/bench_step.py --C 16 --N 5 --batch-size 64 --image-size 32 --json bench.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ..perf import CASES, BenchConfig, format_table, run_benchmark
+
+
+def add_step_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags that describe the model, the data and the TSE window (shared with scripts/profile_step.py)."""
+    p.add_argument("--C", type=int, default=16, help="channels of the first stage")
+    p.add_argument("--N", type=int, default=5, help="search cells per stage")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--num-classes", type=int, default=10)
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="channels_last memory format for both supernets")
+    p.add_argument("--K", type=int, default=2, help="TSE window: minibatches per α step")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def step_config(args: argparse.Namespace, **overrides) -> BenchConfig:
+    """A BenchConfig from the flags of :func:`add_step_arguments` (and any other BenchConfig field in `overrides`)."""
+    return BenchConfig(C=args.C, N=args.N, batch_size=args.batch_size, image_size=args.image_size,
+                       num_classes=args.num_classes, threads=args.threads, channels_last=args.channels_last, K=args.K,
+                       seed=args.seed, **overrides)
+
+
+def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
+    """The benchmark's configuration and the JSON output path (None: no file)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_step_arguments(p)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--repeats", type=int, default=5, help="timed units per case (median reported)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed units per case first")
+    p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                   help="measure peak memory (CPU: one subprocess per case)")
+    p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    p.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = p.parse_args(argv)
+    if args.repeats < 1 or args.warmup < 0 or args.K < 1:
+        p.error("--repeats and --K must be >= 1, --warmup >= 0")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: CUDA is not available")
+    config = step_config(args, device=args.device, repeats=args.repeats, warmup=args.warmup, memory=args.memory,
+                         cases=tuple(args.cases))
+    return config, args.json
+
+
+def main(argv=None) -> int:
+    config, json_path = parse_args(argv)
+    result = run_benchmark(config)
+    print(format_table(result))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
+    return 0

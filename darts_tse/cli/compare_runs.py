@@ -1,0 +1,69 @@
+"""Compare methods over search seeds: one row per group of runs that differ only in their seed.
+
+Runs with the same search settings (config.json without the seed, --out, device, threads, W&B and the other settings
+that do not change what a search computes, and without the settings their method does not use) form a group. For each group, at the last epoch all of its seeds finished
+(or --epoch), the table gives the mean ± sample std over its search seeds of: the derived genotype's NB201 accuracy
+(default cifar10 test, else cifar10-valid valid, as plot_curves chooses), the skip_connect count, and the supernet's
+search-train and search-valid losses (with "(n=k)" where only k seeds have the number); and the genotype, when every
+seed derived the same one. Seeds that have not finished their planned epochs are named in the epoch column.
+
+Examples (from the repository root):
+    python scripts/compare_runs.py runs/darts-cifar10-seed* runs/darts-tse-K100-cifar10-seed*
+    python scripts/compare_runs.py runs/* --dataset cifar100 --split test --json summary.json
+    python scripts/plot_curves.py runs/* --mean-over-seeds -o curves.png      # the same groups, as curves
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..analysis import (
+    RunDirError,
+    choose_nb201,
+    format_summary,
+    group_curves,
+    group_runs,
+    json_document,
+    load_run,
+    summary,
+)
+from ..nb201.labels import NB201_SPLITS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the --out of train_search.py)")
+    parser.add_argument("--dataset", default=None, help="NB201 dataset: cifar10, cifar10-valid, cifar100, imagenet16-120 "
+                                                        "(default: cifar10 test if present, else cifar10-valid valid)")
+    parser.add_argument("--split", choices=NB201_SPLITS, default=None,
+                        help="NB201 split (default: test when every run has it, else valid)")
+    parser.add_argument("--epoch", type=int, default=None,
+                        help="0-based epoch to compare at (default: the last one every seed of a group finished)")
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH",
+                        help="also write the table and every group's per-epoch mean/std/count curves as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        runs = [load_run(path) for path in args.runs]
+        dataset, split = choose_nb201(runs, args.dataset, args.split)
+        groups = group_runs(runs)
+        summaries = [summary(group, dataset, split, args.epoch) for group in groups]
+    except RunDirError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_summary(summaries, dataset, split, given_epoch=args.epoch is not None))
+    if args.json is not None:
+        document = json_document(summaries, [group_curves(group, dataset, split) for group in groups], dataset, split)
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        except OSError as error:
+            print(f"error: cannot write --json {args.json}: {error}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,33 @@
+"""Print the genotype a search found: the latest finished epoch's by default, or that of --epoch (0-based, as in
+metrics.jsonl), read from the run directory's genotypes.jsonl (genotype.json as a fallback).
+
+Examples (from the repository root):
+    python scripts/export_genotype.py runs/darts-tse-K100-cifar10-seed0-20250101-120000
+    python scripts/export_genotype.py runs/A --epoch 9 --format json   # + NB201 numbers, probabilities, raw α
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..analysis import GENOTYPE_FORMATS, RunDirError, format_genotype, genotype_entry
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", metavar="RUN_DIR", help="run directory (the --out of train_search.py)")
+    parser.add_argument("--epoch", type=int, default=None, help="0-based epoch (default: the latest finished one)")
+    parser.add_argument("--format", choices=GENOTYPE_FORMATS, default="nb201",
+                        help="nb201: the NB201 string; json: epoch, genotype, NB201 index and numbers, probabilities, "
+                             "raw α (default %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        print(format_genotype(genotype_entry(args.run, args.epoch), args.format))
+    except RunDirError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,46 @@
+"""Overfitting curves of one or more searches, from each run directory's metrics.jsonl alone.
+
+Three panels, one colour per run (labelled method / K / seed from config.json): the NB201 accuracy of the derived
+genotype by epoch (cifar10 test when every run has it, else cifar10-valid valid; the axis says which), the supernet's
+search-train vs search-valid loss, and the number of skip_connect edges. With --mean-over-seeds, one colour per
+group of runs that differ only in their seed: the mean over its seeds and a band of ± one sample std. Needs matplotlib.
+
+Examples (from the repository root):
+    python scripts/plot_curves.py runs/darts-tse-K100-cifar10-seed0-* runs/darts-cifar10-seed0-* -o curves.png
+    python scripts/plot_curves.py runs/A runs/B --dataset cifar100 --split test -o c100.png
+    python scripts/plot_curves.py runs/darts-cifar10-seed* runs/darts-tse-K100-cifar10-seed* --mean-over-seeds
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..analysis import MissingDependency, RunDirError, load_run, plot_curves
+from ..nb201.labels import NB201_SPLITS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the --out of train_search.py)")
+    parser.add_argument("-o", "--output", default="curves.png", help="PNG file to write (default %(default)s)")
+    parser.add_argument("--dataset", default=None, help="NB201 dataset: cifar10, cifar10-valid, cifar100, imagenet16-120 "
+                                                        "(default: cifar10 test if present, else cifar10-valid valid)")
+    parser.add_argument("--split", choices=NB201_SPLITS, default=None,
+                        help="NB201 split (default: test when every run has it, else valid)")
+    parser.add_argument("--mean-over-seeds", action="store_true",
+                        help="one line per group of runs that differ only in their seed: the mean over its seeds, "
+                             "with a band of ± one sample std (groups as in scripts/compare_runs.py)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        runs = [load_run(path) for path in args.runs]
+        output = plot_curves(runs, args.output, dataset=args.dataset, split=args.split,
+                             mean_over_seeds=args.mean_over_seeds)
+    except (RunDirError, MissingDependency) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {output} ({len(runs)} run{'s' if len(runs) > 1 else ''})")
+    return 0

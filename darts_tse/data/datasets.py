@@ -1,0 +1,244 @@
+"""The built-in datasets, loaded into memory as uint8 (N, 3, H, W) images + int64 labels, and the search split.
+
+Search-train is the FIRST half of the official training set, search-valid the SECOND half (for every dataset).
+See docs/data.md for the on-disk layouts.
+"""
+from __future__ import annotations
+
+import gzip
+import pickle
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .base import DataError, ImageSplit
+from .streams import BatchStream
+
+DATASETS = ("cifar10", "cifar100", "imagenet16-120", "fashion-mnist", "synthetic")
+
+DEFAULT_DATA_DIR = Path("data")  # used for cifar*/imagenet16-120 when data_dir is None (relative to the working dir)
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
+
+# Normalisation constants. CIFAR / ImageNet16: as NB201 (AutoDL get_datasets). Fashion-MNIST: computed here over the
+# 60k training images AFTER zero-padding 28x28 -> 32x32 (unpadded: 0.2860 / 0.3530). Synthetic: uniform uint8.
+_STATS = {
+    "cifar10": ((125.3, 123.0, 113.9), (63.0, 62.1, 66.7)),
+    "cifar100": ((129.3, 124.1, 112.4), (68.2, 65.4, 70.4)),
+    "imagenet16-120": ((122.68, 116.66, 104.01), (63.22, 61.26, 65.09)),
+    "fashion-mnist": ((0.2190 * 255,) * 3, (0.3318 * 255,) * 3),
+    "synthetic": ((127.5,) * 3, (73.9,) * 3),
+}
+IMAGENET16_CLASSES = 120
+_IDX_MAGIC = {"images": 2051, "labels": 2049}  # 0x00000803 (uint8, 3 dims), 0x00000801 (uint8, 1 dim)
+
+
+def _stats(name: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    mean, std = _STATS[name]
+    return tuple(m / 255 for m in mean), tuple(s / 255 for s in std)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SearchData:
+    """The two halves of a dataset's training set, plus what a batch stream needs to normalise / augment them."""
+
+    name: str
+    train: ImageSplit  # first half of the official training set
+    valid: ImageSplit  # second half
+    num_classes: int
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    augment: bool
+    crop_padding: int = 0  # zero padding of the random crop (4 for 32x32 images, 2 for ImageNet16's 16x16)
+    hflip: bool = False  # random horizontal flip (with augment)
+
+    def stream(self, split: str, batch_size: int, *, seed: int, device: str | torch.device = "cpu",
+               shuffle: bool = True, augment: bool | None = None, stream: str | None = None) -> BatchStream:
+        """A BatchStream over split "train" or "valid" with this dataset's normalisation and augmentation.
+
+        The random stream name defaults to the split name, so train and valid streams are independent.
+        """
+        if split not in ("train", "valid"):
+            raise ValueError(f"split must be 'train' or 'valid', not {split!r}")
+        return BatchStream(getattr(self, split), batch_size, mean=self.mean, std=self.std,
+                           augment=self.augment if augment is None else augment, seed=seed,
+                           stream=stream or split, device=device, shuffle=shuffle,
+                           crop_padding=self.crop_padding, hflip=self.hflip)
+
+
+def load_search_data(name: str, data_dir: str | Path | None, *, download: bool = True,
+                     synthetic_samples: int = 512, synthetic_image_size: int = 32, synthetic_classes: int = 10,
+                     seed: int = 0, max_train_samples: int | None = None) -> SearchData:
+    """Load dataset `name` into memory and split its official training set into search-train / search-valid halves.
+
+    `max_train_samples` keeps only the first n images of each half. `seed` is used by "synthetic" only.
+    Raises DataError (naming the expected files and the fix) when the data cannot be found or read.
+    """
+    key = name.lower()
+    if key not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; valid names are: {', '.join(DATASETS)}")
+    if max_train_samples is not None and max_train_samples < 1:
+        raise DataError(f"max_train_samples must be >= 1 (got {max_train_samples}); use None for no cap")
+    if key in ("cifar10", "cifar100"):
+        images, labels = _load_cifar(key, data_dir, download)
+        num_classes, augment, padding, flip = (10 if key == "cifar10" else 100), True, 4, True
+    elif key == "imagenet16-120":
+        images, labels = _load_imagenet16(data_dir)
+        num_classes, augment, padding, flip = IMAGENET16_CLASSES, True, 2, True
+    elif key == "fashion-mnist":
+        images, labels = _load_fashion_mnist(data_dir)
+        # Random crop (pad 4) only, no flip: items come in a canonical orientation (footwear always has its
+        # toe on the left), so mirrored images lie outside the data distribution (see docs/data.md).
+        num_classes, augment, padding, flip = 10, True, 4, False
+    else:
+        if synthetic_samples < 2 or synthetic_image_size < 1 or synthetic_classes < 1:
+            raise DataError("synthetic data needs synthetic_samples >= 2, synthetic_image_size >= 1, "
+                            "synthetic_classes >= 1")
+        gen = torch.Generator().manual_seed(seed)
+        size = synthetic_image_size
+        images = torch.randint(0, 256, (synthetic_samples, 3, size, size), dtype=torch.uint8, generator=gen)
+        labels = torch.randint(0, synthetic_classes, (synthetic_samples,), dtype=torch.int64, generator=gen)
+        # No augmentation by default; the padding/flip used when a stream forces augment=True are CIFAR-like.
+        num_classes, augment, padding, flip = synthetic_classes, False, (4 if size >= 32 else 2), True
+    half = images.shape[0] // 2
+    cap = max_train_samples
+    train = ImageSplit(images[:half][:cap].contiguous(), labels[:half][:cap].contiguous())
+    valid = ImageSplit(images[half:][:cap].contiguous(), labels[half:][:cap].contiguous())
+    mean, std = _stats(key)
+    return SearchData(name=key, train=train, valid=valid, num_classes=num_classes, image_size=images.shape[-1],
+                      mean=mean, std=std, augment=augment, crop_padding=padding, hflip=flip)
+
+
+# ----------------------------------------------------------------------------------------------------- CIFAR
+
+
+def _load_cifar(name: str, data_dir: str | Path | None, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    import torchvision  # imported lazily: only CIFAR needs it
+
+    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+    root = Path(data_dir).expanduser() if data_dir is not None else DEFAULT_DATA_DIR
+    if root.name == cls.base_folder:  # also accept data_dir pointing at cifar-10-batches-py/ itself
+        root = root.parent
+    folder = root / cls.base_folder
+    files = ", ".join([f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]])
+    try:
+        dataset = cls(root=str(root), train=True, download=False)
+    except Exception as missing:  # torchvision raises RuntimeError when absent or md5-corrupted
+        if not download:
+            raise DataError(
+                f"{name} not found or corrupted in {folder}/ (expected the extracted python-version archive: "
+                f"{files}; {missing}) and download=False; fix: extract {cls.filename} so that {folder}/ holds "
+                f"those files, or pass --data-dir pointing at the folder that contains {cls.base_folder}/"
+            ) from missing
+        try:
+            dataset = cls(root=str(root), train=True, download=True)
+        except Exception as exc:
+            raise DataError(
+                f"{name} not found or corrupted in {folder}/ (expected the extracted python-version archive: {files}; "
+                f"{missing}) and it could not be downloaded from {cls.url} ({type(exc).__name__}: {exc}); fix: download "
+                f"{cls.filename} elsewhere and extract it so that {folder}/ holds those files, or pass --data-dir "
+                f"pointing at the folder that contains {cls.base_folder}/"
+            ) from exc
+    images = torch.from_numpy(np.ascontiguousarray(dataset.data)).permute(0, 3, 1, 2).contiguous()  # HWC -> CHW
+    labels = torch.as_tensor(np.asarray(dataset.targets, dtype=np.int64))
+    return images, labels
+
+
+# ------------------------------------------------------------------------------------------- ImageNet16-120
+
+
+def _load_imagenet16(data_dir: str | Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """NB201's ImageNet16 train_data_batch_1..10 (pickled dicts, 'data' N x 768 channel-first, 'labels' 1..1000)."""
+    root = Path(data_dir).expanduser() if data_dir is not None else DEFAULT_DATA_DIR
+    names = [f"train_data_batch_{i}" for i in range(1, 11)]
+    folder = next((d for d in (root / "ImageNet16", root) if (d / names[0]).is_file()), root / "ImageNet16")
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise DataError(
+            f"imagenet16-120 not found: expected the NB201 downsampled-ImageNet pickles {names[0]} ... {names[-1]} "
+            f"in {folder}/ (missing: {', '.join(missing)}) and they cannot be downloaded automatically; fix: "
+            f"place the extracted ImageNet16 folder of NAS-Bench-201 at {root / 'ImageNet16'}/, or pass --data-dir "
+            f"pointing at the folder that contains ImageNet16/"
+        )
+    chunks, targets = [], []
+    for n in names:
+        path = folder / n
+        try:
+            with open(path, "rb") as fh:
+                entry = pickle.load(fh, encoding="latin1")  # the files are Python-2 pickles
+            data = np.asarray(_entry(entry, "data"), dtype=np.uint8).reshape(-1, 3, 16, 16)  # stored channel-first
+            labels = np.asarray(_entry(entry, "labels"), dtype=np.int64).reshape(-1)
+            if len(labels) != len(data):
+                raise ValueError(f"{len(data)} images but {len(labels)} labels")
+        except Exception as exc:
+            raise DataError(f"cannot read ImageNet16 file {path} ({type(exc).__name__}: {exc}); fix: replace it "
+                            f"with the original NAS-Bench-201 ImageNet16 file") from exc
+        keep = (labels >= 1) & (labels <= IMAGENET16_CLASSES)  # ImageNet16-120 = ImageNet labels 1..120
+        chunks.append(torch.from_numpy(data[keep].copy()))
+        targets.append(torch.from_numpy(labels[keep] - 1))
+    return torch.cat(chunks), torch.cat(targets)
+
+
+def _entry(entry: dict, key: str):
+    """A pickled dict's value under `key`, whether the pickle decoded its keys as str or bytes."""
+    if key in entry:
+        return entry[key]
+    if key.encode() in entry:
+        return entry[key.encode()]
+    raise KeyError(f"no {key!r} key (keys: {sorted(map(str, entry))})")
+
+
+# -------------------------------------------------------------------------------------------- Fashion-MNIST
+
+
+def _load_fashion_mnist(data_dir: str | Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training idx files, zero-padded 28x28 -> 32x32 and repeated to 3 channels."""
+    folder = Path(data_dir).expanduser() if data_dir is not None else FASHION_MNIST_DIR
+    images = read_idx(_idx_path(folder, "train-images-idx3-ubyte"), kind="images")
+    labels = read_idx(_idx_path(folder, "train-labels-idx1-ubyte"), kind="labels")
+    if len(images) != len(labels):
+        raise DataError(f"Fashion-MNIST in {folder}/ has {len(images)} images but {len(labels)} labels; fix: "
+                        f"reinstall the files (apt-get install --reinstall dataset-fashion-mnist)")
+    h, w = images.shape[1:]
+    if h > 32 or w > 32:
+        raise DataError(f"Fashion-MNIST images in {folder}/ are {h}x{w}, expected 28x28")
+    x = torch.from_numpy(images.copy()).unsqueeze(1)
+    top, left = (32 - h) // 2, (32 - w) // 2
+    x = F.pad(x, (left, 32 - w - left, top, 32 - h - top))  # zero padding -> (N, 1, 32, 32)
+    return x.expand(-1, 3, -1, -1).contiguous(), torch.from_numpy(labels.astype(np.int64))
+
+
+def _idx_path(folder: Path, stem: str) -> Path:
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"Fashion-MNIST not found: expected {stem}.gz (or {stem}) in {folder}/; fix: "
+                    f"apt-get install dataset-fashion-mnist (installs to {FASHION_MNIST_DIR}/), or pass --data-dir "
+                    f"pointing at a folder holding train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz")
+
+
+def read_idx(path: str | Path, kind: str) -> np.ndarray:
+    """Parse an idx file (gzipped or not) of uint8 `kind` = "images" (N, rows, cols) or "labels" (N,)."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"corrupt idx file {path}: gzip error ({exc}); fix: reinstall or re-download it") from exc
+    expected = _IDX_MAGIC[kind]
+    magic = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
+    if magic != expected:
+        raise DataError(f"corrupt idx file {path}: magic number {magic!r}, expected {expected} (uint8 {kind}); "
+                        f"fix: reinstall or re-download it")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if len(raw) != header + int(np.prod(dims)):
+        raise DataError(f"corrupt idx file {path}: header says {dims} but it holds {len(raw) - header} bytes of "
+                        f"data (truncated?); fix: reinstall or re-download it")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)

@@ -1,0 +1,68 @@
+"""Rank correlations (numpy only): Spearman's ρ with average ranks for ties, and each estimator's ρ by budget."""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from .speed import Estimator, LearningCurve
+
+
+def average_ranks(values: Sequence[float]) -> np.ndarray:
+    """1-based ranks of ``values``; tied values all get the average of the ranks they span."""
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 1:
+        raise ValueError(f"values must be one-dimensional, got shape {x.shape}")
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    ranks = np.empty(len(x), dtype=float)
+    start = 0
+    while start < len(x):
+        stop = start + 1
+        while stop < len(x) and sorted_x[stop] == sorted_x[start]:
+            stop += 1
+        ranks[order[start:stop]] = (start + stop + 1) / 2.0  # mean of ranks start+1..stop
+        start = stop
+    return ranks
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation: the Pearson correlation of the average ranks of x and y.
+
+    Returns NaN when either side is constant (the correlation is undefined). Needs >= 2 finite pairs.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-D and the same length, got shapes {x.shape} and {y.shape}")
+    if len(x) < 2:
+        raise ValueError(f"need at least 2 pairs for a rank correlation, got {len(x)}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("x and y must be finite")
+    rx = average_ranks(x) - (len(x) + 1) / 2.0
+    ry = average_ranks(y) - (len(y) + 1) / 2.0
+    denom = math.sqrt(float(np.dot(rx, rx)) * float(np.dot(ry, ry)))
+    if denom == 0.0:
+        return float("nan")
+    return float(np.dot(rx, ry) / denom)
+
+
+def rank_correlations(curves: Sequence[LearningCurve], targets: Sequence[float], estimators: Sequence[Estimator],
+                      budgets: Sequence[int]) -> Dict[str, List[float]]:
+    """Spearman correlation between each estimator's score and ``targets`` (e.g. final test accuracy, higher =
+    better) at each budget T. Positive = the estimator ranks architectures like the targets. Budgets below an
+    estimator's ``min_budget`` give NaN. Every curve must hold what each estimator needs and >= max(budgets) epochs.
+    """
+    if len(curves) != len(targets):
+        raise ValueError(f"{len(curves)} curves but {len(targets)} targets")
+    result = {}
+    for est in estimators:
+        row = []
+        for T in budgets:
+            if T < est.min_budget:
+                row.append(float("nan"))
+                continue
+            row.append(spearman([est.score(c, T) for c in curves], targets))
+        result[est.name] = row
+    return result

@@ -1,0 +1,73 @@
+"""The sink interface, and the local files every run writes (always on).
+
+Local files in the run directory (details: docs/tracking.md):
+  config.json      the SearchConfig
+  metrics.jsonl    one JSON object per finished epoch
+  genotypes.jsonl  one line per epoch: epoch, genotype, probabilities (6×5) and raw α
+  genotype.json    the latest epoch's genotype, α, probabilities and NB201 result (rewritten atomically every epoch)
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Protocol
+
+from ..files import atomic_write_text
+
+# Exit codes handed to Sink.finish (and to W&B's run.finish).
+FINISHED, FAILED, INTERRUPTED = 0, 1, 130
+
+
+class Sink(Protocol):
+    """Receives a search's records: ``start`` once (with the finished epochs of a resumed run), ``log_epoch`` after
+    each epoch's checkpoint is written, ``finish`` once with the exit code, also after a failure."""
+
+    def start(self, config: dict, history: list[dict]) -> None: ...
+    def log_epoch(self, record: dict, arch: dict) -> None: ...
+    def finish(self, exit_code: int = FINISHED) -> None: ...
+
+
+# ---- local files --------------------------------------------------------------------------------------------------
+class LocalFiles:
+    """JSON/JSONL files in the run directory; rows are appended and fsynced as each epoch finishes."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.metrics = self.out / "metrics.jsonl"
+        self.genotypes = self.out / "genotypes.jsonl"
+        self.final = self.out / "genotype.json"
+
+    def start(self, config: dict, history: list[dict]) -> None:
+        """Write config.json; rewrite the other files from the checkpoint's history (a resume loses or repeats no row)."""
+        atomic_write_text(self.out / "config.json", json.dumps(config, indent=2) + "\n")
+        atomic_write_text(self.metrics, "".join(json.dumps(row["metrics"]) + "\n" for row in history))
+        atomic_write_text(self.genotypes, "".join(json.dumps(genotype_row(row)) + "\n" for row in history))
+        if history:
+            self._write_final(history[-1]["metrics"], history[-1]["arch"])
+
+    def log_epoch(self, record: dict, arch: dict) -> None:
+        _append_line(self.metrics, json.dumps(record))
+        _append_line(self.genotypes, json.dumps(genotype_row({"metrics": record, "arch": arch})))
+        self._write_final(record, arch)
+
+    def _write_final(self, record: dict, arch: dict) -> None:
+        final = {"epoch": record["epoch"], "genotype": record["genotype"], "nb201_index": record["nb201_index"],
+                 "alpha": arch["alpha"], "probabilities": arch["probabilities"], "nb201": record.get("nb201")}
+        atomic_write_text(self.final, json.dumps(final, indent=2) + "\n")
+
+    def finish(self, exit_code: int = FINISHED) -> None:
+        return None
+
+
+def genotype_row(row: dict) -> dict:
+    """The genotypes.jsonl line of one history entry {"metrics": ..., "arch": ...}."""
+    return {"epoch": row["metrics"]["epoch"], "genotype": row["metrics"]["genotype"],
+            "probabilities": row["arch"]["probabilities"], "alpha": row["arch"]["alpha"]}
+
+
+def _append_line(path: Path, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
