@@ -27,7 +27,8 @@ METHODS: dict[str, Method] = {
     "drnas": Method("dirichlet", "validation", "Chen et al., DrNAS, ICLR 2021"),
     "drnas-tse": Method("dirichlet", "tse", "DrNAS mixing with the TSE architect (Ru et al., NeurIPS 2021)"),
 }
-DATASETS = ("cifar10", "cifar100", "imagenet16-120", "fashion-mnist", "synthetic")
+DATASETS = ("cifar10", "cifar100", "imagenet16-120", "fashion-mnist", "synthetic", "folder", "npz")
+CUSTOM_DATASETS = ("folder", "npz")  # your own data: --data-dir names the folder or the .npz file
 TSE_MODES = ("joint", "rollout")
 DRNAS_REGULARIZERS = ("l2", "kl")
 WANDB_MODES = ("online", "offline", "disabled")
@@ -79,6 +80,7 @@ class SearchConfig:
     max_train_samples: int | None = None
     synthetic_samples: int = 512
     synthetic_image_size: int = 32
+    image_size: int | None = None  # folder: default 32; npz: default the arrays' own size
     # NB201 lookups and tracking
     benchmark: str | None = None
     wandb: str = "offline"
@@ -117,6 +119,12 @@ class SearchConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1 when given, got {value}")
+        if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 1):
+            raise ConfigError(f"--image-size must be an integer >= 1 when given, got {self.image_size}")
+        if self.dataset in CUSTOM_DATASETS and not self.data_dir:
+            what = "a folder with one sub-folder of images per class" if self.dataset == "folder" else \
+                "a .npz file with the arrays x_train and y_train"
+            raise ConfigError(f"--dataset {self.dataset} needs --data-dir: {what}")
         if self.arch_warmup_epochs < 0:
             raise ConfigError(f"--arch-warmup-epochs must be >= 0, got {self.arch_warmup_epochs}")
         for name in ("lr", "lr_min", "momentum", "weight_decay", "grad_clip", "arch_lr", "arch_beta1", "arch_beta2",
@@ -154,6 +162,11 @@ class SearchConfig:
             unused["drnas_reg"] = "only drnas and drnas-tse use it"
         if method.mixing != "dirichlet" or self.drnas_reg != "kl":
             unused["kl_weight"] = "it scales the KL term of drnas and drnas-tse with --drnas-reg kl"
+        if self.dataset not in CUSTOM_DATASETS:
+            unused["image_size"] = "only --dataset folder and npz resize images"
+        if self.dataset != "synthetic":
+            unused |= {"synthetic_samples": "only --dataset synthetic uses it",
+                       "synthetic_image_size": "only --dataset synthetic uses it"}
         return unused
 
     def ignored_settings(self) -> list[str]:

@@ -174,11 +174,15 @@ def test_plot_mean_over_seeds_draws_the_group_means_with_bands(seed_runs, tmp_pa
     runs = [load_run(path) for paths in seed_runs.values() for path in paths]
     plot_curves(runs, tmp_path / "c.png", mean_over_seeds=True)
     nb201_axes, loss_axes, skip_axes = drawn[0].axes
-    assert len(nb201_axes.get_lines()) == 2 and len(nb201_axes.collections) == 2  # a line and a band per method
+    assert len(nb201_axes.collections) == 2  # a band per method
+    assert len(nb201_axes.get_lines()) == 2 + 4  # a mean per method, then a thin line per seed
     for index, method in enumerate(("darts", "darts-tse")):
         members = [load_run(path) for path in seed_runs[method]]
         skips = [[row["skip_count"] for row in run.metrics] for run in members]
         assert list(skip_axes.get_lines()[index].get_ydata()) == pytest.approx([sum(pair) / 2 for pair in zip(*skips)])
+        for seed in range(len(members)):
+            thin = skip_axes.get_lines()[2 + 2 * index + seed]
+            assert list(thin.get_ydata()) == skips[seed] and thin.get_linewidth() < 1
         losses = [[row["train_loss"] for row in run.metrics] for run in members]
         assert list(loss_axes.get_lines()[2 * index].get_ydata()) == pytest.approx([sum(p) / 2 for p in zip(*losses)])
     assert "mean over search seeds" in nb201_axes.get_title()
@@ -232,6 +236,22 @@ def test_unreadable_run_files_are_one_line_errors(seed_runs, tmp_path, capsys):
         assert main([str(broken)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_bands_stay_inside_each_metrics_range_and_seed_lines_can_be_left_out(tmp_path, monkeypatch):
+    matplotlib_figure = pytest.importorskip("matplotlib.figure")
+    drawn = []
+    real_savefig = matplotlib_figure.Figure.savefig
+    monkeypatch.setattr(matplotlib_figure.Figure, "savefig",
+                        lambda figure, *args, **kwargs: (drawn.append(figure), real_savefig(figure, *args, **kwargs))[1])
+    runs = [fake_run("a", 0, [99.0, 10.0], [6, 0]), fake_run("b", 1, [80.0, 30.0], [2, 0])]
+    plot_curves(runs, tmp_path / "band.png", mean_over_seeds=True, seed_lines=False)
+    nb201_axes, _, skip_axes = drawn[0].axes
+    assert len(nb201_axes.get_lines()) == 1
+    nb201_band = nb201_axes.collections[0].get_paths()[0].vertices[:, 1]
+    skip_band = skip_axes.collections[0].get_paths()[0].vertices[:, 1]
+    assert nb201_band.max() == pytest.approx(100.0) and skip_band.max() == pytest.approx(6.0)  # clipped, not 103 / 8.8
+    assert skip_band.min() == pytest.approx(0.0)
 
 
 def test_the_band_is_one_sample_std_around_the_mean(tmp_path, monkeypatch):

@@ -180,6 +180,12 @@ def test_plot_alpha_draws_each_edges_op_probabilities_by_epoch(two_runs, tmp_pat
     panels = drawn[0].axes
     assert len(panels) == 6 and panels[2].get_title().startswith("edge 2←1")
     assert "darts seed 1" in drawn[0].get_suptitle() and "softmax(α)" in drawn[0].get_suptitle()
+    values = [p for row in read_jsonl(two_runs[1] / "genotypes.jsonl") for edge in row["probabilities"] for p in edge]
+    assert f"[{min(values):.6f}, {max(values):.6f}]" in drawn[0].get_suptitle()  # the range, whatever the scale
+    assert {axes.get_ylim() for axes in panels} == {(0.0, 1.0)}  # one scale: a 4e-4 drift looks as small as it is
+    assert main([str(two_runs[1]), "--zoom", "-o", str(tmp_path / "zoom.png")]) == 0
+    low, high = drawn[-1].axes[0].get_ylim()
+    assert {axes.get_ylim() for axes in drawn[-1].axes} == {(low, high)} and low < min(values) < max(values) < high < 1
     for edge, axes in enumerate(panels):
         lines = [line for line in axes.get_lines() if line.get_label() in OPS]
         assert [line.get_label() for line in lines] == list(OPS)

@@ -130,7 +130,7 @@ def test_sigint_exits_130_with_one_line_and_the_run_resumes(tmp_path, reference_
     hints = [line for line in stdout.splitlines() if line.startswith("interrupted")]
     assert len(hints) == 1 and f"--resume --out {config.out}" in hints[0]
     kept = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] + 1
-    assert f"the checkpoint of epoch {kept}/{EPOCHS}" in hints[0]
+    assert f"the checkpoint after epoch {kept - 1} (0-based; {kept} of {EPOCHS} epochs finished)" in hints[0]
 
     assert train_search.main(["--resume", "--out", config.out]) == 0
     assert_same_search(tmp_path / "run", reference_runs("darts-tse"))
@@ -215,8 +215,8 @@ def test_non_finite_loss_stops_with_one_line_naming_epoch_and_step(tmp_path, mon
     monkeypatch.setattr(darts_tse.training.step, "classification_loss", loss_diverges_in_second_epoch)
     assert train_search.main(cli_args(config)) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert err[-1].startswith("error: non-finite training loss in epoch 2, detected at step 2"), err
-    assert f"the checkpoint of epoch 1/{EPOCHS}" in err[-1] and "Traceback" not in "".join(err)
+    assert err[-1].startswith("error: non-finite training loss in epoch 1 (0-based), detected at step 2"), err
+    assert f"the checkpoint after epoch 0 (0-based; 1 of {EPOCHS} epochs finished)" in err[-1] and "Traceback" not in "".join(err)
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] == 0
     assert [row["epoch"] for row in metric_rows(tmp_path / "run")] == [0]
 
@@ -225,7 +225,7 @@ def test_divergence_in_the_first_epoch_says_nothing_was_saved(tmp_path, capsys):
     config = tiny_config(tmp_path / "run", "darts", synthetic_samples=32, epochs=1)
     assert train_search.main([*cli_args(config), "--lr", "1e9", "--lr-min", "0", "--grad-clip", "none"]) == 2
     err = capsys.readouterr().err.splitlines()[-1]
-    assert err.startswith("error: non-finite") and "epoch 1" in err and "holds no checkpoint" in err
+    assert err.startswith("error: non-finite") and "epoch 0 (0-based)" in err and "holds no checkpoint" in err
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
     assert train_search.main([*cli_args(config), "--resume"]) == 2
     assert "before its first epoch finished" in capsys.readouterr().err

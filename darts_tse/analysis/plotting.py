@@ -19,90 +19,121 @@ class MissingDependency(RuntimeError):
     """An optional package (matplotlib) is not installed."""
 
 
+# Each panel's metric range: a ± std band never leaves it (an accuracy below 0 %, a skip count above 6 edges).
+BOUNDS = {"nb201": (0.0, 100.0), "train_loss": (0.0, math.inf), "valid_loss": (0.0, math.inf),
+          "skip_count": (0.0, float(len(EDGES)))}
+
+
 def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = None, split: str | None = None,
-                mean_over_seeds: bool = False) -> Path:
+                mean_over_seeds: bool = False, seed_lines: bool = True) -> Path:
     """Draw NB201 accuracy, supernet train/valid loss and skip count by epoch and save a PNG.
 
     One line (colour) per run; with ``mean_over_seeds``, one line per group of runs that differ only in their seed
-    (:func:`darts_tse.analysis.group_runs`): the mean over its seeds, with a band of ± one sample std.
+    (:func:`darts_tse.analysis.group_runs`): the mean over its seeds, with a band of ± one sample std clipped to the
+    metric's range, and (``seed_lines``) each seed as a thin line of the same colour.
     """
     Figure, FigureCanvasAgg = _matplotlib()
     dataset, split = choose_nb201(runs, dataset, split)
     if mean_over_seeds:
-        curves = [group_curves(group, dataset, split) for group in group_runs(runs)]
+        groups = group_runs(runs)
+        curves = [group_curves(group, dataset, split) for group in groups]
+        seeds = [[run_curves(run, "", dataset, split) for run in group.runs] if seed_lines else [] for group in groups]
     else:
         curves = [run_curves(run, label, dataset, split) for run, label in zip(runs, unique_labels(runs))]
+        seeds = [[] for _ in curves]
     figure = Figure(figsize=(16, 4.6), layout="constrained")
     FigureCanvasAgg(figure)  # the Agg backend, without touching pyplot's global state
     nb201_axes, loss_axes, skip_axes = figure.subplots(1, 3)
     for index, curve in enumerate(curves):
         color = f"C{index % 10}"
-        _draw(nb201_axes, curve.series["nb201"], color, curve.label, marker=".")
-        _draw(loss_axes, curve.series["train_loss"], color, f"{curve.label} train")
-        _draw(loss_axes, curve.series["valid_loss"], color, f"{curve.label} valid", linestyle="--")
-        _draw(skip_axes, curve.series["skip_count"], color, curve.label, marker=".")
+        _draw(nb201_axes, curve.series["nb201"], color, curve.label, BOUNDS["nb201"], marker=".")
+        _draw(loss_axes, curve.series["train_loss"], color, f"{curve.label} train", BOUNDS["train_loss"])
+        _draw(loss_axes, curve.series["valid_loss"], color, f"{curve.label} valid", BOUNDS["valid_loss"],
+              linestyle="--")
+        _draw(skip_axes, curve.series["skip_count"], color, curve.label, BOUNDS["skip_count"], marker=".")
+    for index, singles in enumerate(seeds):  # after the means, so that each panel's first lines are the means
+        for single in singles:
+            for axes, key, style in ((nb201_axes, "nb201", "-"), (loss_axes, "train_loss", "-"),
+                                     (loss_axes, "valid_loss", "--"), (skip_axes, "skip_count", "-")):
+                axes.plot(single.series[key].epochs, single.series[key].mean, color=f"C{index % 10}", linewidth=0.6,
+                          alpha=0.45, linestyle=style)
     title = "derived genotype: NB201 200-epoch accuracy\n(the benchmark's mean over its training seeds)"
     if mean_over_seeds:
-        title += "\nlines: mean over search seeds; bands: ± 1 sample std"
-    nb201_axes.set(title=title, xlabel="epoch", ylabel=f"NB201 {nb201_label(dataset, split)} accuracy (%)")
-    loss_axes.set(title="supernet loss (solid: search-train, dashed: search-valid)", xlabel="epoch",
+        title += "\nlines: mean over search seeds; bands: ± 1 sample std" + ("; thin: each seed" if seed_lines else "")
+    nb201_axes.set(title=title, xlabel="epoch (0-based)", ylabel=f"NB201 {nb201_label(dataset, split)} accuracy (%)")
+    loss_axes.set(title="supernet loss (solid: search-train, dashed: search-valid)", xlabel="epoch (0-based)",
                   ylabel="cross-entropy")
-    skip_axes.set(title="skip_connect edges in the genotype", xlabel="epoch", ylabel="skip count", ylim=(-0.2, 6.2))
+    skip_axes.set(title="skip_connect edges in the genotype", xlabel="epoch (0-based)", ylabel="skip count",
+                  ylim=(-0.2, len(EDGES) + 0.2))
     for axes in (nb201_axes, loss_axes, skip_axes):
         axes.grid(alpha=0.3)
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.title.set_fontsize("small")
     nb201_axes.legend(fontsize="small")
     loss_axes.legend(fontsize="x-small", ncol=1 + len(curves) // 4)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=120)
-    return output
+    return _save(figure, output, dpi=120)
 
 
-def plot_alpha(path: str | Path, output: str | Path) -> Path:
+def plot_alpha(path: str | Path, output: str | Path, *, zoom: bool = False) -> Path:
     """One panel per edge: the mixing probability of each op by epoch (from genotypes.jsonl); save a PNG.
 
     The probabilities are softmax(α) for DARTS mixing and the Dirichlet mean for DrNAS mixing, as logged each epoch.
+    Every panel shares one y scale: 0 to 1 by default, so that a drift of 4e-4 looks as small as it is; ``zoom``
+    narrows the shared scale to the data's range. The title gives that range and the largest distance from uniform.
     """
     Figure, FigureCanvasAgg = _matplotlib()
     run = load_run(path)
     rows = read_genotypes(path)
     for row in rows:
         probabilities = row.get("probabilities")
-        if not isinstance(probabilities, list) or len(probabilities) != len(EDGES) or \
-                any(not isinstance(edge, list) or len(edge) != len(OPS) for edge in probabilities):
+        if not isinstance(probabilities, list) or len(probabilities) != len(EDGES) or any(
+                not isinstance(edge, list) or len(edge) != len(OPS)
+                or not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in edge)
+                for edge in probabilities):
             raise RunDirError(f"{run.path}: epoch {row.get('epoch')} has no {len(EDGES)}×{len(OPS)} 'probabilities' in "
                               f"genotypes.jsonl; the file is written by train_search.py")
     method = METHODS.get(run.config.get("method"))
     meaning = {"softmax": "softmax(α)", "dirichlet": "Dirichlet mean of ELU(θ)+1"}.get(method.mixing) if method else None
+    values = [p for row in rows for edge in row["probabilities"] for p in edge]
+    low, high = min(values), max(values)
+    deviation = max(abs(p - 1 / len(OPS)) for p in values)
     figure = Figure(figsize=(15, 7.5), layout="constrained")
     FigureCanvasAgg(figure)
-    figure.suptitle(f"{run.label}: mixing probability of each op by epoch" + (f" ({meaning})" if meaning else ""))
+    figure.suptitle(f"{run.label}: mixing probability of each op by epoch" + (f" ({meaning})" if meaning else "")
+                    + f"\nall probabilities lie in [{low:.6f}, {high:.6f}]; largest |p − 1/{len(OPS)}| = "
+                      f"{deviation:.2e}; every panel shares one y scale" + (" (zoomed to that range)" if zoom else ""))
     epochs = [row["epoch"] for row in rows]
-    for edge, ((target, source), axes) in enumerate(zip(EDGES, figure.subplots(2, 3).flat)):
+    margin = max((high - low) * 0.05, 1e-6)
+    limits = (low - margin, high + margin) if zoom else (0.0, 1.0)
+    for edge, ((target, source), axes) in enumerate(zip(EDGES, figure.subplots(2, 3, sharey=True).flat)):
         for op_index, op in enumerate(OPS):
             axes.plot(epochs, [row["probabilities"][edge][op_index] for row in rows], color=f"C{op_index}",
                       marker="." if len(epochs) < 30 else None, label=op)
         axes.axhline(1 / len(OPS), color="grey", linestyle=":", linewidth=1)  # uniform: where α starts
-        axes.set(title=f"edge {target}←{source} (node {source} to node {target})", xlabel="epoch",
-                 ylabel="probability")
+        axes.set(title=f"edge {target}←{source} (node {source} to node {target})", xlabel="epoch (0-based)",
+                 ylabel="probability", ylim=limits)
         axes.grid(alpha=0.3)
         axes.xaxis.get_major_locator().set_params(integer=True)
     figure.axes[0].legend(fontsize="small")
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=110)
-    return output
+    return _save(figure, output, dpi=110)
 
 
-def _draw(axes, series: Series, color: str, label: str, **style) -> None:
-    """The series' mean as a line; where at least two seeds give a spread, a band of ± one std around it."""
+def _draw(axes, series: Series, color: str, label: str, bounds: tuple[float, float], **style) -> None:
+    """The series' mean as a line; where at least two seeds give a spread, a band of ± one std around it, clipped to
+    the metric's `bounds`."""
     axes.plot(series.epochs, series.mean, color=color, label=label, **style)
     if any(not math.isnan(std) for std in series.std):
-        low = [m - s for m, s in zip(series.mean, series.std)]
-        high = [m + s for m, s in zip(series.mean, series.std)]
+        low = [max(m - s, bounds[0]) for m, s in zip(series.mean, series.std)]
+        high = [min(m + s, bounds[1]) for m, s in zip(series.mean, series.std)]
         axes.fill_between(series.epochs, low, high, color=color, alpha=0.15, linewidth=0)
+
+
+def _save(figure, output: str | Path, dpi: int) -> Path:
+    """Save the figure as PNG at `output` (the folder is created)."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=dpi, format="png")
+    return output
 
 
 def _matplotlib():

@@ -54,8 +54,9 @@ class Curves:
 
 def search_settings(run: Run) -> dict:
     """The settings that make a search what it is: its config.json (missing keys at their defaults) without the seed,
-    the run-local settings, the method-specific settings its method does not use (``--K`` of a darts run) and the
-    synthetic-data sizes of a run on real data."""
+    the run-local settings and the settings its method or dataset does not use (``--K`` of a darts run); plus the
+    content hash of the data it searched on (config.json's ``data.sha256``, where recorded; not for synthetic data,
+    which each seed draws anew), so that runs on different data never share a group."""
     if not run.config:
         raise RunDirError(f"{run.path} has no config.json, so its settings are unknown; the mean over seeds needs "
                           f"the config.json that train_search.py writes")
@@ -64,10 +65,12 @@ def search_settings(run: Run) -> dict:
                           f"pass the --out directory of a search")
     config = SearchConfig.from_dict(run.config)
     unused = set(config.unused_settings())
-    if config.dataset != "synthetic":
-        unused |= {"synthetic_samples", "synthetic_image_size"}
-    return {name: value for name, value in config.to_dict().items()
-            if name not in SEED_INDEPENDENT and name not in unused}
+    settings = {name: value for name, value in config.to_dict().items()
+                if name not in SEED_INDEPENDENT and name not in unused}
+    data = run.config.get("data")
+    if config.dataset != "synthetic" and isinstance(data, dict) and data.get("sha256"):
+        settings["data_sha256"] = data["sha256"]
+    return settings
 
 
 def group_runs(runs: list[Run]) -> list[RunGroup]:

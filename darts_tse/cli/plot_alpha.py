@@ -1,7 +1,8 @@
 """The mixing probabilities of one search by epoch: one panel per edge of the cell, one line per op.
 
 Read from the run directory's genotypes.jsonl (softmax(α) for darts / darts-tse, the Dirichlet mean for drnas /
-drnas-tse, as logged after every epoch). Shows how the search drifts, e.g. towards skip_connect. Needs matplotlib.
+drnas-tse, as logged after every epoch). Shows how the search drifts, e.g. towards skip_connect. All panels share one y scale (0 to 1, or the data's range with --zoom) and the
+title gives the range and the largest distance from uniform. Needs matplotlib.
 
 Example (from the repository root):
     python scripts/plot_alpha.py runs/darts-cifar10-seed0-20250101-120000 -o alpha.png
@@ -18,13 +19,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", metavar="RUN_DIR", help="run directory (the --out of train_search.py)")
     parser.add_argument("-o", "--output", default="alpha.png", help="PNG file to write (default %(default)s)")
+    parser.add_argument("--zoom", action="store_true",
+                        help="narrow the shared y scale of all panels to the probabilities' range (default: 0 to 1)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        output = plot_alpha(args.run, args.output)
+        output = plot_alpha(args.run, args.output, zoom=args.zoom)
     except (RunDirError, MissingDependency) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -3,7 +3,8 @@
 Three panels, one colour per run (labelled method / K / seed from config.json): the NB201 accuracy of the derived
 genotype by epoch (cifar10 test when every run has it, else cifar10-valid valid; the axis says which), the supernet's
 search-train vs search-valid loss, and the number of skip_connect edges. With --mean-over-seeds, one colour per
-group of runs that differ only in their seed: the mean over its seeds and a band of ± one sample std. Needs matplotlib.
+group of runs that differ only in their seed: the mean over its seeds, a band of ± one sample std (clipped to the
+metric's range) and each seed as a thin line. Epochs are 0-based, as in metrics.jsonl. Needs matplotlib.
 
 Examples (from the repository root):
     python scripts/plot_curves.py runs/darts-tse-K100-cifar10-seed0-* runs/darts-cifar10-seed0-* -o curves.png
@@ -30,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mean-over-seeds", action="store_true",
                         help="one line per group of runs that differ only in their seed: the mean over its seeds, "
                              "with a band of ± one sample std (groups as in scripts/compare_runs.py)")
+    parser.add_argument("--no-seed-lines", dest="seed_lines", action="store_false",
+                        help="with --mean-over-seeds: leave out the thin line of each seed")
     return parser
 
 
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs = [load_run(path) for path in args.runs]
         output = plot_curves(runs, args.output, dataset=args.dataset, split=args.split,
-                             mean_over_seeds=args.mean_over_seeds)
+                             mean_over_seeds=args.mean_over_seeds, seed_lines=args.seed_lines)
     except (RunDirError, MissingDependency) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

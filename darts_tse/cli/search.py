@@ -38,9 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=DATASETS, default=DEFAULTS.dataset, help="(default %(default)s)")
-    data.add_argument("--data-dir", default=DEFAULTS.data_dir, help="dataset folder (default ./data; Fashion-MNIST: the Debian package's)")
+    data.add_argument("--data-dir", default=DEFAULTS.data_dir, help="dataset folder (default ./data; Fashion-MNIST: the Debian package's); folder: DIR/<class>/<image>; "
+                           "npz: the .npz file")
     data.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="(default %(default)s)")
     data.add_argument("--max-train-samples", type=int, default=None, help="keep the first n images of each half (smoke runs)")
+    data.add_argument("--image-size", type=int, default=None,
+                      help="folder / npz: resize (shorter side) and centre-crop images to S×S (default: folder 32, npz "
+                           "the arrays' size)")
     data.add_argument("--synthetic-samples", type=int, default=DEFAULTS.synthetic_samples, help="synthetic dataset size (default %(default)s)")
     data.add_argument("--synthetic-image-size", type=int, default=DEFAULTS.synthetic_image_size, help="(default %(default)s)")
 

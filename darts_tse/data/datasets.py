@@ -6,9 +6,11 @@ See docs/data.md for the on-disk layouts.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +18,12 @@ import torch
 import torch.nn.functional as F
 
 from .base import DataError, ImageSplit
+from .custom import load_image_folder, load_npz
 from .streams import BatchStream
 
-DATASETS = ("cifar10", "cifar100", "imagenet16-120", "fashion-mnist", "synthetic")
+BUILT_IN_DATASETS = ("cifar10", "cifar100", "imagenet16-120", "fashion-mnist", "synthetic")
+CUSTOM_DATASETS = ("folder", "npz")  # your own data (data/custom.py)
+DATASETS = BUILT_IN_DATASETS + CUSTOM_DATASETS
 
 DEFAULT_DATA_DIR = Path("data")  # used for cifar*/imagenet16-120 when data_dir is None (relative to the working dir)
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
@@ -55,6 +60,33 @@ class SearchData:
     augment: bool
     crop_padding: int = 0  # zero padding of the random crop (4 for 32x32 images, 2 for ImageNet16's 16x16)
     hflip: bool = False  # random horizontal flip (with augment)
+    source: str | None = None  # the file or folder read (None: synthetic)
+    classes: tuple[str, ...] | None = None  # class names where the source has them (folder, npz)
+    test_images: int = 0  # images in the source's test set (npz x_test); the search never reads them
+    normalisation: str = "fixed"  # "fixed" (the dataset's published constants) or "search-train" (computed on it)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of what the search uses: search-train and search-valid images and labels, in order."""
+        digest = hashlib.sha256()
+        for split in (self.train, self.valid):
+            digest.update(split.images.numpy().tobytes())
+            digest.update(split.labels.numpy().tobytes())
+        return digest.hexdigest()
+
+    def record(self) -> dict:
+        """What data a run used, for config.json and W&B: source, sizes, classes, normalisation, content hash."""
+        return {
+            "dataset": self.name, "source": self.source, "num_classes": self.num_classes,
+            "classes": list(self.classes) if self.classes is not None else None,
+            "image_size": self.image_size, "train_images": len(self.train), "valid_images": len(self.valid),
+            "test_images": self.test_images,
+            "split": "search-train = first half, search-valid = second half of the training images",
+            "normalisation": {"mean": list(self.mean), "std": list(self.std), "from": self.normalisation},
+            "augmentation": {"crop_padding": self.crop_padding if self.augment else 0,
+                             "hflip": self.augment and self.hflip},
+            "sha256": self.fingerprint,
+        }
 
     def stream(self, split: str, batch_size: int, *, seed: int, device: str | torch.device = "cpu",
                shuffle: bool = True, augment: bool | None = None, stream: str | None = None) -> BatchStream:
@@ -72,10 +104,11 @@ class SearchData:
 
 def load_search_data(name: str, data_dir: str | Path | None, *, download: bool = True,
                      synthetic_samples: int = 512, synthetic_image_size: int = 32, synthetic_classes: int = 10,
-                     seed: int = 0, max_train_samples: int | None = None) -> SearchData:
+                     seed: int = 0, max_train_samples: int | None = None, image_size: int | None = None) -> SearchData:
     """Load dataset `name` into memory and split its official training set into search-train / search-valid halves.
 
-    `max_train_samples` keeps only the first n images of each half. `seed` is used by "synthetic" only.
+    `max_train_samples` keeps only the first n images of each half. `seed` is used by "synthetic" only;
+    `image_size` by "folder" (default 32) and "npz" (default: the arrays' own size).
     Raises DataError (naming the expected files and the fix) when the data cannot be found or read.
     """
     key = name.lower()
@@ -83,17 +116,28 @@ def load_search_data(name: str, data_dir: str | Path | None, *, download: bool =
         raise DataError(f"unknown dataset {name!r}; valid names are: {', '.join(DATASETS)}")
     if max_train_samples is not None and max_train_samples < 1:
         raise DataError(f"max_train_samples must be >= 1 (got {max_train_samples}); use None for no cap")
+    if image_size is not None and image_size < 1:
+        raise DataError(f"image_size must be >= 1 (got {image_size})")
+    source, classes, test_images = (_absolute(data_dir) if data_dir is not None else None), None, 0
     if key in ("cifar10", "cifar100"):
         images, labels = _load_cifar(key, data_dir, download)
         num_classes, augment, padding, flip = (10 if key == "cifar10" else 100), True, 4, True
+        source = source or _absolute(DEFAULT_DATA_DIR)
     elif key == "imagenet16-120":
         images, labels = _load_imagenet16(data_dir)
         num_classes, augment, padding, flip = IMAGENET16_CLASSES, True, 2, True
+        source = source or _absolute(DEFAULT_DATA_DIR)
     elif key == "fashion-mnist":
         images, labels = _load_fashion_mnist(data_dir)
         # Random crop (pad 4) only, no flip: items come in a canonical orientation (footwear always has its
         # toe on the left), so mirrored images lie outside the data distribution (see docs/data.md).
         num_classes, augment, padding, flip = 10, True, 4, False
+        source = source or _absolute(FASHION_MNIST_DIR)
+    elif key in CUSTOM_DATASETS:
+        loaded = load_image_folder(data_dir, image_size) if key == "folder" else load_npz(data_dir, image_size)
+        images, labels, classes, test_images = loaded.images, loaded.labels, loaded.classes, loaded.test_images
+        size = images.shape[-1]
+        num_classes, augment, padding, flip = len(classes), True, (4 if size >= 32 else 2), True
     else:
         if synthetic_samples < 2 or synthetic_image_size < 1 or synthetic_classes < 1:
             raise DataError("synthetic data needs synthetic_samples >= 2, synthetic_image_size >= 1, "
@@ -108,9 +152,36 @@ def load_search_data(name: str, data_dir: str | Path | None, *, download: bool =
     cap = max_train_samples
     train = ImageSplit(images[:half][:cap].contiguous(), labels[:half][:cap].contiguous())
     valid = ImageSplit(images[half:][:cap].contiguous(), labels[half:][:cap].contiguous())
-    mean, std = _stats(key)
+    if key in CUSTOM_DATASETS:
+        _check_both_halves_hold_every_class(train, valid, classes, source)
+        mean, std, normalisation = (*channel_statistics(train.images), "search-train")
+    else:
+        (mean, std), normalisation = _stats(key), "fixed"
     return SearchData(name=key, train=train, valid=valid, num_classes=num_classes, image_size=images.shape[-1],
-                      mean=mean, std=std, augment=augment, crop_padding=padding, hflip=flip)
+                      mean=mean, std=std, augment=augment, crop_padding=padding, hflip=flip, source=source,
+                      classes=classes, test_images=test_images, normalisation=normalisation)
+
+
+def _absolute(path: str | Path) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def channel_statistics(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of uint8 images (N, C, H, W), on [0, 1] pixels (float64 sums)."""
+    pixels = images.transpose(0, 1).reshape(images.shape[1], -1).double() / 255
+    return tuple(pixels.mean(dim=1).tolist()), tuple(pixels.std(dim=1, correction=0).tolist())
+
+
+def _check_both_halves_hold_every_class(train: ImageSplit, valid: ImageSplit, classes: tuple[str, ...],
+                                        source: str | None) -> None:
+    """DataError unless every class has an image in search-train and in search-valid (e.g. arrays sorted by label)."""
+    for split, name, half in ((train, "search-train", "first"), (valid, "search-valid", "second")):
+        absent = sorted(set(range(len(classes))) - set(split.labels.unique().tolist()))
+        if absent:
+            names = ", ".join(classes[k] for k in absent[:8]) + (", ..." if len(absent) > 8 else "")
+            raise DataError(f"{source}: class(es) {names} have no image in {name} (the {half} half of the images); "
+                            f"each class needs images in both halves: shuffle the images (e.g. arrays sorted by "
+                            f"label), or add images to small classes")
 
 
 # ----------------------------------------------------------------------------------------------------- CIFAR

@@ -64,10 +64,10 @@ def load_search_checkpoint(path: Path) -> dict:
 
 
 def checkpoint_state(config: SearchConfig, parts: SearchComponents, tse_ema: TSEEMATracker, epoch: int,
-                     history: list[dict], run_id: str) -> dict:
-    """Everything needed to continue exactly after `epoch`."""
+                     history: list[dict], run_id: str, data: dict | None = None) -> dict:
+    """Everything needed to continue exactly after `epoch` (and the record of the data it trained on)."""
     return {
-        "format": 1, "config": config.to_dict(), "epoch": epoch, "run_id": run_id,
+        "format": 1, "config": config.to_dict(), "data": data, "epoch": epoch, "run_id": run_id,
         "model": parts.model.state_dict(), "weight_optimizer": parts.weight_optimizer.state_dict(),
         "scheduler": parts.scheduler.state_dict(), "architect": parts.architect.state_dict(),
         "tse_ema": tse_ema.state_dict(), "rng": rng_state(), "history": history,

@@ -42,7 +42,7 @@ def build_components(config: SearchConfig, device: torch.device) -> SearchCompon
     """Data, supernet, optimizers and the method's architect (seeded by config.seed)."""
     data = load_search_data(config.dataset, config.data_dir, synthetic_samples=config.synthetic_samples,
                             synthetic_image_size=config.synthetic_image_size, seed=config.seed,
-                            max_train_samples=config.max_train_samples)
+                            max_train_samples=config.max_train_samples, image_size=config.image_size)
     method = config.method_spec
     kl_weight = config.kl_weight if config.drnas_reg == "kl" else 0.0
     model = NB201SearchNetwork(config.C, config.N, data.num_classes, mixing=build_mixing(method.mixing, kl_weight=kl_weight),

@@ -55,7 +55,7 @@ def train_epoch(architect: Architect, batches: Iterable, *, update_alpha: bool, 
     """Run the architect over one epoch; returns mean train loss/accuracy, step and α-step counts."""
     loss_sum = correct = None
     count = steps = 0
-    bar = tqdm(total=total, desc=f"epoch {epoch + 1}", leave=False, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
     try:
         for stats in architect.train_epoch(batches, update_alpha=update_alpha):
             steps += 1
@@ -77,9 +77,9 @@ def train_epoch(architect: Architect, batches: Iterable, *, update_alpha: bool, 
 
 
 def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int) -> None:
-    """NonFiniteLossError unless the epoch's running loss sum is finite (epoch counted from 1, as on the console)."""
+    """NonFiniteLossError unless the epoch's running loss sum is finite."""
     if not torch.isfinite(loss_sum):
-        raise NonFiniteLossError(f"non-finite training loss in epoch {epoch + 1}, detected at step {step} (the loss is "
+        raise NonFiniteLossError(f"non-finite training loss in epoch {epoch} (0-based), detected at step {step} (the loss is "
                                  f"checked every {PROGRESS_EVERY} steps and at the end of each epoch)")
 
 
@@ -138,6 +138,11 @@ def nb201_lookup(benchmark: NB201Benchmark, genotype) -> tuple[int, dict | None]
     return result.index, {k: v for k, v in result.to_dict().items() if k not in ("index", "genotype")}
 
 
+def epoch_label(epoch: int, epochs: int) -> str:
+    """'epoch 2 of 0..49': epochs are 0-based everywhere (console, metrics.jsonl, tables, plots)."""
+    return f"epoch {epoch} of 0..{epochs - 1}"
+
+
 def console_line(record: dict, epochs: int) -> str:
     """A one-line summary of an epoch, with the NB201 number labelled by dataset and split."""
     c10 = (record["nb201"] or {}).get("cifar10") or {}
@@ -147,9 +152,9 @@ def console_line(record: dict, epochs: int) -> str:
         nb = f"NB201 cifar10-valid valid {c10['valid']:.2f}"
     else:
         nb = "NB201 n/a"
-    return (f"epoch {record['epoch'] + 1}/{epochs} | train loss {record['train_loss']:.4f} acc {record['train_acc']:.2f}% | "
+    return (f"{epoch_label(record['epoch'], epochs)} | train loss {record['train_loss']:.4f} acc {record['train_acc']:.2f}% | "
             f"valid loss {record['valid_loss']:.4f} acc {record['valid_acc']:.2f}% | α steps {record['alpha_steps']} "
-            f"H(α) {record['alpha_entropy']:.3f} skip {record['skip_count']} | {nb} | {record['genotype']} | "
+            f"H(α) {record['alpha_entropy']:.6f} (ln 5 − H {math.log(5) - record['alpha_entropy']:.1e}) skip {record['skip_count']} | {nb} | {record['genotype']} | "
             f"{record['seconds']:.1f}s")
 
 
@@ -205,13 +210,16 @@ def _search_in(out: Path, config: SearchConfig, resume: bool, echo) -> list[dict
     history: list[dict] = []
     start_epoch = 0
     run_id = new_wandb_id(out.name)  # the W&B run id, kept in the checkpoint so that a resume continues that run
+    data_record = parts.data.record()
     if resume:
+        _check_same_data(state, data_record, out)
         restore(parts, state, tse_ema)
         history, start_epoch, run_id = state["history"], state["epoch"] + 1, state["run_id"]
         if start_epoch >= config.epochs:  # the sinks below still rewrite the files from the history
-            echo(f"{out} already finished all {config.epochs} epochs; nothing to resume")
+            echo(f"{out} already finished all {config.epochs} epochs (0..{config.epochs - 1}); nothing to resume")
         else:
-            echo(f"resuming {out} after epoch {start_epoch} of {config.epochs}")
+            echo(f"resuming {out}: epochs 0..{start_epoch - 1} are finished; continuing with epoch {start_epoch} "
+                 f"of 0..{config.epochs - 1}")
     sinks: list[Sink] = [LocalFiles(out), WandbSink(out, mode=config.wandb, project=config.wandb_project,
                                                     group=config.wandb_group or config.method, tags=config.wandb_tags,
                                                     run_id=_wandb_id(run_id), name=out.name)]
@@ -221,11 +229,11 @@ def _search_in(out: Path, config: SearchConfig, resume: bool, echo) -> list[dict
     exit_code = FAILED
     try:
         for sink in sinks:
-            sink.start(config.to_dict(), history)
+            sink.start(config.to_dict() | {"data": data_record}, history)
         for epoch in range(start_epoch, config.epochs):
             record, arch = run_epoch(config, parts, benchmark, tse_ema, epoch)
             history.append({"metrics": record, "arch": arch})
-            save_checkpoint(checkpoint_path, checkpoint_state(config, parts, tse_ema, epoch, history, run_id))
+            save_checkpoint(checkpoint_path, checkpoint_state(config, parts, tse_ema, epoch, history, run_id, data_record))
             saved = epoch + 1
             for sink in sinks:
                 sink.log_epoch(record, arch)
@@ -243,6 +251,15 @@ def _search_in(out: Path, config: SearchConfig, resume: bool, echo) -> list[dict
         for sink in sinks:
             sink.finish(exit_code)
     return [row["metrics"] for row in history]
+
+
+def _check_same_data(state: dict, data_record: dict, out: Path) -> None:
+    """ConfigError when the data read now differs from the data the run started on (its content hash)."""
+    saved = (state.get("data") or {}).get("sha256")
+    if saved is not None and saved != data_record["sha256"]:
+        raise ConfigError(f"--resume refused: the data in {data_record['source']} differs from the data {out} started "
+                          f"on (sha256 {saved[:12]}… then, {data_record['sha256'][:12]}… now); restore that data, or "
+                          f"start a new --out")
 
 
 def resumed_config(out: str | Path, given: dict) -> SearchConfig:
@@ -264,7 +281,7 @@ def _saved_note(saved: int, epochs: int, out: Path) -> str:
     """What the checkpoint holds after a failure or an interruption."""
     if saved == 0:
         return f"no epoch had finished, so {out} holds no checkpoint"
-    return f"the checkpoint of epoch {saved}/{epochs} in {out} is kept"
+    return f"the checkpoint after epoch {saved - 1} (0-based; {saved} of {epochs} epochs finished) in {out} is kept"
 
 
 def run_epoch(config: SearchConfig, parts: SearchComponents, benchmark: NB201Benchmark, tse_ema: TSEEMATracker,
@@ -281,7 +298,7 @@ def run_epoch(config: SearchConfig, parts: SearchComponents, benchmark: NB201Ben
     valid_batches = iterate_eval(parts.data.valid, config.batch_size, parts.data.mean, parts.data.std, parts.device)
     valid = evaluate(parts.model, capped(valid_batches, config.steps_per_epoch))
     if not math.isfinite(valid["valid_loss"]):  # e.g. the weights diverged in the epoch's last steps
-        raise NonFiniteLossError(f"non-finite search-valid loss after epoch {epoch + 1}, so that epoch is not saved")
+        raise NonFiniteLossError(f"non-finite search-valid loss after epoch {epoch} (0-based), so that epoch is not saved")
     ema = tse_ema.update(train["train_loss"])
     if parts.device.type == "cuda":
         torch.cuda.synchronize()
