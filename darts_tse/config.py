@@ -1,4 +1,10 @@
-"""SearchConfig: every setting of a search, validated in one place (the CLI only fills it in)."""
+"""The settings of a run, validated in one place (the CLIs only fill them in); torch-free.
+
+:class:`RunConfig` holds what every run of the epoch loop shares (data, supernet, weight optimizer, run, tracking);
+:class:`SearchConfig` adds a differentiable search's method and α settings, :class:`OneShotConfig` a one-shot
+supernet's path sampler and probe set. ``config.json`` records ``kind`` ("search" or "oneshot"), and
+:func:`config_from_dict` reads either back.
+"""
 from __future__ import annotations
 
 import math
@@ -27,26 +33,43 @@ METHODS: dict[str, Method] = {
     "drnas": Method("dirichlet", "validation", "Chen et al., DrNAS, ICLR 2021"),
     "drnas-tse": Method("dirichlet", "tse", "DrNAS mixing with the TSE architect (Ru et al., NeurIPS 2021)"),
 }
+SAMPLERS: dict[str, str] = {  # one-shot path samplers (darts_tse.samplers) and their papers
+    "random": "RandNAS: a uniform op on every edge, one path per minibatch (Li & Talwalkar, UAI 2019)",
+    "fair": "FairNAS: 5 paths per minibatch that train every op of every edge exactly once (Chu et al., ICCV 2021)",
+    "multipath": "MultiPaths: --paths uniform paths per minibatch, gradients averaged",
+}
 DATASETS = ("cifar10", "cifar100", "imagenet16-120", "fashion-mnist", "synthetic", "folder", "npz")
 CUSTOM_DATASETS = ("folder", "npz")  # your own data: --data-dir names the folder or the .npz file
 TSE_MODES = ("joint", "rollout")
 DRNAS_REGULARIZERS = ("l2", "kl")
 WANDB_MODES = ("online", "offline", "disabled")
 L2_ARCH_WEIGHT_DECAY = 1e-3  # Adam's weight decay on α unless DrNAS' KL term is the regulariser
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
+MIN_IMAGE_SIZE = 4  # the supernet halves the resolution twice
+MAX_SUPERNET_WEIGHTS = 500_000_000  # ~6 GB with gradients and momentum in float32: a typo, not a search
+DEVICE_TYPES = ("auto", "cpu", "cuda")
+NB201_CELLS = 5**6
 
-# Settings that do not change what a search computes: they may differ when a run is resumed.
+# Settings that do not change what a run computes: they may differ when a run is resumed.
 NOT_SEARCH_RELEVANT = frozenset({"out", "device", "data_dir", "benchmark", "progress", "threads",
                                  "wandb", "wandb_project", "wandb_group", "wandb_tags"})
 
 
-@dataclass
-class SearchConfig:
-    """All settings of one search. Defaults follow AutoDL/TSE for NB201 (see README)."""
+def supernet_weights(C: int, N: int, num_classes: int = 10) -> int:
+    """The number of weights of the NB201 supernet (every op of every edge), without building it.
 
-    method: str = "darts-tse"
-    K: int = 100
-    tse_mode: str = "joint"
-    order: int = 1
+    Per cell at c channels: 6 edges × (1×1 + 3×3 convs) = 60 c²; stages at C, 2C, 4C with N cells each; two ResNet
+    reduction blocks (c → 2c: 3×3 convs, BN, 1×1 shortcut); the stem, the final BN and the classifier.
+    """
+    cells = sum(60 * N * (C * 2**stage) ** 2 for stage in range(3))
+    reductions = sum(9 * c * 2 * c + 9 * (2 * c) ** 2 + 4 * 2 * c + c * 2 * c for c in (C, 2 * C))
+    return cells + reductions + 27 * C + 2 * C + 2 * 4 * C + 4 * C * num_classes + num_classes
+
+
+@dataclass
+class RunConfig:
+    """The settings every run of the epoch loop shares. Defaults follow AutoDL/TSE for NB201 (see README)."""
+
     dataset: str = "cifar10"
     data_dir: str | None = None
     epochs: int = 50
@@ -65,14 +88,6 @@ class SearchConfig:
     nesterov: bool = True
     weight_decay: float = 5e-4
     grad_clip: float | None = 5.0
-    # α: Adam
-    arch_lr: float = 3e-4
-    arch_beta1: float = 0.5
-    arch_beta2: float = 0.999
-    arch_weight_decay: float | None = None  # None: see effective_arch_weight_decay
-    arch_warmup_epochs: int = 0
-    drnas_reg: str = "l2"
-    kl_weight: float = 1e-3
     # supernet
     track_running_stats: bool = False
     channels_last: bool = True
@@ -89,9 +104,134 @@ class SearchConfig:
     wandb_tags: list[str] = field(default_factory=list)
     progress: bool = True
 
+    kind = "run"  # config.json's "kind" (a class attribute, not a setting)
+
+    def validate(self) -> RunConfig:
+        """Raise ConfigError naming the first invalid setting; returns self."""
+        _choice("dataset", self.dataset, DATASETS)
+        _choice("wandb", self.wandb, WANDB_MODES)
+        for name in ("epochs", "batch_size", "C", "N", "synthetic_samples", "synthetic_image_size"):
+            _integer(name, getattr(self, name), low=1)
+        for name in ("steps_per_epoch", "max_train_samples", "threads"):
+            if getattr(self, name) is not None:
+                _integer(name, getattr(self, name), low=1, when_given=True)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be an integer in 0..{MAX_SEED} (2^32 - 1), got {self.seed}; e.g. "
+                              f"--seed $(( $(date +%s%N) % 4294967296 )) in a sweep")
+        for name in ("synthetic_image_size", "image_size"):
+            value = getattr(self, name)
+            if value is not None:
+                _integer(name, value, low=MIN_IMAGE_SIZE, when_given=name == "image_size",
+                         why="the supernet halves the resolution twice")
+        if self.dataset in CUSTOM_DATASETS and not self.data_dir:
+            what = "a folder with one sub-folder of images per class" if self.dataset == "folder" else \
+                "a .npz file with the arrays x_train and y_train"
+            raise ConfigError(f"--dataset {self.dataset} needs --data-dir: {what}")
+        for name in ("lr", "lr_min", "momentum", "weight_decay", "grad_clip"):
+            _finite(name, getattr(self, name))
+        if self.lr <= 0:
+            raise ConfigError(f"--lr must be > 0, got {self.lr}")
+        if not 0 <= self.lr_min <= self.lr:
+            raise ConfigError(f"--lr-min must lie in [0, --lr], got {self.lr_min}")
+        for name in ("momentum", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
+        if self.nesterov and self.momentum == 0:
+            raise ConfigError("Nesterov momentum needs --momentum > 0; pass --no-nesterov for plain SGD")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ConfigError(f"--grad-clip must be > 0, or none to switch clipping off; got {self.grad_clip}")
+        weights = supernet_weights(self.C, self.N)
+        if weights > MAX_SUPERNET_WEIGHTS:
+            raise ConfigError(f"--C {self.C} --N {self.N} make a supernet of {weights:,} weights (more than "
+                              f"{MAX_SUPERNET_WEIGHTS:,}); NB201 uses --C 16 --N 5 ({supernet_weights(16, 5):,})")
+        _check_device_name(self.device)
+        if self.out is not None:
+            if not str(self.out).strip():
+                raise ConfigError("--out is empty; give the run directory, or leave --out out for runs/<name>")
+            if Path(self.out).exists() and not Path(self.out).is_dir():
+                raise ConfigError(f"--out {self.out} is a file; give a directory for the run's files")
+        return self
+
+    def unused_settings(self) -> dict[str, str]:
+        """The settings this run does not use (by its dataset here; subclasses add their own), each with its users."""
+        unused = {}
+        if self.dataset not in CUSTOM_DATASETS:
+            unused["image_size"] = "only --dataset folder and npz resize images"
+        if self.dataset != "synthetic":
+            unused |= {"synthetic_samples": "only --dataset synthetic uses it",
+                       "synthetic_image_size": "only --dataset synthetic uses it"}
+        return unused
+
+    def ignored_settings(self) -> list[str]:
+        """A sentence for each setting given a non-default value that this run does not use."""
+        default = type(self)()
+        return [f"--{_flag(name)} {getattr(self, name)} is ignored{self._by()}: {users}"
+                for name, users in self.unused_settings().items() if getattr(self, name) != getattr(default, name)]
+
+    def _by(self) -> str:
+        return ""
+
+    @property
+    def method_label(self) -> str:
+        """What the run is, for the console and as its default W&B group (e.g. darts-tse, oneshot-fair)."""
+        return self.kind
+
+    def valid_batch_limit(self) -> int | None:
+        """How many search-valid batches each evaluation after an epoch reads (None: all)."""
+        return self.steps_per_epoch
+
+    def run_name(self) -> str:
+        """The stem of the default run directory name (subclasses name their method)."""
+        return f"{self.kind}-{self.dataset}-seed{self.seed}"
+
+    def default_out(self) -> str:
+        """runs/<name>-<time>-<6 hex digits> (the suffix keeps runs launched in the same second, e.g. by a sweep,
+        apart)."""
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        return str(Path("runs") / f"{self.run_name()}-{stamp}")
+
+    def to_dict(self) -> dict:
+        """Every setting (as saved in checkpoints and records), and the kind of run."""
+        return {"kind": self.kind, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def search_differences(self, other: RunConfig) -> list[str]:
+        """'name: theirs -> ours' for each setting that changes what the run computes and differs."""
+        ours, theirs = self.to_dict(), other.to_dict()
+        return [f"{name}: {theirs.get(name)!r} -> {ours[name]!r}" for name in ours
+                if name not in NOT_SEARCH_RELEVANT and ours[name] != theirs.get(name)]
+
+
+@dataclass
+class SearchConfig(RunConfig):
+    """A differentiable search: the method (mixing + architect) and the α optimizer, on top of :class:`RunConfig`."""
+
+    method: str = "darts-tse"
+    K: int = 100
+    tse_mode: str = "joint"
+    order: int = 1
+    # α: Adam
+    arch_lr: float = 3e-4
+    arch_beta1: float = 0.5
+    arch_beta2: float = 0.999
+    arch_weight_decay: float | None = None  # None: see effective_arch_weight_decay
+    arch_warmup_epochs: int = 0
+    drnas_reg: str = "l2"
+    kl_weight: float = 1e-3
+
+    kind = "search"
+
     @property
     def method_spec(self) -> Method:
         return METHODS[self.method]
+
+    @property
+    def method_label(self) -> str:
+        return self.method
 
     @property
     def effective_arch_weight_decay(self) -> float:
@@ -103,57 +243,32 @@ class SearchConfig:
         return 0.0 if kl_only else L2_ARCH_WEIGHT_DECAY
 
     def validate(self) -> SearchConfig:
-        """Raise ConfigError naming the first invalid setting; returns self."""
         _choice("method", self.method, METHODS)
         _choice("tse_mode", self.tse_mode, TSE_MODES)
-        _choice("dataset", self.dataset, DATASETS)
         _choice("drnas_reg", self.drnas_reg, DRNAS_REGULARIZERS)
-        _choice("wandb", self.wandb, WANDB_MODES)
         if self.order not in (1, 2):
             raise ConfigError(f"--order must be 1 (first order) or 2 (unrolled second order), got {self.order}")
-        for name in ("K", "epochs", "batch_size", "C", "N", "synthetic_samples", "synthetic_image_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= 1, got {value}")
-        for name in ("steps_per_epoch", "max_train_samples", "threads"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1 when given, got {value}")
-        if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 1):
-            raise ConfigError(f"--image-size must be an integer >= 1 when given, got {self.image_size}")
-        if self.dataset in CUSTOM_DATASETS and not self.data_dir:
-            what = "a folder with one sub-folder of images per class" if self.dataset == "folder" else \
-                "a .npz file with the arrays x_train and y_train"
-            raise ConfigError(f"--dataset {self.dataset} needs --data-dir: {what}")
-        if self.arch_warmup_epochs < 0:
-            raise ConfigError(f"--arch-warmup-epochs must be >= 0, got {self.arch_warmup_epochs}")
-        for name in ("lr", "lr_min", "momentum", "weight_decay", "grad_clip", "arch_lr", "arch_beta1", "arch_beta2",
-                     "arch_weight_decay", "kl_weight"):
-            value = getattr(self, name)
-            if value is not None and not math.isfinite(value):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
-        for name in ("lr", "arch_lr"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
-        if not 0 <= self.lr_min <= self.lr:
-            raise ConfigError(f"--lr-min must lie in [0, --lr], got {self.lr_min}")
-        for name in ("momentum", "weight_decay", "arch_weight_decay", "kl_weight"):
+        _integer("K", self.K, low=1)
+        _integer("arch_warmup_epochs", self.arch_warmup_epochs, low=0)
+        super().validate()
+        if self.arch_warmup_epochs >= self.epochs:
+            raise ConfigError(f"--arch-warmup-epochs {self.arch_warmup_epochs} >= --epochs {self.epochs}: α would "
+                              f"never take a step; lower the warm-up or raise --epochs")
+        for name in ("arch_lr", "arch_beta1", "arch_beta2", "arch_weight_decay", "kl_weight"):
+            _finite(name, getattr(self, name))
+        if self.arch_lr <= 0:
+            raise ConfigError(f"--arch-lr must be > 0, got {self.arch_lr}")
+        for name in ("arch_weight_decay", "kl_weight"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if self.nesterov and self.momentum == 0:
-            raise ConfigError("Nesterov momentum needs --momentum > 0; pass --no-nesterov for plain SGD")
+                raise ConfigError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
         for name in ("arch_beta1", "arch_beta2"):
             if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must lie in [0, 1), got {getattr(self, name)}")
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ConfigError(f"--grad-clip must be > 0 (or omitted), got {self.grad_clip}")
-        if self.out is not None and Path(self.out).exists() and not Path(self.out).is_dir():
-            raise ConfigError(f"--out {self.out} is a file; give a directory for the run's files")
+                raise ConfigError(f"--{_flag(name)} must lie in [0, 1), got {getattr(self, name)}")
         return self
 
     def unused_settings(self) -> dict[str, str]:
-        """The method-specific settings the chosen method does not use, each with the methods that do."""
-        method, unused = self.method_spec, {}
+        """The method- and dataset-specific settings this search does not use, each with the runs that do."""
+        method, unused = self.method_spec, super().unused_settings()
         if method.architect != "tse":
             unused |= {"K": "only darts-tse and drnas-tse use it", "tse_mode": "only darts-tse and drnas-tse use it"}
         if method.architect != "validation":
@@ -162,42 +277,98 @@ class SearchConfig:
             unused["drnas_reg"] = "only drnas and drnas-tse use it"
         if method.mixing != "dirichlet" or self.drnas_reg != "kl":
             unused["kl_weight"] = "it scales the KL term of drnas and drnas-tse with --drnas-reg kl"
-        if self.dataset not in CUSTOM_DATASETS:
-            unused["image_size"] = "only --dataset folder and npz resize images"
-        if self.dataset != "synthetic":
-            unused |= {"synthetic_samples": "only --dataset synthetic uses it",
-                       "synthetic_image_size": "only --dataset synthetic uses it"}
         return unused
 
-    def ignored_settings(self) -> list[str]:
-        """A sentence for each setting given a non-default value that the chosen method does not use."""
-        default = SearchConfig()
-        return [f"--{name.replace('_', '-')} {getattr(self, name)} is ignored by --method {self.method}: {users}"
-                for name, users in self.unused_settings().items() if getattr(self, name) != getattr(default, name)]
+    def _by(self) -> str:
+        return f" by --method {self.method}"
 
-    def default_out(self) -> str:
-        """runs/<method>[-K<K>]-<dataset>-seed<seed>-<time>-<6 hex digits> (the suffix keeps runs launched in the
-        same second, e.g. by a sweep, apart)."""
+    def run_name(self) -> str:
+        """<method>[-K<K>]-<dataset>-seed<seed>."""
         k = f"-K{self.K}" if self.method_spec.architect == "tse" else ""
-        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-        return str(Path("runs") / f"{self.method}{k}-{self.dataset}-seed{self.seed}-{stamp}")
+        return f"{self.method}{k}-{self.dataset}-seed{self.seed}"
 
     def to_dict(self) -> dict:
         """Every setting, with the α weight decay actually used (not None), as saved in checkpoints and records."""
-        return asdict(self) | {"arch_weight_decay": self.effective_arch_weight_decay}
+        return super().to_dict() | {"arch_weight_decay": self.effective_arch_weight_decay}
 
-    @classmethod
-    def from_dict(cls, values: dict) -> SearchConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
 
-    def search_differences(self, other: SearchConfig) -> list[str]:
-        """'name: ours != theirs' for each search-relevant setting that differs."""
-        ours, theirs = self.to_dict(), other.to_dict()
-        return [f"{name}: {theirs[name]!r} -> {ours[name]!r}" for name in ours
-                if name not in NOT_SEARCH_RELEVANT and ours[name] != theirs.get(name)]
+@dataclass
+class OneShotConfig(RunConfig):
+    """A one-shot supernet trained by path sampling, on top of :class:`RunConfig`: the sampler and the probe set."""
+
+    sampler: str = "random"
+    paths: int = 3  # multipath: paths per minibatch
+    probes: int = 8  # fixed random subnetworks evaluated on search-valid after every epoch
+    probe_batches: int | None = None  # search-valid batches per probe (default: all, or --steps-per-epoch)
+
+    kind = "oneshot"
+
+    def validate(self) -> OneShotConfig:
+        _choice("sampler", self.sampler, SAMPLERS)
+        _integer("paths", self.paths, low=1)
+        _integer("probes", self.probes, low=0)
+        if self.probes > NB201_CELLS:
+            raise ConfigError(f"--probes {self.probes}: the NB201 space has only {NB201_CELLS} cells")
+        if self.probe_batches is not None:
+            _integer("probe_batches", self.probe_batches, low=1, when_given=True)
+        return super().validate()
+
+    def unused_settings(self) -> dict[str, str]:
+        unused = super().unused_settings()
+        if self.sampler != "multipath":
+            unused["paths"] = "only --sampler multipath draws a chosen number of paths (fair always draws 5)"
+        return unused
+
+    def _by(self) -> str:
+        return f" by --sampler {self.sampler}"
+
+    @property
+    def method_label(self) -> str:
+        return f"oneshot-{self.sampler}"
+
+    def valid_batch_limit(self) -> int | None:
+        return self.probe_batches or self.steps_per_epoch
+
+    def run_name(self) -> str:
+        """oneshot-<sampler>[-m<paths>]-<dataset>-seed<seed>."""
+        m = f"-m{self.paths}" if self.sampler == "multipath" else ""
+        return f"oneshot-{self.sampler}{m}-{self.dataset}-seed{self.seed}"
+
+
+CONFIG_KINDS: dict[str, type[RunConfig]] = {"search": SearchConfig, "oneshot": OneShotConfig}
+
+
+def config_from_dict(values: dict) -> RunConfig:
+    """The config of a config.json or checkpoint dict, by its ``kind`` (older runs without one are searches)."""
+    kind = values.get("kind", "search")
+    if kind not in CONFIG_KINDS:
+        raise ConfigError(f"unknown kind of run {kind!r}; this version of darts_tse knows {', '.join(CONFIG_KINDS)}")
+    return CONFIG_KINDS[kind].from_dict(values)
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
 
 
 def _choice(name: str, value: str, allowed) -> None:
     if value not in allowed:
-        raise ConfigError(f"unknown --{name.replace('_', '-')} {value!r}; choose one of: {', '.join(allowed)}")
+        raise ConfigError(f"unknown --{_flag(name)} {value!r}; choose one of: {', '.join(allowed)}")
+
+
+def _integer(name: str, value, *, low: int, when_given: bool = False, why: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        given = " when given" if when_given else ""
+        reason = f" ({why})" if why else ""
+        raise ConfigError(f"--{_flag(name)} must be an integer >= {low}{given}{reason}, got {value}")
+
+
+def _finite(name: str, value) -> None:
+    if value is not None and not math.isfinite(value):
+        raise ConfigError(f"--{_flag(name)} must be a finite number, got {value}")
+
+
+def _check_device_name(name: str) -> None:
+    """ConfigError unless `name` is auto, cpu, cuda or cuda:N (availability is checked when the run starts)."""
+    kind, _, index = str(name).partition(":")
+    if kind not in DEVICE_TYPES or (index and (kind != "cuda" or not index.isdigit())):
+        raise ConfigError(f"--device {name!r} is not supported; use auto, cpu, cuda or cuda:N")

@@ -5,12 +5,51 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 LOCK_FILE = ".lock"
+# Everything a run writes into its directory (besides the lock): a fresh run refuses a directory that holds any of
+# them, and --overwrite removes exactly these. The writers name their files from here.
+CONFIG_FILE, METRICS_FILE, GENOTYPES_FILE, FINAL_GENOTYPE_FILE = "config.json", "metrics.jsonl", "genotypes.jsonl", "genotype.json"
+CHECKPOINT_FILE, WANDB_DIR = "checkpoint.pt", "wandb"
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, GENOTYPES_FILE, FINAL_GENOTYPE_FILE, CHECKPOINT_FILE, WANDB_DIR)
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written as asked (a folder, a wrong extension, a read-only place)."""
+
+
+def check_output_file(path: str | Path, suffixes: tuple[str, ...], what: str = "-o") -> Path:
+    """`path` as a Path if a file with one of `suffixes` can be written there; OutputPathError (one line, with the
+    fix) for a folder, another extension, or a parent that is not a writable folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{what} {path} is a folder; give a file name, e.g. {path / ('out' + suffixes[0])}")
+    if path.suffix.lower() not in suffixes:
+        raise OutputPathError(f"{what} {path}: the file name must end in {' or '.join(suffixes)}")
+    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{what} {path}: {parent} is not a writable folder; choose another place")
+    return path
+
+
+def run_files(directory: str | Path) -> list[str]:
+    """The names of the run files (:data:`RUN_FILES`, and their leftover temporaries) that `directory` holds."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    present = [name for name in RUN_FILES if (directory / name).exists()]
+    return present + sorted(path.name for path in _temporaries(directory))
+
+
+def _temporaries(directory: Path) -> list[Path]:
+    """The temporaries :func:`atomic_write` leaves when killed, of the run files only (``.<name>.*.tmp``)."""
+    found = [path for name in RUN_FILES for path in directory.glob(f".{name}.*.tmp")]
+    return [path for path in found if path.is_file()]
 
 
 def atomic_write(path: Path, write) -> None:
@@ -40,12 +79,26 @@ def atomic_write(path: Path, write) -> None:
 
 
 def remove_stale_temporaries(directory: Path) -> None:
-    """Delete the temporary files of :func:`atomic_write` that a killed process left in `directory` (and its
-    ``wandb/`` folder); call it only while holding :func:`run_lock`."""
-    for folder in (Path(directory), Path(directory) / "wandb"):
-        for stale in folder.glob(".*.tmp"):
-            if stale.is_file():
-                stale.unlink()
+    """Delete the temporaries of the run files that a killed process left in `directory` (and the W&B marker's in its
+    ``wandb/`` folder), and nothing else; call it only while holding :func:`run_lock`."""
+    directory = Path(directory)
+    stale = _temporaries(directory) + [p for p in (directory / WANDB_DIR).glob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink()
+
+
+def remove_run_files(directory: Path) -> list[str]:
+    """Delete every run file in `directory` (never other files); returns the names removed. Only with the lock held,
+    and only when the user asked for it (``--overwrite``) or for files this process wrote."""
+    directory = Path(directory)
+    removed = run_files(directory)
+    for name in removed:
+        path = directory / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return removed
 
 
 def _umask() -> int:
@@ -56,6 +109,23 @@ def _umask() -> int:
 
 class RunLockedError(RuntimeError):
     """Another process is writing to the same run directory."""
+
+
+def lock_held(directory: Path) -> bool:
+    """Whether another process holds :func:`run_lock` on `directory` now (creates nothing)."""
+    lock = Path(directory) / LOCK_FILE
+    if not lock.is_file():
+        return False
+    try:
+        with open(lock, "rb") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
 
 
 @contextmanager
@@ -71,7 +141,7 @@ def run_lock(directory: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunLockedError(f"another search is writing to {directory}; wait for it to finish or choose a new "
+            raise RunLockedError(f"another run is writing to {directory}; wait for it to finish or choose a new "
                                  f"--out") from None
         try:
             yield

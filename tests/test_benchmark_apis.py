@@ -265,7 +265,7 @@ def _nats_copy(nats_fake_dir, tmp_path) -> Path:
 
 def test_nats_corrupt_record_names_the_file_and_the_search_goes_on(nats_fake_dir, tmp_path, caplog):
     from darts_tse.nb201 import RecordUnreadable
-    from darts_tse.search.loop import nb201_lookup
+    from darts_tse.search.tasks import nb201_lookup
     from darts_tse.space import Genotype
 
     copy = _nats_copy(nats_fake_dir, tmp_path)

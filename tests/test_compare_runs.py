@@ -222,14 +222,14 @@ def test_json_has_null_for_undefined_numbers_and_write_errors_are_one_line(seed_
     capsys.readouterr()
     assert main([*one_seed, "--json", str(tmp_path)]) == 2  # a directory
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"error: cannot write --json {tmp_path}")
+    assert len(err) == 1 and err[0].startswith(f"error: --json {tmp_path} is a folder; give a file name")
 
 
 def test_unreadable_run_files_are_one_line_errors(seed_runs, tmp_path, capsys):
     main = load_script("compare_runs").main
     for name, text, message in (("config.json", "{not json", "is not JSON"),
                                 ("config.json", "[1, 2]", "is not a JSON object"),
-                                ("metrics.jsonl", '{"loss": 1}\n{"epoch": 0}\n', "line 1 is not a metrics row")):
+                                ("metrics.jsonl", '{"loss": 1}\n{"epoch": 0}\n', "line 1 is not a row of an epoch")):
         broken = tmp_path / f"broken-{len(list(tmp_path.iterdir()))}"
         shutil.copytree(seed_runs["darts"][0], broken)
         (broken / name).write_text(text)

@@ -9,6 +9,7 @@ import pytest
 
 from darts_tse.analysis import (
     MissingDependency,
+    NoFinishedEpoch,
     Run,
     RunDirError,
     choose_nb201,
@@ -121,8 +122,12 @@ def test_run_directory_errors(tmp_path):
     with pytest.raises(RunDirError, match="does not exist"):
         load_run(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(RunDirError, match="not a search run directory"):
+    with pytest.raises(NoFinishedEpoch, match="no finished epoch .it is empty"):  # a failed start's leftover
         genotype_entry(tmp_path / "empty")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="not a search run directory"):
+        genotype_entry(tmp_path / "other")
     (tmp_path / "empty" / "metrics.jsonl").write_text("")
     with pytest.raises(RunDirError, match="no finished epoch yet"):
         load_run(tmp_path / "empty")

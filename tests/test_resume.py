@@ -17,6 +17,7 @@ import darts_tse.training.step
 from darts_tse.config import ConfigError, SearchConfig
 from darts_tse.files import run_lock
 from darts_tse.search import run_search
+from darts_tse.search import RunWriteError
 from darts_tse.search.checkpoint import load_checkpoint, save_checkpoint
 
 from conftest import REPO_ROOT, interrupt_at_epoch
@@ -195,7 +196,7 @@ def test_failed_checkpoint_write_in_a_search_keeps_the_last_epoch_and_resumes(tm
             raise OSError("No space left on device")
 
     monkeypatch.setattr(torch, "save", save_fails_on_second_epoch)
-    with pytest.raises(OSError):
+    with pytest.raises(RunWriteError, match=r"No space left on device; the checkpoint after epoch 0 \(0-based\) is intact"):
         run_search(config, echo=lambda line: None)
     monkeypatch.undo()
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] == 0
@@ -225,10 +226,10 @@ def test_divergence_in_the_first_epoch_says_nothing_was_saved(tmp_path, capsys):
     config = tiny_config(tmp_path / "run", "darts", synthetic_samples=32, epochs=1)
     assert train_search.main([*cli_args(config), "--lr", "1e9", "--lr-min", "0", "--grad-clip", "none"]) == 2
     err = capsys.readouterr().err.splitlines()[-1]
-    assert err.startswith("error: non-finite") and "epoch 0 (0-based)" in err and "holds no checkpoint" in err
-    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    assert err.startswith("error: non-finite") and "epoch 0 (0-based)" in err and "nothing of" in err
+    assert not (tmp_path / "run").exists()  # the failed start removed the directory it created
     assert train_search.main([*cli_args(config), "--resume"]) == 2
-    assert "before its first epoch finished" in capsys.readouterr().err
+    assert "no checkpoint at" in capsys.readouterr().err
 
 
 def test_death_between_the_last_checkpoint_and_its_log_lines_is_repaired_by_resume(tmp_path, monkeypatch, reference_runs):
@@ -258,7 +259,7 @@ def test_a_second_writer_of_the_same_run_directory_is_refused(tmp_path, capsys):
     with run_lock(tmp_path / "run"):  # as another process holding the directory
         assert train_search.main(cli_args(config)) == 2
         err = capsys.readouterr().err.splitlines()[-1]
-        assert err.startswith("error: another search is writing to") and "--out" in err
+        assert err.startswith("error: another run is writing to") and "--out" in err
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
     assert train_search.main(cli_args(config)) == 0  # the lock is released with its holder
 
@@ -279,7 +280,7 @@ def test_resume_from_a_foreign_checkpoint_is_one_line(tmp_path, capsys):
     torch.save({"state_dict": {}}, tmp_path / "run" / "checkpoint.pt")
     assert train_search.main([*cli_args(config), "--resume"]) == 2
     err = capsys.readouterr().err.splitlines()[-1]
-    assert err.startswith("error:") and "not a search checkpoint" in err and "config" in err
+    assert err.startswith("error:") and "is not a checkpoint of darts_tse" in err and "config" in err
 
 
 def test_resume_takes_unnamed_settings_from_the_checkpoint_and_keeps_its_benchmark(tmp_path, caplog, nb201_table):
@@ -301,8 +302,8 @@ def test_interrupted_in_the_first_epoch_says_start_again(tmp_path, monkeypatch):
     lines = []
     with pytest.raises(KeyboardInterrupt):
         run_search(tiny_config(tmp_path / "run", "darts-tse"), echo=lines.append)
-    assert "holds no checkpoint" in lines[-1] and "start it again without --resume" in lines[-1]
-    assert "--resume --out" not in lines[-1]
+    assert lines[-1].startswith("interrupted before epoch 0 finished: nothing was kept")
+    assert "--resume --out" not in lines[-1] and not (tmp_path / "run").exists()
 
 
 def test_resume_of_a_run_still_in_its_first_epoch_names_the_lock(tmp_path, capsys):
@@ -311,7 +312,7 @@ def test_resume_of_a_run_still_in_its_first_epoch_names_the_lock(tmp_path, capsy
     (tmp_path / "run" / "config.json").write_text("{}")  # what a search writes before its first epoch
     with run_lock(tmp_path / "run"):
         assert train_search.main(["--resume", "--out", config.out]) == 2
-    assert "another search is writing to" in capsys.readouterr().err
+    assert "another run is writing to" in capsys.readouterr().err
 
 
 def test_out_below_a_file_is_one_line(tmp_path, capsys):
@@ -322,15 +323,21 @@ def test_out_below_a_file_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("error: cannot create --out") and "writable directory" in err[0]
 
 
-def test_temporaries_left_by_a_killed_write_are_removed(tmp_path):
+def test_temporaries_left_by_a_killed_write_are_removed_on_resume(tmp_path, monkeypatch):
     run = tmp_path / "run"
-    (run / "wandb").mkdir(parents=True)
+    config = tiny_config(run, "darts-tse", epochs=2, synthetic_samples=32)
+    interrupt_at_epoch(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(config, echo=lambda line: None)
+    monkeypatch.undo()
+    (run / "wandb").mkdir(exist_ok=True)
     stale = [run / ".checkpoint.pt.k3j2h1g0.tmp", run / "wandb" / ".last_logged_epoch.abcd1234.tmp"]
     for path in stale:
         path.write_bytes(b"half a file")
-    run_search(tiny_config(run, "darts-tse", epochs=1, synthetic_samples=32), echo=lambda line: None)
+    (run / ".notes.tmp").write_text("a user's file, not a run file's temporary")
+    run_search(config, resume=True, echo=lambda line: None)
     assert not any(path.exists() for path in stale)
-    assert not list(run.glob(".*.tmp"))
+    assert (run / ".notes.tmp").read_text().startswith("a user's file")
 
 
 def test_a_hand_edited_checkpoint_is_one_line(tmp_path, capsys):
@@ -342,4 +349,4 @@ def test_a_hand_edited_checkpoint_is_one_line(tmp_path, capsys):
     torch.save(state, tmp_path / "run" / "checkpoint.pt")
     assert train_search.main(["--resume", "--out", config.out]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "does not match this search" in err[0] and "alpha" in err[0]
+    assert len(err) == 1 and "does not match this run" in err[0] and "alpha" in err[0]

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from darts_tse.config import METHODS, SearchConfig
+from darts_tse.config import METHODS, ConfigError, SearchConfig
 from darts_tse.search import run_search
 from darts_tse.space import Genotype
 
@@ -134,7 +134,8 @@ def test_unknown_method_is_rejected_by_the_cli():
 def test_existing_run_directory_is_not_overwritten(tmp_path):
     config = tiny_config(tmp_path, "darts-tse", epochs=1)
     run_search(config, echo=lambda line: None)
-    with pytest.raises(Exception, match="already holds a search"):
+    with pytest.raises(ConfigError, match=r"already holds run files \(config.json, metrics.jsonl, genotypes.jsonl, "
+                                          r"genotype.json, checkpoint.pt\); continue it with --resume"):
         run_search(tiny_config(tmp_path, "darts-tse", epochs=1), echo=lambda line: None)
 
 
@@ -146,7 +147,7 @@ def test_existing_run_directory_is_not_overwritten(tmp_path):
     (["--kl-weight", "-1"], "--kl-weight must be >= 0"),
     (["--arch-beta1", "2"], "--arch-beta1 must lie in [0, 1)"),
     (["--lr", "nan"], "--lr must be a finite number"),
-    (["--device", "foo"], "--device 'foo' is not a device"),
+    (["--device", "foo"], "--device 'foo' is not supported"),
     (["--out", "{tmp}/a-file"], "is a file"),
 ])
 def test_bad_optimizer_device_and_out_settings_give_one_line_errors(tmp_path, capsys, args, fragment):
@@ -359,7 +360,7 @@ def test_search_config_defaults_are_the_readme_defaults():
     assert DEFAULT_DATA_DIR == Path("data")
     # the CLI's defaults are the same settings
     args = vars(train_search.build_parser().parse_args([]))
-    assert args.pop("resume") is False
+    assert args.pop("resume") is False and args.pop("overwrite") is False
     assert SearchConfig(**args) == config
 
 
@@ -404,7 +405,7 @@ def test_validation_architect_streams_the_valid_split(tmp_path, monkeypatch):
     assert splits[0] == "valid" and set(splits[1:]) == {"train"}  # the architect's stream, then the training ones
     from darts_tse.search.checkpoint import load_checkpoint
     state = load_checkpoint(tmp_path / "darts" / "checkpoint.pt")
-    assert state["architect"]["valid_batches"] == {"cycle": 1, "position": 4}
+    assert state["task"]["valid_batches"] == {"cycle": 1, "position": 4}
 
 
 def run_recording(config, monkeypatch):
@@ -551,9 +552,10 @@ def test_metric_values_match_a_recomputation(tmp_path, monkeypatch, nb201_table)
 
 
 def test_epoch_record_describes_the_derived_cell(nb201_table):
-    """epoch_record on a supernet whose α is chosen: every field lands under its own key."""
+    """The epoch's row from the loop's numbers and the differentiable task's fields: each under its own key."""
     from darts_tse.mixing import SoftmaxMixing
     from darts_tse.nb201 import load_benchmark
+    from darts_tse.search import DifferentiableTask
     from darts_tse.search.loop import epoch_record
     from darts_tse.space import NB201SearchNetwork
 
@@ -566,7 +568,8 @@ def test_epoch_record_describes_the_derived_cell(nb201_table):
         model.alpha.copy_(alpha)
     train = {"train_loss": 2.25, "train_acc": 12.5, "steps": 7, "alpha_steps": 3}
     valid = {"valid_loss": 2.5, "valid_acc": 37.5}
-    record = epoch_record(4, train, valid, model, load_benchmark(nb201_table), tse_ema=6.75, lr=0.0125, seconds=1.23456)
+    fields, arch = DifferentiableTask(model, architect=None).record(valid, load_benchmark(nb201_table))
+    record = epoch_record(4, train, valid, fields, tse_ema=6.75, lr=0.0125, seconds=1.23456)
     assert record["epoch"] == 4 and record["steps"] == 7 and record["alpha_steps"] == 3
     assert (record["train_loss"], record["train_acc"]) == (2.25, 12.5)
     assert (record["valid_loss"], record["valid_acc"]) == (2.5, 37.5)
@@ -575,6 +578,7 @@ def test_epoch_record_describes_the_derived_cell(nb201_table):
     assert record["skip_count"] == 2 and record["param_free_count"] == 4
     probabilities = torch.softmax(alpha, dim=-1).tolist()
     assert record["alpha_entropy"] == pytest.approx(entropy(probabilities), abs=1e-6)
+    assert arch["probabilities"] == [[round(p, 6) for p in row] for row in probabilities]
     assert table_rows(nb201_table, {cell.index})[cell.index] == (cell.to_str(), record["nb201"])
 
 

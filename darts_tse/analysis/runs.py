@@ -15,7 +15,17 @@ GENOTYPE_FORMATS = ("nb201", "json")
 
 
 class RunDirError(ValueError):
-    """A run directory that is missing, empty or lacks what was asked for; the message says which."""
+    """A run directory that is missing, damaged or lacks what was asked for; the message says which."""
+
+
+class NoFinishedEpoch(RunDirError):
+    """A run directory with no finished epoch yet (a run in its first epoch, a failed or killed start)."""
+
+
+# numbers a metrics row may hold (None where undefined); anything else there means a damaged file
+NUMERIC_KEYS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "steps", "alpha_steps", "paths",
+                "alpha_entropy", "nb201_index", "skip_count", "param_free_count", "tse_ema", "lr", "seconds")
+DAMAGED = "the file is written by the run; resume the run to rewrite it, or restore the file"
 
 
 # ---- reading ------------------------------------------------------------------------------------------------------
@@ -24,7 +34,13 @@ def read_jsonl(path: Path) -> list[dict]:
 
     A run killed while appending may leave a partial last line: it is skipped (the next resume rewrites the file).
     """
-    lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise RunDirError(f"{path} is not UTF-8 text (byte {error.start}); {DAMAGED}") from error
+    except OSError as error:
+        raise RunDirError(f"cannot read {path}: {error.strerror or error}") from error
+    lines = [line for line in text.splitlines() if line.strip()]
     rows = []
     for number, line in enumerate(lines, 1):
         try:
@@ -44,6 +60,8 @@ def check_run_dir(path: str | Path) -> Path:
     if not path.is_dir():
         raise RunDirError(f"{path} is not a directory; pass the --out directory of a search")
     if not (path / "metrics.jsonl").is_file():
+        if not any(child.name != ".lock" for child in path.iterdir()):
+            raise NoFinishedEpoch(f"{path} has no finished epoch (it is empty: a failed or killed start)")
         raise RunDirError(f"{path} is not a search run directory (no metrics.jsonl); pass the --out directory of a search")
     return path
 
@@ -55,6 +73,8 @@ def read_config(path: str | Path) -> dict:
         return {}
     try:
         config = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise RunDirError(f"{file} is not UTF-8 text; it is written by train_search.py, restore or remove it") from error
     except json.JSONDecodeError as error:
         raise RunDirError(f"{file} is not JSON ({error}); it is written by train_search.py, restore or remove it") from error
     if not isinstance(config, dict):
@@ -67,12 +87,49 @@ def read_metrics(path: str | Path) -> list[dict]:
     path = check_run_dir(path)
     rows = read_jsonl(path / "metrics.jsonl")
     if not rows:
-        raise RunDirError(f"{path} has no finished epoch yet (metrics.jsonl is empty)")
-    for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
-            raise RunDirError(f"{path / 'metrics.jsonl'}: line {number} is not a metrics row (no integer 'epoch'); "
-                              f"the file is written by train_search.py")
+        raise NoFinishedEpoch(f"{path} has no finished epoch yet (metrics.jsonl is empty)")
+    _check_rows(rows, path / "metrics.jsonl", _check_metrics_row)
     return rows
+
+
+def _check_rows(rows: list, file: Path, check_row) -> None:
+    """RunDirError naming the line of the first damaged row or repeated epoch of a .jsonl file."""
+    seen: dict[int, int] = {}
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or isinstance(row.get("epoch"), bool) or not isinstance(row.get("epoch"), int) \
+                or row["epoch"] < 0:
+            raise RunDirError(f"{file}: line {number} is not a row of an epoch (no integer 'epoch' >= 0); {DAMAGED}")
+        problem = check_row(row)
+        if problem:
+            raise RunDirError(f"{file}: line {number} (epoch {row['epoch']}) {problem}; {DAMAGED}")
+        if row["epoch"] in seen:
+            raise RunDirError(f"{file}: epoch {row['epoch']} appears twice (lines {seen[row['epoch']]} and {number}); "
+                              f"{DAMAGED}")
+        seen[row["epoch"]] = number
+
+
+def _is_number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _check_metrics_row(row: dict) -> str | None:
+    """What is wrong with a metrics row, or None."""
+    for key in NUMERIC_KEYS:
+        if key in row and not _is_number(row[key]):
+            return f"has {key} = {row[key]!r}, not a number"
+    if "genotype" in row and not isinstance(row["genotype"], str):
+        return f"has genotype = {row['genotype']!r}, not an NB201 string"
+    nb201 = row.get("nb201")
+    if nb201 is not None and (not isinstance(nb201, dict) or not all(
+            isinstance(splits, dict) and all(_is_number(v) for v in splits.values()) for splits in nb201.values())):
+        return "has an nb201 entry that is not {dataset: {split: number}}"
+    return None
+
+
+def _check_genotype_row(row: dict) -> str | None:
+    if not isinstance(row.get("genotype"), str):
+        return "has no NB201 string under 'genotype'"
+    return None
 
 
 @dataclass
@@ -92,6 +149,21 @@ def load_run(path: str | Path) -> Run:
     """config.json and metrics.jsonl of a run directory."""
     metrics = read_metrics(path)
     return Run(Path(path), read_config(path), metrics)
+
+
+def load_runs(paths, *, note=None) -> list[Run]:
+    """The runs of `paths`, leaving out (with a one-line `note`, e.g. printed) each directory with no finished epoch
+    yet, such as a run in its first epoch or a failed start; RunDirError when no run is left, or for a damaged one."""
+    runs = []
+    for path in paths:
+        try:
+            runs.append(load_run(path))
+        except NoFinishedEpoch as error:
+            if note is not None:
+                note(f"skipping {error}")
+    if not runs:
+        raise RunDirError(f"none of the {len(list(paths))} run directories given has a finished epoch yet")
+    return runs
 
 
 def run_label(config: dict, path: Path | None = None, *, with_seed: bool = True) -> str:
@@ -146,15 +218,20 @@ def read_genotypes(path: str | Path) -> list[dict]:
     """Every finished epoch's genotypes.jsonl row (epoch, genotype, probabilities, alpha), or genotype.json's latest
     epoch alone where genotypes.jsonl is missing or empty; RunDirError when there is neither."""
     path = check_run_dir(path)
-    rows = read_jsonl(path / "genotypes.jsonl") if (path / "genotypes.jsonl").is_file() else []
+    source = path / "genotypes.jsonl"
+    rows = read_jsonl(source) if source.is_file() else []
     if not rows and (path / "genotype.json").is_file():
+        source = path / "genotype.json"
         try:
-            rows = [json.loads((path / "genotype.json").read_text(encoding="utf-8"))]
+            rows = [json.loads(source.read_text(encoding="utf-8"))]
+        except UnicodeDecodeError as error:
+            raise RunDirError(f"{source} is not UTF-8 text; {DAMAGED}") from error
         except json.JSONDecodeError as error:
-            raise RunDirError(f"{path / 'genotype.json'} is not JSON ({error}); it is rewritten after every epoch, "
+            raise RunDirError(f"{source} is not JSON ({error}); it is rewritten after every epoch, "
                               f"so resume the search or restore the file") from error
     if not rows:
-        raise RunDirError(f"{path} has no finished epoch yet (genotypes.jsonl is empty and there is no genotype.json)")
+        raise NoFinishedEpoch(f"{path} has no finished epoch yet (genotypes.jsonl is empty and there is no genotype.json)")
+    _check_rows(rows, source, _check_genotype_row)
     return rows
 
 

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import torch
 
+from ..config import MAX_SEED, MIN_IMAGE_SIZE
+from ..files import atomic_write_text, check_output_file
 from ..perf import CASES, BenchConfig, format_table, run_benchmark
+from .errors import cli_main
 
 
 def add_step_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,6 +29,19 @@ def add_step_arguments(p: argparse.ArgumentParser) -> None:
                    help="channels_last memory format for both supernets")
     p.add_argument("--K", type=int, default=2, help="TSE window: minibatches per α step")
     p.add_argument("--seed", type=int, default=0)
+
+
+def check_step_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """One line (argparse's error) for a step flag out of its range."""
+    for name in ("C", "N", "batch_size", "num_classes", "K"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.image_size < MIN_IMAGE_SIZE:
+        parser.error(f"--image-size must be >= {MIN_IMAGE_SIZE} (the supernet halves the resolution twice)")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if not 0 <= args.seed <= MAX_SEED:
+        parser.error(f"--seed must lie in 0..{MAX_SEED}, got {args.seed}")
 
 
 def step_config(args: argparse.Namespace, **overrides) -> BenchConfig:
@@ -47,8 +63,9 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     args = p.parse_args(argv)
-    if args.repeats < 1 or args.warmup < 0 or args.K < 1:
-        p.error("--repeats and --K must be >= 1, --warmup >= 0")
+    check_step_arguments(p, args)
+    if args.repeats < 1 or args.warmup < 0:
+        p.error("--repeats must be >= 1, --warmup >= 0")
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: CUDA is not available")
     config = step_config(args, device=args.device, repeats=args.repeats, warmup=args.warmup, memory=args.memory,
@@ -56,11 +73,13 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     return config, args.json
 
 
+@cli_main
 def main(argv=None) -> int:
     config, json_path = parse_args(argv)
+    if json_path is not None:
+        check_output_file(json_path, (".json",), "--json")
     result = run_benchmark(config)
     print(format_table(result))
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
     return 0

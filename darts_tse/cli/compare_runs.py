@@ -19,17 +19,10 @@ import json
 import sys
 from pathlib import Path
 
-from ..analysis import (
-    RunDirError,
-    choose_nb201,
-    format_summary,
-    group_curves,
-    group_runs,
-    json_document,
-    load_run,
-    summary,
-)
+from ..analysis import choose_nb201, format_summary, group_curves, group_runs, json_document, load_runs, summary
+from ..files import atomic_write_text, check_output_file
 from ..nb201.labels import NB201_SPLITS
+from .errors import cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,24 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        runs = [load_run(path) for path in args.runs]
-        dataset, split = choose_nb201(runs, args.dataset, args.split)
-        groups = group_runs(runs)
-        summaries = [summary(group, dataset, split, args.epoch) for group in groups]
-    except RunDirError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    json_path = check_output_file(args.json, (".json",), "--json") if args.json is not None else None
+    runs = load_runs(args.runs, note=lambda line: print(line, file=sys.stderr))
+    dataset, split = choose_nb201(runs, args.dataset, args.split)
+    groups = group_runs(runs)
+    summaries = [summary(group, dataset, split, args.epoch) for group in groups]
     print(format_summary(summaries, dataset, split, given_epoch=args.epoch is not None))
-    if args.json is not None:
+    if json_path is not None:
         document = json_document(summaries, [group_curves(group, dataset, split) for group in groups], dataset, split)
-        try:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        except OSError as error:
-            print(f"error: cannot write --json {args.json}: {error}", file=sys.stderr)
-            return 2
-        print(f"wrote {args.json}")
+        atomic_write_text(json_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+        print(f"wrote {json_path}")
     return 0

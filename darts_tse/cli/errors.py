@@ -1,10 +1,57 @@
-"""The errors a user can cause with bad input: the CLIs print their one-line message instead of a traceback."""
-from ..config import ConfigError
-from ..data import DataError
-from ..files import RunLockedError
-from ..nb201 import BenchmarkError
-from ..search import CheckpointError, NonFiniteLossError
-from ..space import GenotypeError
+"""The errors a user can cause with bad input, and how every command line reports them: one line, exit status 2,
+never a traceback (a closed pipe, as in ``... | head``, ends the command quietly).
 
-USER_ERRORS = (BenchmarkError, CheckpointError, ConfigError, DataError, GenotypeError, NonFiniteLossError,
-               RunLockedError)
+The error types live in their rooms (``ConfigError`` in config, ``CheckpointError`` in search, ...). They are looked
+up among the modules already imported, so a reader command that never loads torch does not load it for its error
+handling: an error type whose module was never imported cannot have been raised.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+USER_ERROR_TYPES = {  # module -> the user errors it defines
+    "darts_tse.config": ("ConfigError",),
+    "darts_tse.files": ("OutputPathError", "RunLockedError"),
+    "darts_tse.data.base": ("DataError",),
+    "darts_tse.estimators.study": ("CurveLoadError",),
+    "darts_tse.space.genotype": ("GenotypeError",),
+    "darts_tse.nb201.base": ("BenchmarkError",),
+    "darts_tse.search.checkpoint": ("CheckpointError",),
+    "darts_tse.search.loop": ("NonFiniteLossError", "RunWriteError"),
+    "darts_tse.analysis.runs": ("RunDirError",),
+    "darts_tse.analysis.plotting": ("MissingDependency",),
+}
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The user-error types that can have been raised in this process (their modules are imported), and OSError
+    (a file that cannot be read or written)."""
+    found = [getattr(sys.modules[module], name) for module, names in USER_ERROR_TYPES.items()
+             if module in sys.modules for name in names]
+    return (*found, OSError)
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line (its whitespace folded), or its type where it has none."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def cli_main(main):
+    """Decorate a command's ``main(argv) -> int``: a user's error prints ``error: <one line>`` and returns 2; a
+    closed stdout (``| head``) returns 141 (128 + SIGPIPE) without a traceback."""
+    @functools.wraps(main)
+    def wrapped(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # Python would flush into the closed pipe again at exit
+            return 141
+        except Exception as error:
+            if not isinstance(error, user_errors()):
+                raise
+            print(f"error: {one_line(error)}", file=sys.stderr)
+            return 2
+    return wrapped

@@ -8,9 +8,9 @@ Examples (from the repository root):
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ..analysis import GENOTYPE_FORMATS, RunDirError, format_genotype, genotype_entry
+from ..analysis import GENOTYPE_FORMATS, format_genotype, genotype_entry
+from .errors import cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,11 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        print(format_genotype(genotype_entry(args.run, args.epoch), args.format))
-    except RunDirError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    print(format_genotype(genotype_entry(args.run, args.epoch), args.format))
     return 0

@@ -8,19 +8,23 @@ The table has the columns of nb201_accuracy.csv and is read by ``--benchmark nb2
 import argparse
 import sys
 
-from ..nb201 import BenchmarkError, export_table
+from ..files import check_output_file
+from ..nb201 import export_table
+from .errors import cli_main
 
 
+@cli_main
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="NAS-Bench-201-v1_*.pth, NATS-tss-v1_0-3ffb9-simple directory, or NATS-tss-v1_0-3ffb9.pickle.pbz2")
     parser.add_argument("-o", "--output", required=True, help="CSV file to write")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)
-    try:
-        rows = export_table(args.source, args.output, progress=not args.no_progress)
-    except BenchmarkError as error:
-        print("error: " + " ".join(str(error).split()), file=sys.stderr)
+    output = check_output_file(args.output, (".csv",))
+    if output.exists() and not args.overwrite:
+        print(f"error: {output} exists; choose another -o, or pass --overwrite to replace it", file=sys.stderr)
         return 2
+    rows = export_table(args.source, output, progress=not args.no_progress)
     print(f"wrote {rows} architectures to {args.output}")
     return 0

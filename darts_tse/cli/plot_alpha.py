@@ -10,9 +10,10 @@ Example (from the repository root):
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ..analysis import MissingDependency, RunDirError, plot_alpha
+from ..analysis import plot_alpha
+from ..files import check_output_file
+from .errors import cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,12 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        output = plot_alpha(args.run, args.output, zoom=args.zoom)
-    except (RunDirError, MissingDependency) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    output = plot_alpha(args.run, check_output_file(args.output, (".png",)), zoom=args.zoom)
     print(f"wrote {output}")
     return 0

@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..analysis import MissingDependency, RunDirError, load_run, plot_curves
+from ..analysis import load_runs, plot_curves
+from ..files import check_output_file
 from ..nb201.labels import NB201_SPLITS
+from .errors import cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,14 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        runs = [load_run(path) for path in args.runs]
-        output = plot_curves(runs, args.output, dataset=args.dataset, split=args.split,
-                             mean_over_seeds=args.mean_over_seeds, seed_lines=args.seed_lines)
-    except (RunDirError, MissingDependency) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    output = check_output_file(args.output, (".png",))
+    runs = load_runs(args.runs, note=lambda line: print(line, file=sys.stderr))
+    plot_curves(runs, output, dataset=args.dataset, split=args.split, mean_over_seeds=args.mean_over_seeds,
+                seed_lines=args.seed_lines)
     print(f"wrote {output} ({len(runs)} run{'s' if len(runs) > 1 else ''})")
     return 0

@@ -10,9 +10,11 @@ import argparse
 import torch
 
 from ..perf import CASES, format_profile, profile_cases
-from .bench_step import add_step_arguments, step_config
+from .bench_step import add_step_arguments, check_step_arguments, step_config
+from .errors import cli_main
 
 
+@cli_main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_step_arguments(p)
@@ -22,8 +24,9 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=1, help="unprofiled units per case first")
     p.add_argument("--top", type=int, default=15, help="ops listed per difference")
     args = p.parse_args(argv)
-    if args.rounds < 1 or args.warmup < 0 or args.K < 1 or args.top < 1:
-        p.error("--rounds, --K and --top must be >= 1, --warmup >= 0")
+    check_step_arguments(p, args)
+    if args.rounds < 1 or args.warmup < 0 or args.top < 1:
+        p.error("--rounds and --top must be >= 1, --warmup >= 0")
     config = step_config(args, device="cpu", warmup=args.warmup, memory=False, cases=tuple(args.cases))
     if config.threads:
         torch.set_num_threads(config.threads)

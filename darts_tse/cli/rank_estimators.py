@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..files import atomic_write_text, check_output_file
+from .errors import cli_main
 from ..estimators import (
     DEFAULT_E,
     DEFAULT_GAMMA,
@@ -58,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> None:
     """Load curves, run the study, print and write the outputs."""
+    for path, suffixes, flag in ((args.json_out, (".json",), "--json"), (args.plot, (".png", ".pdf", ".svg"), "--plot")):
+        if path:
+            check_output_file(path, suffixes, flag)
     if args.nats_dir:
         indices = parse_indices(args.indices) if args.indices else None
         curve_set = load_curves_nats(args.nats_dir, args.dataset, args.hp, indices, args.truth_dataset, args.seed)
@@ -71,13 +76,14 @@ def run(args: argparse.Namespace) -> None:
                            args.patience, settings)
     print(format_rank_table(study, args.every))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(study_to_dict(study), indent=2) + "\n")
+        atomic_write_text(Path(args.json_out), json.dumps(study_to_dict(study), indent=2) + "\n")
         print(f"wrote {args.json_out}")
     if args.plot:
         plot_rank_study(study, args.plot)
         print(f"wrote {args.plot}")
 
 
+@cli_main
 def main(argv=None) -> int:
     """Entry point: 0 on success, 2 with a one-line error on bad input."""
     args = build_parser().parse_args(argv)

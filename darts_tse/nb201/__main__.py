@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from darts_tse.space.genotype import GenotypeError
@@ -34,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     except (GenotypeError, BenchmarkError) as error:
         print("error: " + " ".join(str(error).split()), file=sys.stderr)
         return 2
-    print(json.dumps(result.to_dict(), indent=2))
+    try:
+        print(json.dumps(result.to_dict(), indent=2), flush=True)
+    except BrokenPipeError:  # `... | head`: the reader left; end quietly (and keep Python from flushing again)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0
 
 

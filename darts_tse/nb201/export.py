@@ -23,8 +23,11 @@ def export_table(source: str | Path, output: str | Path, progress: bool = True) 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
-    count = write_table(partial, _rows(benchmark, indexes, progress))
-    partial.replace(output)  # a failed export leaves no table that looks complete
+    try:
+        count = write_table(partial, _rows(benchmark, indexes, progress))
+        partial.replace(output)  # a failed export leaves no table that looks complete
+    finally:
+        partial.unlink(missing_ok=True)  # nor a half-written .partial beside it
     return count
 
 

@@ -7,6 +7,7 @@ missing number (read as None). The table may hold a subset of the architectures 
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -32,6 +33,7 @@ SEED_COLUMNS: tuple[str, ...] = tuple(f"{COLUMN_PREFIX[d]}_valid_seeds" for d in
 REQUIRED_COLUMNS: tuple[str, ...] = ("index", "arch") + ACCURACY_COLUMNS
 TABLE_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + SEED_COLUMNS
 EXPORT_HINT = "make one with: python scripts/export_nb201_table.py SOURCE -o table.csv"
+logger = logging.getLogger(__name__)
 
 
 class TableBenchmark(NB201Benchmark):
@@ -42,6 +44,12 @@ class TableBenchmark(NB201Benchmark):
         self.path = Path(path)
         self.source = f"table {self.path.name}"
         self._present, self._arrays = _read_table(self.path)
+        rows = int(self._present.sum())
+        if rows == 0:
+            raise BenchmarkError(f"table {path} has a header but no architecture (a failed export?); {EXPORT_HINT}")
+        if rows < NUM_ARCHITECTURES:
+            logger.warning("table %s holds %d of the %d NB201 architectures (%d missing): epochs whose genotype it "
+                           "lacks get nb201: null", self.path, rows, NUM_ARCHITECTURES, NUM_ARCHITECTURES - rows)
         self.has_test = any(
             not np.isnan(self._arrays[f"{COLUMN_PREFIX[d]}_test"][self._present]).all() for d in DATASETS
         )

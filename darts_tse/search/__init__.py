@@ -1,11 +1,15 @@
-"""The search: config → data + supernet + architect → epoch loop → per-epoch record → sinks, with checkpoints.
+"""The epoch loop every run shares: config → data + supernet + task (an architect's search, or a one-shot supernet's
+path sampler) → epochs → per-epoch record → sinks, with a checkpoint after every epoch.
 
-``run_search(config)`` runs (or, with ``resume=True``, continues) one search in ``config.out``; the loop drives any
-:class:`~darts_tse.architects.Architect` and never knows which one.
+``run_search(config)`` runs (or, with ``resume=True``, continues) one run in ``config.out``; the loop drives a
+:class:`SearchTask` and never knows which one.
 """
-from .checkpoint import CHECKPOINT, CheckpointError, load_search_checkpoint
+from .checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, load_search_checkpoint
 from .components import SearchComponents, build_components, resolve_device
-from .loop import NonFiniteLossError, evaluate, resumed_config, run_epoch, run_search
+from .loop import NonFiniteLossError, RunWriteError, resumed_config, run_epoch, run_search
+from .tasks import DifferentiableTask, OneShotTask, SearchTask, draw_probes, evaluate, nb201_dataset_for, probe_rank
 
-__all__ = ["CHECKPOINT", "CheckpointError", "NonFiniteLossError", "SearchComponents", "build_components", "evaluate",
-           "load_search_checkpoint", "resolve_device", "resumed_config", "run_epoch", "run_search"]
+__all__ = ["CHECKPOINT", "CheckpointError", "DifferentiableTask", "NonFiniteLossError", "OneShotTask", "RunWriteError",
+           "SearchComponents", "SearchTask", "build_components", "draw_probes", "evaluate", "load_checkpoint",
+           "load_search_checkpoint", "nb201_dataset_for", "probe_rank", "resolve_device", "resumed_config", "run_epoch",
+           "run_search"]

@@ -1,11 +1,19 @@
-"""The search checkpoint: what is saved after every epoch, how it is written and read back, and the RNG state in it.
+"""The run checkpoint: what is saved after every epoch, how it is written and read back, and the RNG state in it.
 
-Format 1: a dict with :data:`SEARCH_STATE_KEYS` (the config as a plain dict, the epoch, the W&B run id, the state
-dicts of the supernet, both optimizers, the LR schedule, the architect and the TSE-EMA tracker, every RNG state and
-the history of finished epochs), written atomically with ``torch.save``.
+Format 2: a dict with :data:`SEARCH_STATE_KEYS` (the config as a plain dict, the epoch, the W&B run id, the state
+dicts of the supernet, the weight optimizer, the LR schedule, the task (architect or path sampler) and the TSE-EMA
+tracker, every RNG state, the history of finished epochs, the data record and the environment of each segment),
+written atomically. It holds only tensors, numbers, strings, lists, tuples and dicts, and is read with
+``torch.load(weights_only=True)``: a checkpoint from someone else cannot run code on ``--resume`` or in a reader; a
+file that needs more than that is refused in one line. (Format 1 kept numpy's RNG state as an array, which the safe
+loader admits as data.)
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
+import pickle
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,15 +21,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..config import SearchConfig
+from ..config import RunConfig
 from ..estimators import TSEEMATracker
-from ..files import atomic_write
+from ..files import CHECKPOINT_FILE, CONFIG_FILE, atomic_write
 
 if TYPE_CHECKING:
     from .components import SearchComponents
 
-CHECKPOINT = "checkpoint.pt"
-SEARCH_STATE_KEYS = ("config", "epoch", "run_id", "model", "weight_optimizer", "scheduler", "architect", "tse_ema",
+CHECKPOINT = CHECKPOINT_FILE
+FORMAT = 2
+SEARCH_STATE_KEYS = ("config", "epoch", "run_id", "model", "weight_optimizer", "scheduler", "task", "tse_ema",
                      "rng", "history")
 
 
@@ -30,46 +39,73 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    """Atomically save `state` with torch.save."""
-    atomic_write(path, lambda handle: torch.save(state, handle))
+    """Serialise `state` in memory, then write it atomically (so a full disk fails as an OSError of the write, and a
+    crash leaves the previous checkpoint)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(path, lambda handle: handle.write(buffer.getbuffer()))
 
 
 def missing_checkpoint_error(path: Path) -> CheckpointError:
-    """The error for a --resume whose checkpoint file does not exist, saying why it may be missing."""
-    if (path.parent / "config.json").is_file():
-        return CheckpointError(f"no checkpoint at {path}: that search stopped before its first epoch finished; "
-                               f"start it again without --resume")
-    return CheckpointError(f"no checkpoint at {path}; --resume needs the --out directory of an earlier search")
+    """The error for a --resume whose checkpoint file does not exist, saying why and what is safe to do."""
+    if (path.parent / CONFIG_FILE).is_file():
+        return CheckpointError(f"no checkpoint at {path}: no epoch of that run finished (or its checkpoint was "
+                               f"deleted), so it cannot be resumed; start a new --out, or start it over in place with "
+                               f"--overwrite (deletes its run files)")
+    return CheckpointError(f"no checkpoint at {path}; --resume needs the --out directory of an earlier run")
 
 
 def load_checkpoint(path: Path) -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint` (on the CPU)."""
+    """Load a checkpoint written by :func:`save_checkpoint` on the CPU, with ``weights_only=True``: plain data and
+    tensors only, never code (CheckpointError, one line, for anything else)."""
     path = Path(path)
     if not path.is_file():
         raise missing_checkpoint_error(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        with _numpy_arrays_as_data():
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"refused to load {path}: it holds more than tensors and plain data, which could run "
+                              f"code when unpickled ({first[:200]}); load only checkpoints written by darts_tse, "
+                              f"from a source you trust") from error
     except Exception as error:  # a foreign or damaged file
-        raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error
+        detail = " ".join(str(error).split())[:300]
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {detail}") from error
+
+
+def _numpy_arrays_as_data():
+    """Admit numpy arrays (format 1's numpy RNG state) to the safe loader: they rebuild data, not code."""
+    multiarray = importlib.import_module("numpy._core.multiarray" if hasattr(np, "_core") else "numpy.core.multiarray")
+    allowed = [np.ndarray, np.dtype, multiarray._reconstruct, *(getattr(np, "dtypes", None) and
+                                                                [np.dtypes.UInt32DType] or [])]
+    if hasattr(torch.serialization, "safe_globals"):  # torch >= 2.5
+        return torch.serialization.safe_globals(allowed)
+    torch.serialization.add_safe_globals(allowed)
+    return contextlib.nullcontext()
 
 
 def load_search_checkpoint(path: Path) -> dict:
-    """A search checkpoint (see :func:`checkpoint_state`); CheckpointError for anything else."""
+    """A run checkpoint (see :func:`checkpoint_state`), format 1 read as format 2; CheckpointError for anything
+    else."""
     state = load_checkpoint(path)
+    if isinstance(state, dict) and "task" not in state and "architect" in state:  # format 1
+        state["task"] = state.pop("architect")
     missing = [key for key in SEARCH_STATE_KEYS if key not in state] if isinstance(state, dict) else list(SEARCH_STATE_KEYS)
     if missing:
-        raise CheckpointError(f"{path} is not a search checkpoint of darts_tse (it lacks: {', '.join(missing)}); "
-                              f"--resume needs the --out directory of an earlier search")
+        raise CheckpointError(f"{path} is not a checkpoint of darts_tse (it lacks: {', '.join(missing)}); "
+                              f"--resume needs the --out directory of an earlier run")
     return state
 
 
-def checkpoint_state(config: SearchConfig, parts: SearchComponents, tse_ema: TSEEMATracker, epoch: int,
-                     history: list[dict], run_id: str, data: dict | None = None) -> dict:
-    """Everything needed to continue exactly after `epoch` (and the record of the data it trained on)."""
+def checkpoint_state(config: RunConfig, parts: SearchComponents, tse_ema: TSEEMATracker, epoch: int,
+                     history: list[dict], run_id: str, data: dict | None = None,
+                     segments: list[dict] | None = None) -> dict:
+    """Everything needed to continue exactly after `epoch` (and the record of the data and machines it ran on)."""
     return {
-        "format": 1, "config": config.to_dict(), "data": data, "epoch": epoch, "run_id": run_id,
-        "model": parts.model.state_dict(), "weight_optimizer": parts.weight_optimizer.state_dict(),
-        "scheduler": parts.scheduler.state_dict(), "architect": parts.architect.state_dict(),
+        "format": FORMAT, "config": config.to_dict(), "data": data, "segments": segments or [], "epoch": epoch,
+        "run_id": run_id, "model": parts.model.state_dict(), "weight_optimizer": parts.weight_optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(), "task": parts.task.state_dict(),
         "tse_ema": tse_ema.state_dict(), "rng": rng_state(), "history": history,
     }
 
@@ -80,26 +116,33 @@ def restore(parts: SearchComponents, state: dict, tse_ema: TSEEMATracker) -> Non
         parts.model.load_state_dict(state["model"])
         parts.weight_optimizer.load_state_dict(state["weight_optimizer"])
         parts.scheduler.load_state_dict(state["scheduler"])
-        parts.architect.load_state_dict(state["architect"])
+        parts.task.load_state_dict(state["task"])
         tse_ema.load_state_dict(state["tse_ema"])
-    except (KeyError, RuntimeError, ValueError) as error:
+    except (KeyError, RuntimeError, ValueError, TypeError) as error:
         detail = " ".join(line.strip() for line in str(error).splitlines() if line.strip())  # one line
-        raise CheckpointError(f"the checkpoint does not match this search: {detail}") from error
+        raise CheckpointError(f"the checkpoint does not match this run: {detail}") from error
     set_rng_state(state["rng"])
 
 
 def rng_state() -> dict:
-    """The state of every random number generator the search uses."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """The state of every random number generator the run uses, as tensors and plain data."""
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
-    """Restore what :func:`rng_state` returned."""
+    """Restore what :func:`rng_state` returned (or format 1's numpy tuple)."""
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    numpy = state["numpy"]
+    if isinstance(numpy, dict):
+        numpy = (numpy["kind"], numpy["keys"].numpy().astype(np.uint32), numpy["position"], numpy["has_gauss"],
+                 numpy["cached_gaussian"])
+    np.random.set_state(numpy)
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

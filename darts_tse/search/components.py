@@ -1,16 +1,19 @@
-"""Building a search from its config: the device, the data, the supernet, both optimizers and the method's architect."""
+"""Building a run from its config: the device, the data, the supernet, the weight optimizer and schedule, and the
+task that drives them (an architect's search, or a path sampler's one-shot training)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-from ..architects import Architect, TSEArchitect, ValidationArchitect, build_arch_optimizer
-from ..config import ConfigError, SearchConfig
+from ..architects import TSEArchitect, ValidationArchitect, build_arch_optimizer
+from ..config import ConfigError, OneShotConfig, RunConfig, SearchConfig
 from ..data import CyclingBatches, SearchData, load_search_data
-from ..mixing import build_mixing
+from ..mixing import SoftmaxMixing, build_mixing
+from ..samplers import build_sampler
 from ..space import NB201SearchNetwork
 from ..training import WeightTrainer
+from .tasks import DifferentiableTask, OneShotTask, SearchTask, draw_probes, nb201_dataset_for
 
 
 @dataclass
@@ -21,42 +24,69 @@ class SearchComponents:
     model: NB201SearchNetwork
     weight_optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    architect: Architect
+    task: SearchTask
     device: torch.device
+
+    @property
+    def architect(self):
+        """The architect of a differentiable search (AttributeError for a one-shot run)."""
+        return self.task.architect
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' → cuda when available, else cpu; anything else as given (with a clear error if unusable)."""
+    """'auto' → cuda when available, else cpu; cpu, cuda or cuda:N as given, if this machine has it."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError as error:
         raise ConfigError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                              f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
     return device
 
 
-def build_components(config: SearchConfig, device: torch.device) -> SearchComponents:
-    """Data, supernet, optimizers and the method's architect (seeded by config.seed)."""
+def build_components(config: RunConfig, device: torch.device) -> SearchComponents:
+    """Data, supernet, weight optimizer, LR schedule and the run's task (seeded by config.seed)."""
     data = load_search_data(config.dataset, config.data_dir, synthetic_samples=config.synthetic_samples,
                             synthetic_image_size=config.synthetic_image_size, seed=config.seed,
                             max_train_samples=config.max_train_samples, image_size=config.image_size)
-    method = config.method_spec
-    kl_weight = config.kl_weight if config.drnas_reg == "kl" else 0.0
-    model = NB201SearchNetwork(config.C, config.N, data.num_classes, mixing=build_mixing(method.mixing, kl_weight=kl_weight),
+    if isinstance(config, SearchConfig):
+        kl_weight = config.kl_weight if config.drnas_reg == "kl" else 0.0
+        mixing = build_mixing(config.method_spec.mixing, kl_weight=kl_weight)
+    else:
+        mixing = SoftmaxMixing()  # unused: a one-shot supernet runs discrete paths only
+    model = NB201SearchNetwork(config.C, config.N, data.num_classes, mixing=mixing,
                                track_running_stats=config.track_running_stats,
                                channels_last=config.channels_last).to(device)
     weight_optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum,
                                        nesterov=config.nesterov, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs, eta_min=config.lr_min)
     trainer = WeightTrainer(model, weight_optimizer, grad_clip=config.grad_clip)
+    if isinstance(config, SearchConfig):
+        task = _differentiable_task(config, data, model, trainer, device)
+    elif isinstance(config, OneShotConfig):
+        sampler = build_sampler(config.sampler, trainer, seed=config.seed, paths=config.paths)
+        task = OneShotTask(model, sampler, draw_probes(config.probes, config.seed),
+                           nb201_dataset=nb201_dataset_for(config.dataset))
+    else:
+        raise TypeError(f"no task for a {type(config).__name__}")
+    return SearchComponents(data, model, weight_optimizer, scheduler, task, device)
+
+
+def _differentiable_task(config: SearchConfig, data: SearchData, model: NB201SearchNetwork, trainer: WeightTrainer,
+                         device: torch.device) -> DifferentiableTask:
     arch_optimizer = build_arch_optimizer(model, lr=config.arch_lr, betas=(config.arch_beta1, config.arch_beta2),
                                           weight_decay=config.effective_arch_weight_decay)
-    if method.architect == "tse":
-        architect: Architect = TSEArchitect(model, trainer, arch_optimizer, K=config.K, mode=config.tse_mode)
+    if config.method_spec.architect == "tse":
+        architect = TSEArchitect(model, trainer, arch_optimizer, K=config.K, mode=config.tse_mode)
     else:
         valid_stream = CyclingBatches(data.stream("valid", config.batch_size, seed=config.seed, device=device))
         architect = ValidationArchitect(model, trainer, arch_optimizer, valid_stream, order=config.order)
-    return SearchComponents(data, model, weight_optimizer, scheduler, architect, device)
+    return DifferentiableTask(model, architect, warmup_epochs=config.arch_warmup_epochs)

@@ -1,29 +1,35 @@
-"""The epoch loop: one epoch of training, the supernet's evaluation, the epoch's record; and the whole search around it
-(run directory, lock, resume, checkpoint after every epoch, sinks).
+"""The epoch loop: one epoch of training, the evaluation on search-valid, the epoch's record; and the whole run around
+it (the run directory, its lock, resume, a checkpoint after every epoch, the sinks).
 
-The loop drives any :class:`~darts_tse.architects.Architect` through ``train_epoch``; it never knows which one.
+The loop drives a :class:`~darts_tse.search.tasks.SearchTask` (an architect's search or a one-shot supernet) and
+never knows which one. What it promises a user (docs/tracking.md):
+
+* nothing a user has is overwritten: a fresh run refuses a directory that holds run files (``--overwrite`` removes
+  exactly those, and says so); a failed start leaves no directory behind; a run stopped before its first epoch
+  finished removes only what it wrote;
+* a kill loses at most the running epoch (the checkpoint is written atomically after every epoch), and a write that
+  fails (a full disk) stops with one line that says the last checkpoint is intact and how to resume.
 """
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import math
+import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..architects import Architect
-from ..config import ConfigError, SearchConfig
+from ..config import ConfigError, RunConfig, config_from_dict
 from ..data import iterate_eval
 from ..estimators import TSEEMATracker
-from ..files import remove_stale_temporaries, run_lock
-from ..mixing import alpha_entropy
-from ..nb201 import ArchitectureNotInBenchmark, NB201Benchmark, RecordUnreadable, load_benchmark
-from ..space import NB201SearchNetwork
+from ..files import RunLockedError, lock_held, remove_run_files, remove_stale_temporaries, run_files, run_lock
+from ..nb201 import NB201Benchmark, load_benchmark
 from ..tracking import FAILED, FINISHED, INTERRUPTED, LocalFiles, Sink, WandbSink, new_wandb_id
 from .checkpoint import (
     CHECKPOINT,
@@ -35,6 +41,8 @@ from .checkpoint import (
     seed_everything,
 )
 from .components import SearchComponents, build_components, resolve_device
+from .environment import exactness_differences, run_environment
+from .tasks import SearchTask
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY = 20  # steps between progress-bar refreshes (the only host synchronisation inside an epoch)
@@ -44,20 +52,23 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
+class RunWriteError(RuntimeError):
+    """A run's files could not be written (a full disk, a read-only folder); the message says what was kept."""
+
+
 # ---- one epoch --------------------------------------------------------------------------------------------------
 def capped(batches: Iterable, limit: int | None) -> Iterator:
     """The first `limit` batches (all when None)."""
     return iter(batches) if limit is None else itertools.islice(batches, limit)
 
 
-def train_epoch(architect: Architect, batches: Iterable, *, update_alpha: bool, epoch: int, total: int,
-                progress: bool) -> dict:
-    """Run the architect over one epoch; returns mean train loss/accuracy, step and α-step counts."""
+def train_epoch(task: SearchTask, batches: Iterable, *, epoch: int, total: int, progress: bool) -> dict:
+    """Run the task over one epoch; returns the mean train loss/accuracy, the step count and the task's counters."""
     loss_sum = correct = None
     count = steps = 0
     bar = tqdm(total=total, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
     try:
-        for stats in architect.train_epoch(batches, update_alpha=update_alpha):
+        for stats in task.train_epoch(batches, epoch=epoch):
             steps += 1
             count += stats.count
             weighted = stats.loss * stats.count
@@ -72,70 +83,50 @@ def train_epoch(architect: Architect, batches: Iterable, *, update_alpha: bool, 
     if steps == 0:
         raise ConfigError("the training split produced no batches; check --steps-per-epoch and the dataset size")
     _check_finite(loss_sum, epoch, steps)
-    return {"train_loss": loss_sum.item() / count, "train_acc": 100.0 * correct.item() / count,
-            "steps": steps, "alpha_steps": architect.alpha_steps}
+    return {"train_loss": loss_sum.item() / count, "train_acc": 100.0 * float(correct.item()) / count,
+            "steps": steps, **task.counters()}
 
 
 def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int) -> None:
     """NonFiniteLossError unless the epoch's running loss sum is finite."""
     if not torch.isfinite(loss_sum):
-        raise NonFiniteLossError(f"non-finite training loss in epoch {epoch} (0-based), detected at step {step} (the loss is "
-                                 f"checked every {PROGRESS_EVERY} steps and at the end of each epoch)")
+        raise NonFiniteLossError(f"non-finite training loss in epoch {epoch} (0-based), detected at step {step} (the "
+                                 f"loss is checked every {PROGRESS_EVERY} steps and at the end of each epoch)")
 
 
-@torch.no_grad()
-def evaluate(model: NB201SearchNetwork, batches: Iterable) -> dict:
-    """Supernet loss and accuracy (deterministic mixing: softmax / Dirichlet mean) over the given batches."""
-    model.eval()
-    loss_sum = torch.zeros(())
-    correct = torch.zeros((), dtype=torch.long)
-    count = 0
-    for x, y in batches:
-        logits = model(x)
-        loss_sum = loss_sum.to(logits.device) + F.cross_entropy(logits, y, reduction="sum")
-        correct = correct.to(logits.device) + (logits.argmax(1) == y).sum()
-        count += y.shape[0]
-    model.train()
-    return {"valid_loss": loss_sum.item() / count, "valid_acc": 100.0 * correct.item() / count}
+def run_epoch(config: RunConfig, parts: SearchComponents, benchmark: NB201Benchmark, tse_ema: TSEEMATracker,
+              epoch: int) -> tuple[dict, dict | None]:
+    """Train one epoch, evaluate on search-valid, and build the epoch's record (and genotypes.jsonl snapshot)."""
+    started = time.perf_counter()
+    lr = parts.weight_optimizer.param_groups[0]["lr"]
+    train_stream = parts.data.stream("train", config.batch_size, seed=config.seed, device=parts.device)
+    total = min(train_stream.num_batches(), config.steps_per_epoch or math.inf)
+    train = train_epoch(parts.task, capped(train_stream.epoch(epoch), config.steps_per_epoch), epoch=epoch,
+                        total=total, progress=config.progress)
+    parts.scheduler.step()
+    limit = config.valid_batch_limit()
+
+    def valid_batches():
+        return capped(iterate_eval(parts.data.valid, config.batch_size, parts.data.mean, parts.data.std,
+                                   parts.device), limit)
+    valid = parts.task.evaluate(valid_batches)
+    if not math.isfinite(valid["valid_loss"]) and valid.get("probes") != []:  # e.g. weights diverged at the end
+        raise NonFiniteLossError(f"non-finite search-valid loss after epoch {epoch} (0-based), so that epoch is not "
+                                 f"saved")
+    ema = tse_ema.update(train["train_loss"])
+    fields, arch = parts.task.record(valid, benchmark)
+    if parts.device.type == "cuda":
+        torch.cuda.synchronize()
+    return epoch_record(epoch, train, valid, fields, ema, lr, time.perf_counter() - started), arch
 
 
-def arch_snapshot(model: NB201SearchNetwork) -> dict:
-    """α and the mixing probabilities as nested lists (rounded for readable files)."""
-    return {"alpha": _rounded(model.alpha.detach().cpu()), "probabilities": _rounded(model.probabilities().cpu())}
-
-
-def _rounded(tensor: torch.Tensor) -> list:
-    return [[round(float(v), 6) for v in row] for row in tensor]
-
-
-def epoch_record(epoch: int, train: dict, valid: dict, model: NB201SearchNetwork, benchmark: NB201Benchmark,
-                 tse_ema: float, lr: float, seconds: float) -> dict:
-    """The metrics.jsonl row of a finished epoch."""
-    genotype = model.genotype()
-    index, nb201 = nb201_lookup(benchmark, genotype)
-    return {
-        "epoch": epoch,
-        "train_loss": train["train_loss"], "train_acc": train["train_acc"],
-        "valid_loss": valid["valid_loss"], "valid_acc": valid["valid_acc"],
-        "steps": train["steps"], "alpha_steps": train["alpha_steps"],
-        "alpha_entropy": alpha_entropy(model.probabilities()),
-        "genotype": genotype.to_str(), "nb201_index": index,
-        "skip_count": genotype.skip_count, "param_free_count": genotype.param_free_count,
-        "tse_ema": tse_ema, "lr": lr, "seconds": round(seconds, 3),
-        "nb201": nb201,
-    }
-
-
-def nb201_lookup(benchmark: NB201Benchmark, genotype) -> tuple[int, dict | None]:
-    """(NB201 index, {dataset: {valid, test}}) of `genotype`; the numbers are None, with a warning, where a partial
-    benchmark lacks the architecture or its record is corrupt (an unreadable benchmark or a missing package still
-    raises)."""
-    try:
-        result = benchmark.query(genotype)
-    except (ArchitectureNotInBenchmark, RecordUnreadable) as error:
-        log.warning("no NB201 numbers for %s: %s", genotype.to_str(), error)
-        return genotype.index, None
-    return result.index, {k: v for k, v in result.to_dict().items() if k not in ("index", "genotype")}
+def epoch_record(epoch: int, train: dict, valid: dict, fields: dict, tse_ema: float, lr: float,
+                 seconds: float) -> dict:
+    """The metrics.jsonl row of a finished epoch: the loop's numbers around the task's own fields."""
+    return {"epoch": epoch, "train_loss": train["train_loss"], "train_acc": train["train_acc"],
+            "valid_loss": valid["valid_loss"], "valid_acc": valid["valid_acc"],
+            **{key: value for key, value in train.items() if key not in ("train_loss", "train_acc")},
+            **fields, "tse_ema": tse_ema, "lr": lr, "seconds": round(seconds, 3)}
 
 
 def epoch_label(epoch: int, epochs: int) -> str:
@@ -144,105 +135,183 @@ def epoch_label(epoch: int, epochs: int) -> str:
 
 
 def console_line(record: dict, epochs: int) -> str:
-    """A one-line summary of an epoch, with the NB201 number labelled by dataset and split."""
-    c10 = (record["nb201"] or {}).get("cifar10") or {}
+    """A one-line summary of an epoch, with every NB201 number labelled by dataset and split."""
+    parts = [epoch_label(record["epoch"], epochs),
+             f"train loss {record['train_loss']:.4f} acc {record['train_acc']:.2f}%",
+             f"valid loss {record['valid_loss']:.4f} acc {record['valid_acc']:.2f}%"]
+    if "alpha_steps" in record:  # a differentiable search
+        entropy = record["alpha_entropy"]
+        parts += [f"α steps {record['alpha_steps']} H(α) {entropy:.6f} (ln 5 − H {math.log(5) - entropy:.1e}) "
+                  f"skip {record['skip_count']}", _nb201_text(record["nb201"]), record["genotype"]]
+    if "probes" in record:  # a one-shot supernet
+        rank = record["probe_rank"]
+        rho = "n/a" if rank["spearman"] is None else f"{rank['spearman']:+.3f}"
+        parts += [f"paths {record['paths']}",
+                  f"{len(record['probes'])} probes: mean valid acc above, ρ with NB201 {rank['nb201']} {rho}"]
+    return " | ".join(parts + [f"{record['seconds']:.1f}s"])
+
+
+def _nb201_text(nb201: dict | None) -> str:
+    c10 = (nb201 or {}).get("cifar10") or {}
     if c10.get("test") is not None:
-        nb = f"NB201 cifar10 test {c10['test']:.2f}"
-    elif c10.get("valid") is not None:
-        nb = f"NB201 cifar10-valid valid {c10['valid']:.2f}"
-    else:
-        nb = "NB201 n/a"
-    return (f"{epoch_label(record['epoch'], epochs)} | train loss {record['train_loss']:.4f} acc {record['train_acc']:.2f}% | "
-            f"valid loss {record['valid_loss']:.4f} acc {record['valid_acc']:.2f}% | α steps {record['alpha_steps']} "
-            f"H(α) {record['alpha_entropy']:.6f} (ln 5 − H {math.log(5) - record['alpha_entropy']:.1e}) skip {record['skip_count']} | {nb} | {record['genotype']} | "
-            f"{record['seconds']:.1f}s")
+        return f"NB201 cifar10 test {c10['test']:.2f}"
+    if c10.get("valid") is not None:
+        return f"NB201 cifar10-valid valid {c10['valid']:.2f}"
+    return "NB201 n/a"
 
 
-# ---- the whole search -------------------------------------------------------------------------------------------
-def run_search(config: SearchConfig, *, resume: bool = False, echo=print) -> list[dict]:
-    """Run (or resume) a search; returns the metrics rows of all finished epochs.
+# ---- the whole run ----------------------------------------------------------------------------------------------
+def run_search(config: RunConfig, *, resume: bool = False, overwrite: bool = False, echo=print,
+               resume_command: str = "--resume --out {out}") -> list[dict]:
+    """Run (or, with `resume`, continue) a search or a one-shot supernet; returns the rows of all finished epochs.
 
-    After every epoch the checkpoint (weights, α, both optimizers, LR schedule, RNG states, data position,
-    history) is written atomically, then the record goes to metrics.jsonl, genotypes.jsonl, genotype.json and W&B.
-    One process at a time may write to a run directory (a lock file in it).
+    Everything that can be checked is checked before the run directory is created: the settings, the device, the
+    data, the benchmark, and (resuming) the checkpoint and its settings. After every epoch the checkpoint is written
+    atomically, then the record goes to the sinks (metrics.jsonl, genotypes.jsonl, genotype.json, W&B). One process
+    at a time writes to a run directory (a lock file in it). `overwrite` (a fresh run only) first removes the run
+    files a directory holds. `resume_command` is how the caller's users resume (``{out}`` is filled in).
     """
     config.validate()
+    if resume and overwrite:
+        raise ConfigError("--resume continues a run and --overwrite starts it over; give one of them")
     if config.out is None:
         config.out = config.default_out()
     out = Path(config.out)
-    if resume and not out.is_dir():
-        raise missing_checkpoint_error(out / CHECKPOINT)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"cannot create --out {out}: {error.strerror or error}; choose a writable directory") from error
+    how_to_resume = resume_command.format(out=out)
+    _check_run_directory(out, resume, overwrite, how_to_resume)
+    state = load_search_checkpoint(out / CHECKPOINT) if resume else None
+    if state is not None:
+        _check_same_settings(config, state)
     for setting in config.ignored_settings():
         log.warning("%s", setting)
-    with run_lock(out):  # checked before the checkpoint: a run still in its first epoch has none yet
-        if resume and not (out / CHECKPOINT).is_file():
-            raise missing_checkpoint_error(out / CHECKPOINT)
-        remove_stale_temporaries(out)
-        return _search_in(out, config, resume, echo)
-
-
-def _search_in(out: Path, config: SearchConfig, resume: bool, echo) -> list[dict]:
-    checkpoint_path = out / CHECKPOINT
-    if not resume and checkpoint_path.exists():
-        raise ConfigError(f"{out} already holds a search (checkpoint.pt); pass --resume to continue it or choose a new --out")
-    state = load_search_checkpoint(checkpoint_path) if resume else None
-    if state is not None:
-        saved_config = SearchConfig.from_dict(state["config"])
-        differences = config.search_differences(saved_config)
-        if differences:
-            raise ConfigError(f"--resume refused: these settings differ from the checkpoint's (checkpoint -> now): "
-                              f"{'; '.join(map(_as_flag, differences))}; rerun with the original values, or start a "
-                              f"new --out")
-        if config.benchmark != saved_config.benchmark:
-            log.warning("NB201 numbers of the epochs already finished came from --benchmark %s; the following ones "
-                        "come from %s", saved_config.benchmark, config.benchmark)
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
     seed_everything(config.seed)
     parts = build_components(config, device)
     benchmark = load_benchmark(config.benchmark)  # every backend reads its source here: a bad one fails before epoch 1
+    data_record = parts.data.record()
+    environment = run_environment(device, channels_last=config.channels_last)
+    with _run_directory(out, fresh=not resume):
+        if resume:  # read again under the lock: another process may have finished an epoch since
+            state = load_search_checkpoint(out / CHECKPOINT)
+            _check_same_data(state, data_record, out)
+        else:
+            _claim_directory(out, overwrite, how_to_resume, echo)
+        remove_stale_temporaries(out)
+        return _train(out, config, parts, benchmark, state, data_record, environment, how_to_resume, echo)
+
+
+def _check_run_directory(out: Path, resume: bool, overwrite: bool, how_to_resume: str) -> None:
+    """Before anything is built: a fresh run needs a directory without run files (or --overwrite), a resumed one a
+    checkpoint, and both a directory they can write to."""
+    if lock_held(out):
+        raise RunLockedError(f"another run is writing to {out}; wait for it to finish or choose a new --out")
+    if resume:
+        if not (out / CHECKPOINT).is_file():
+            raise missing_checkpoint_error(out / CHECKPOINT)
+    elif not overwrite:
+        _refuse_run_files(out, how_to_resume)
+    if out.exists() and not os.access(out, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write to {out} (read-only); make it writable, or copy the run elsewhere and use "
+                          f"that --out")
+
+
+def _refuse_run_files(out: Path, how_to_resume: str) -> None:
+    present = run_files(out)
+    if not present:
+        return
+    if CHECKPOINT in present:
+        advice = f"continue it with {how_to_resume}"
+    else:
+        advice = "it has no checkpoint, so it cannot be resumed"
+    raise ConfigError(f"--out {out} already holds run files ({', '.join(present)}); {advice}, or choose a new --out, "
+                      f"or pass --overwrite to delete those files and start over there")
+
+
+def _claim_directory(out: Path, overwrite: bool, how_to_resume: str, echo) -> None:
+    """Under the lock: refuse (or, with --overwrite, remove and name) the run files of another run."""
+    if overwrite:
+        removed = remove_run_files(out)
+        if removed:
+            echo(f"--overwrite: removed {', '.join(removed)} from {out}")
+    else:
+        _refuse_run_files(out, how_to_resume)
+
+
+@contextmanager
+def _run_directory(out: Path, *, fresh: bool) -> Iterator[None]:
+    """Create `out` (if needed) and hold its lock. If a fresh run fails before its first epoch finished, what it
+    wrote is removed again, and the directory too when this call created it: a failed start leaves nothing."""
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot create --out {out}: {error.strerror or error}; choose a writable directory") from error
+    try:
+        with run_lock(out):
+            try:
+                yield
+            except BaseException:
+                if fresh and not (out / CHECKPOINT).exists():
+                    remove_run_files(out)
+                raise
+    except BaseException:
+        if created and fresh and not any(path.name != ".lock" for path in out.iterdir()):
+            (out / ".lock").unlink(missing_ok=True)
+            out.rmdir()
+        raise
+
+
+def _train(out: Path, config: RunConfig, parts: SearchComponents, benchmark: NB201Benchmark, state: dict | None,
+           data_record: dict, environment: dict, how_to_resume: str, echo) -> list[dict]:
+    checkpoint_path = out / CHECKPOINT
     tse_ema = TSEEMATracker()
     history: list[dict] = []
+    segments: list[dict] = []
     start_epoch = 0
     run_id = new_wandb_id(out.name)  # the W&B run id, kept in the checkpoint so that a resume continues that run
-    data_record = parts.data.record()
-    if resume:
-        _check_same_data(state, data_record, out)
+    if state is not None:
         restore(parts, state, tse_ema)
         history, start_epoch, run_id = state["history"], state["epoch"] + 1, state["run_id"]
+        segments = list(state.get("segments") or [])
+        _warn_on_other_kernels(segments, environment)
         if start_epoch >= config.epochs:  # the sinks below still rewrite the files from the history
             echo(f"{out} already finished all {config.epochs} epochs (0..{config.epochs - 1}); nothing to resume")
         else:
             echo(f"resuming {out}: epochs 0..{start_epoch - 1} are finished; continuing with epoch {start_epoch} "
                  f"of 0..{config.epochs - 1}")
+    if start_epoch < config.epochs:
+        segments.append({"first_epoch": start_epoch, "environment": environment})
     sinks: list[Sink] = [LocalFiles(out), WandbSink(out, mode=config.wandb, project=config.wandb_project,
-                                                    group=config.wandb_group or config.method, tags=config.wandb_tags,
+                                                    group=config.wandb_group or config.method_label, tags=config.wandb_tags,
                                                     run_id=_wandb_id(run_id), name=out.name)]
     if start_epoch < config.epochs:
-        echo(f"{config.method} on {config.dataset} ({parts.device}), {config.epochs} epochs → {out}")
+        echo(f"{config.method_label} on {config.dataset} ({parts.device}), {config.epochs} epochs → {out}")
     saved = start_epoch  # epochs whose checkpoint is on disk
     exit_code = FAILED
+    recorded = config.to_dict() | {"data": data_record, "environment": environment, "segments": segments}
     try:
-        for sink in sinks:
-            sink.start(config.to_dict() | {"data": data_record}, history)
+        with _writes_to(out, lambda: saved, config.epochs, how_to_resume):
+            for sink in sinks:
+                sink.start(recorded, history)
         for epoch in range(start_epoch, config.epochs):
             record, arch = run_epoch(config, parts, benchmark, tse_ema, epoch)
             history.append({"metrics": record, "arch": arch})
-            save_checkpoint(checkpoint_path, checkpoint_state(config, parts, tse_ema, epoch, history, run_id, data_record))
-            saved = epoch + 1
-            for sink in sinks:
-                sink.log_epoch(record, arch)
+            with _writes_to(out, lambda: saved, config.epochs, how_to_resume):
+                save_checkpoint(checkpoint_path, checkpoint_state(config, parts, tse_ema, epoch, history, run_id,
+                                                                  data_record, segments))
+                saved = epoch + 1
+                for sink in sinks:
+                    sink.log_epoch(record, arch)
             echo(console_line(record, config.epochs))
         exit_code = FINISHED
     except KeyboardInterrupt:
         exit_code = INTERRUPTED
-        advice = f"continue with: python train_search.py --resume --out {out}" if saved else "start it again without --resume"
-        echo(f"interrupted: {_saved_note(saved, config.epochs, out)}; {advice}")
+        if saved:
+            echo(f"interrupted: {_saved_note(saved, config.epochs, out)}; continue with: {how_to_resume}")
+        else:
+            echo(f"interrupted before epoch {start_epoch} finished: nothing was kept of {out}")
         raise
     except NonFiniteLossError as error:
         raise NonFiniteLossError(f"{error}; {_saved_note(saved, config.epochs, out)} (try a lower --lr, or "
@@ -251,6 +320,47 @@ def _search_in(out: Path, config: SearchConfig, resume: bool, echo) -> list[dict
         for sink in sinks:
             sink.finish(exit_code)
     return [row["metrics"] for row in history]
+
+
+@contextmanager
+def _writes_to(out: Path, saved, epochs: int, how_to_resume: str) -> Iterator[None]:
+    """Turn an OSError of the run's own files (ENOSPC, EROFS, EIO...) into one line: what is intact, how to go on."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error)
+        code = f" ({errno.errorcode.get(error.errno, error.errno)})" if error.errno else ""
+        count = saved()
+        if count:
+            kept = f"the checkpoint after epoch {count - 1} (0-based) is intact; free space or fix the folder and " \
+                   f"continue with: {how_to_resume}"
+        else:
+            kept = "no epoch had finished, so there is nothing to resume; free space or fix the folder and start again"
+        raise RunWriteError(f"cannot write the run's files in {out}: {reason}{code}; {kept}") from error
+
+
+def _warn_on_other_kernels(segments: list[dict], environment: dict) -> None:
+    if segments:
+        differences = exactness_differences(segments[-1]["environment"], environment)
+        if differences:
+            log.warning("resuming with other kernel settings than the last segment (%s): the continuation is exact "
+                        "only with the same threads, device and versions; it will differ by float round-off "
+                        "(docs/tracking.md)", "; ".join(differences))
+
+
+def _check_same_settings(config: RunConfig, state: dict) -> None:
+    saved_config = config_from_dict(state["config"])
+    if type(saved_config) is not type(config):
+        raise ConfigError(f"--resume refused: the checkpoint is of a {saved_config.kind} run, not a {config.kind} run; "
+                          f"resume it with the command that started it")
+    differences = config.search_differences(saved_config)
+    if differences:
+        raise ConfigError(f"--resume refused: these settings differ from the checkpoint's (checkpoint -> now): "
+                          f"{'; '.join(map(_as_flag, differences))}; rerun with the original values, or start a "
+                          f"new --out")
+    if config.benchmark != saved_config.benchmark:
+        log.warning("NB201 numbers of the epochs already finished came from --benchmark %s; the following ones "
+                    "come from %s", saved_config.benchmark, config.benchmark)
 
 
 def _check_same_data(state: dict, data_record: dict, out: Path) -> None:
@@ -262,12 +372,14 @@ def _check_same_data(state: dict, data_record: dict, out: Path) -> None:
                           f"start a new --out")
 
 
-def resumed_config(out: str | Path, given: dict) -> SearchConfig:
-    """The settings to resume the search in `out` with: the checkpoint's, with `given` (the settings a user named)
-    on top. Without a checkpoint, just `given`: :func:`run_search` then says why there is none."""
+def resumed_config(out: str | Path, given: dict, kind: type[RunConfig] | None = None) -> RunConfig:
+    """The settings to resume the run in `out` with: the checkpoint's, with `given` (the settings a user named) on
+    top. Without a checkpoint, just `given` (as a `kind`, default a search): :func:`run_search` then says why."""
     path = Path(out) / CHECKPOINT
     saved = load_search_checkpoint(path)["config"] if path.is_file() else {}
-    return SearchConfig.from_dict({**saved, **given, "out": str(out)})
+    if not saved and kind is not None:
+        return kind.from_dict({**given, "out": str(out)})
+    return config_from_dict({**saved, **given, "out": str(out)})
 
 
 def _as_flag(difference: str) -> str:
@@ -280,30 +392,8 @@ def _as_flag(difference: str) -> str:
 def _saved_note(saved: int, epochs: int, out: Path) -> str:
     """What the checkpoint holds after a failure or an interruption."""
     if saved == 0:
-        return f"no epoch had finished, so {out} holds no checkpoint"
+        return f"no epoch had finished, so nothing of {out} was kept"
     return f"the checkpoint after epoch {saved - 1} (0-based; {saved} of {epochs} epochs finished) in {out} is kept"
-
-
-def run_epoch(config: SearchConfig, parts: SearchComponents, benchmark: NB201Benchmark, tse_ema: TSEEMATracker,
-              epoch: int) -> tuple[dict, dict]:
-    """Train one epoch, evaluate the supernet on search-valid, and build the epoch's record."""
-    started = time.perf_counter()
-    lr = parts.weight_optimizer.param_groups[0]["lr"]
-    train_stream = parts.data.stream("train", config.batch_size, seed=config.seed, device=parts.device)
-    total = min(train_stream.num_batches(), config.steps_per_epoch or math.inf)
-    train = train_epoch(parts.architect, capped(train_stream.epoch(epoch), config.steps_per_epoch),
-                        update_alpha=epoch >= config.arch_warmup_epochs, epoch=epoch, total=total,
-                        progress=config.progress)
-    parts.scheduler.step()
-    valid_batches = iterate_eval(parts.data.valid, config.batch_size, parts.data.mean, parts.data.std, parts.device)
-    valid = evaluate(parts.model, capped(valid_batches, config.steps_per_epoch))
-    if not math.isfinite(valid["valid_loss"]):  # e.g. the weights diverged in the epoch's last steps
-        raise NonFiniteLossError(f"non-finite search-valid loss after epoch {epoch} (0-based), so that epoch is not saved")
-    ema = tse_ema.update(train["train_loss"])
-    if parts.device.type == "cuda":
-        torch.cuda.synchronize()
-    record = epoch_record(epoch, train, valid, parts.model, benchmark, ema, lr, time.perf_counter() - started)
-    return record, arch_snapshot(parts.model)
 
 
 def _wandb_id(name: str) -> str:

@@ -17,8 +17,17 @@ The weighted sum costs few passes over memory:
   when α needs a gradient.
 
 The maths equals the straightforward per-edge implementation (see tests/test_supernet.py).
+
+A cell also runs one **path** (a discrete subnetwork: one op per edge, :meth:`SearchCell.forward_path`) with the same
+weight tensors: only the chosen op of each edge, each conv with its edge's rows of the stacked weights, no `none`
+edge and no node that is dead (no input) or useless (no way to the output). With batch statistics (the default, no
+running statistics) its output and gradients equal the supernet's with one-hot mixing weights (the other ops get a
+zero gradient there, and none here); with ``track_running_stats`` only the statistics of the ops on the path move.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +35,8 @@ from torch import nn
 
 from .genotype import EDGES, NUM_NODES, OPS
 
-SKIP, CONV_1X1, CONV_3X3, AVG_POOL = (OPS.index(name) for name in ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"))
+NONE, SKIP, CONV_1X1, CONV_3X3, AVG_POOL = (OPS.index(name) for name in
+                                           ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"))
 
 
 def out_edges(source: int) -> list[tuple[int, int]]:
@@ -87,6 +97,48 @@ class CellWeights:
     def linear(self, target: int) -> torch.Tensor:
         """Weights of the (skip, pool) terms of each source of `target`, in :data:`_LINEAR` order."""
         return self._linear[target]
+
+
+@dataclass(frozen=True)
+class PathTerm:
+    """One edge of a path that the forward computes: its index, source node, op (index into OPS) and position
+    ``k`` among its source's out-edges (which rows of the stacked conv weights are its own)."""
+
+    edge: int
+    source: int
+    op: int
+    k: int
+
+
+@dataclass(frozen=True)
+class CellPath:
+    """A discrete cell (one op per edge) and what its forward must compute: ``terms[t - 1]`` are the edges summed
+    into node t, empty where node t is dead (no input reaches it) or useless (it reaches no output)."""
+
+    ops: tuple[int, ...]
+    terms: tuple[tuple[PathTerm, ...], ...]
+
+    @staticmethod
+    @cache
+    def of(ops: tuple[int, ...]) -> CellPath:
+        """The plan of the cell with op indices `ops` (canonical edge order), cached: at most 15,625 of them."""
+        if len(ops) != len(EDGES) or any(not 0 <= op < _NUM_OPS for op in ops):
+            raise ValueError(f"a path has one op index 0..{_NUM_OPS - 1} per edge ({len(EDGES)}), got {ops}")
+        carries = {(target, source): ops[edge] != NONE for edge, (target, source) in enumerate(EDGES)}
+        live = [True] + [False] * (NUM_NODES - 1)
+        for target in range(1, NUM_NODES):
+            live[target] = any(carries[target, source] and live[source] for source in range(target))
+        useful = [False] * (NUM_NODES - 1) + [True]
+        for source in reversed(range(NUM_NODES - 1)):
+            useful[source] = any(carries[target, source] and useful[target] for target in range(source + 1, NUM_NODES))
+        terms = []
+        for target in range(1, NUM_NODES):
+            needed = live[target] and useful[target]
+            terms.append(tuple(
+                PathTerm(edge, source, ops[edge], [e for e, _ in out_edges(source)].index(edge))
+                for source in range(target) for edge in (EDGES.index((target, source)),)
+                if needed and carries[target, source] and live[source]))
+        return CellPath(tuple(ops), tuple(terms))
 
 
 def _batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -192,3 +244,41 @@ class SearchCell(nn.Module):
             nodes.append(_NodeSum.apply(weights.linear(target), len(conv_terms[target]), *conv_terms[target],
                                         *linear_terms[target]))
         return nodes[-1]
+
+    def forward_path(self, x: torch.Tensor, path: CellPath) -> torch.Tensor:
+        """The discrete cell `path` on input `x`: only the ops it needs, with this cell's weights (see the module
+        docstring); a cell whose output node gets no input returns zeros."""
+        nodes: dict[int, torch.Tensor] = {0: x}
+        relus: dict[int, torch.Tensor] = {}
+        used: list[nn.BatchNorm2d] = []
+        for target, terms in enumerate(path.terms, start=1):
+            total = None
+            for term in terms:
+                h = nodes[term.source]
+                if term.op == SKIP:
+                    value = h
+                elif term.op == AVG_POOL:
+                    value = F.avg_pool2d(h, 3, stride=1, padding=1, count_include_pad=False)
+                else:
+                    if term.source not in relus:
+                        relus[term.source] = F.relu(h)
+                    value = self._path_conv(relus[term.source], term, used)
+                total = value if total is None else total + value
+            if total is not None:
+                nodes[target] = total
+        for bn in dict.fromkeys(used):  # once per module and forward, as the supernet counts
+            if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+                bn.num_batches_tracked.add_(1)
+        return nodes.get(NUM_NODES - 1, torch.zeros_like(x))
+
+    def _path_conv(self, relu: torch.Tensor, term: PathTerm, used: list) -> torch.Tensor:
+        """BN(conv(relu)) of one edge, with the edge's rows of its source's stacked conv weights and BN statistics."""
+        conv = (self.conv1x1 if term.op == CONV_1X1 else self.conv3x3)[term.source]
+        bn = (self.bn1x1 if term.op == CONV_1X1 else self.bn3x3)[term.source]
+        rows = slice(term.k * self.C, (term.k + 1) * self.C)
+        out = F.conv2d(relu, conv.weight[rows], padding=conv.padding)
+        used.append(bn)
+        track = bn.running_mean is not None and (not bn.training or bn.track_running_stats)
+        use_batch_stats = bn.training or bn.running_mean is None
+        return F.batch_norm(out, bn.running_mean[rows] if track else None, bn.running_var[rows] if track else None,
+                            None, None, use_batch_stats, 0.0 if bn.momentum is None else bn.momentum, bn.eps)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..mixing import Mixing
-from .cell import CellWeights, SearchCell
+from .cell import CellPath, CellWeights, SearchCell
 from .genotype import NUM_EDGES, NUM_OPS, Genotype
 from .ops import ResNetBasicBlock
 
@@ -74,12 +74,20 @@ class NB201SearchNetwork(nn.Module):
         return Genotype.from_alpha(self.alpha)
 
     # ---- forward -----------------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits for images `x`; `mix` (6×5) overrides the mixing weights (used to reuse one sample across passes)."""
+    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None, *,
+                path: Genotype | tuple[int, ...] | None = None) -> torch.Tensor:
+        """Logits for images `x`. `mix` (6×5) overrides the mixing weights (used to reuse one sample across passes);
+        `path` (a Genotype or one OPS index per edge) runs that one subnetwork instead, with the same weights, in
+        every cell (one-shot NAS), and costs what a stand-alone NB201 network of that cell costs."""
+        out = self.stem(x.contiguous(memory_format=self.memory_format))
+        if path is not None:
+            plan = CellPath.of(path.op_indices if isinstance(path, Genotype) else tuple(int(op) for op in path))
+            for layer in self.layers:
+                out = layer.forward_path(out, plan) if isinstance(layer, SearchCell) else layer(out)
+            return self.classifier(self.head(out))
         if mix is None:
             mix = self.mixing_weights()
         weights = CellWeights(mix)  # laid out once for every cell
-        out = self.stem(x.contiguous(memory_format=self.memory_format))
         for layer in self.layers:
             out = layer(out, weights) if isinstance(layer, SearchCell) else layer(out)
         return self.classifier(self.head(out))

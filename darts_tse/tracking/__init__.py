@@ -9,4 +9,4 @@ from .wandb_sink import LOGGED_MARKER, WandbSink, flatten_metrics, new_wandb_id,
 
 __all__ = ["FAILED", "FINISHED", "INTERRUPTED", "LOGGED_MARKER", "LocalFiles", "Sink", "UnknownWandbFormat", "WandbSink",
            "flatten_metrics", "genotype_row", "last_logged_step", "new_wandb_id", "offline_segments",
-           "probability_scalars", "read_payloads", "read_records", "resolve_wandb_mode"]
+           "probability_scalars", "read_payloads", "read_records", "resolve_wandb_mode", "sync_command"]

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from ..files import atomic_write_text
+from ..files import CONFIG_FILE, FINAL_GENOTYPE_FILE, GENOTYPES_FILE, METRICS_FILE, atomic_write_text
 
 # Exit codes handed to Sink.finish (and to W&B's run.finish).
 FINISHED, FAILED, INTERRUPTED = 0, 1, 130
@@ -24,32 +24,36 @@ class Sink(Protocol):
     each epoch's checkpoint is written, ``finish`` once with the exit code, also after a failure."""
 
     def start(self, config: dict, history: list[dict]) -> None: ...
-    def log_epoch(self, record: dict, arch: dict) -> None: ...
+    def log_epoch(self, record: dict, arch: dict | None) -> None: ...
     def finish(self, exit_code: int = FINISHED) -> None: ...
 
 
 # ---- local files --------------------------------------------------------------------------------------------------
 class LocalFiles:
-    """JSON/JSONL files in the run directory; rows are appended and fsynced as each epoch finishes."""
+    """JSON/JSONL files in the run directory; rows are appended and fsynced as each epoch finishes. The genotype
+    files are written by runs whose epochs have an α snapshot (differentiable searches); one-shot runs write
+    config.json and metrics.jsonl only."""
 
     def __init__(self, out: Path):
         self.out = Path(out)
-        self.metrics = self.out / "metrics.jsonl"
-        self.genotypes = self.out / "genotypes.jsonl"
-        self.final = self.out / "genotype.json"
+        self.metrics = self.out / METRICS_FILE
+        self.genotypes = self.out / GENOTYPES_FILE
+        self.final = self.out / FINAL_GENOTYPE_FILE
 
     def start(self, config: dict, history: list[dict]) -> None:
         """Write config.json; rewrite the other files from the checkpoint's history (a resume loses or repeats no row)."""
-        atomic_write_text(self.out / "config.json", json.dumps(config, indent=2) + "\n")
+        atomic_write_text(self.out / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
         atomic_write_text(self.metrics, "".join(json.dumps(row["metrics"]) + "\n" for row in history))
-        atomic_write_text(self.genotypes, "".join(json.dumps(genotype_row(row)) + "\n" for row in history))
-        if history:
-            self._write_final(history[-1]["metrics"], history[-1]["arch"])
+        if config.get("kind", "search") == "search":
+            atomic_write_text(self.genotypes, "".join(json.dumps(genotype_row(row)) + "\n" for row in history))
+            if history:
+                self._write_final(history[-1]["metrics"], history[-1]["arch"])
 
-    def log_epoch(self, record: dict, arch: dict) -> None:
+    def log_epoch(self, record: dict, arch: dict | None) -> None:
         _append_line(self.metrics, json.dumps(record))
-        _append_line(self.genotypes, json.dumps(genotype_row({"metrics": record, "arch": arch})))
-        self._write_final(record, arch)
+        if arch is not None:
+            _append_line(self.genotypes, json.dumps(genotype_row({"metrics": record, "arch": arch})))
+            self._write_final(record, arch)
 
     def _write_final(self, record: dict, arch: dict) -> None:
         final = {"epoch": record["epoch"], "genotype": record["genotype"], "nb201_index": record["nb201_index"],

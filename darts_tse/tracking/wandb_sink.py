@@ -8,47 +8,57 @@ import json
 import logging
 import os
 import secrets
+import shlex
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from ..files import atomic_write_text
+from ..files import FINAL_GENOTYPE_FILE, GENOTYPES_FILE, WANDB_DIR, atomic_write_text
 from ..nb201.labels import nb201_label
 from ..space.genotype import EDGES, OPS
 from .local_files import FINISHED
-from .wandb_files import UnknownWandbFormat, last_logged_step
+from .wandb_files import UnknownWandbFormat, last_logged_step, offline_segments
 
 log = logging.getLogger(__name__)
 
 LOGGED_MARKER = "last_logged_epoch"  # in out/wandb/: the last epoch of a W&B run closed cleanly (see WandbSink)
 
 
+# metrics.jsonl key -> W&B key, for the keys a record has (a differentiable search's, a one-shot run's)
+_WANDB_KEYS = {
+    "epoch": "epoch", "train_loss": "supernet/train_loss", "train_acc": "supernet/train_acc",
+    "valid_loss": "supernet/valid_loss", "valid_acc": "supernet/valid_acc", "tse_ema": "supernet/tse_ema",
+    "alpha_entropy": "alpha/entropy", "skip_count": "alpha/skip_count", "param_free_count": "alpha/param_free_count",
+    "alpha_steps": "alpha/steps", "paths": "oneshot/paths", "steps": "train/steps", "lr": "train/lr",
+    "seconds": "train/seconds", "nb201_index": "nb201/index",
+}
+
+
 def flatten_metrics(record: dict) -> dict:
-    """W&B keys for one metrics.jsonl record, grouped and labelled (e.g. nb201/cifar10/test, supernet/valid_loss)."""
-    flat = {
-        "epoch": record["epoch"],
-        "supernet/train_loss": record["train_loss"],
-        "supernet/train_acc": record["train_acc"],
-        "supernet/valid_loss": record["valid_loss"],
-        "supernet/valid_acc": record["valid_acc"],
-        "supernet/gap_loss": record["valid_loss"] - record["train_loss"],
-        "supernet/gap_acc": record["train_acc"] - record["valid_acc"],
-        "supernet/tse_ema": record["tse_ema"],
-        "alpha/entropy": record["alpha_entropy"],
-        "alpha/skip_count": record["skip_count"],
-        "alpha/param_free_count": record["param_free_count"],
-        "alpha/steps": record["alpha_steps"],
-        "train/steps": record["steps"],
-        "train/lr": record["lr"],
-        "train/seconds": record["seconds"],
-        "nb201/index": record["nb201_index"],
-    }
+    """W&B keys for one metrics.jsonl record, grouped and labelled (e.g. nb201/cifar10/test, supernet/valid_loss;
+    one-shot runs: oneshot/probe_spearman, oneshot/probe/<i>/valid_acc)."""
+    flat = {wandb_key: record[key] for key, wandb_key in _WANDB_KEYS.items() if key in record}
+    flat["supernet/gap_loss"] = record["valid_loss"] - record["train_loss"]
+    flat["supernet/gap_acc"] = record["train_acc"] - record["valid_acc"]
     for dataset, splits in (record.get("nb201") or {}).items():
         if isinstance(splits, dict):
             for split, value in splits.items():
                 if value is not None:
                     flat["nb201/" + nb201_label(dataset, split).replace(" ", "/")] = value
+    rank = record.get("probe_rank")
+    if rank and rank.get("spearman") is not None:
+        flat[f"oneshot/probe_spearman/{rank['nb201'].replace(' ', '/')}"] = rank["spearman"]
+    for index, probe in enumerate(record.get("probes") or []):
+        flat[f"oneshot/probe/{index}/valid_acc"] = probe["valid_acc"]
     return flat
+
+
+def sync_command(out: Path, run_id: str) -> str:
+    """The one command that uploads every offline segment of a run (one per process that logged to it), oldest
+    first: ``wandb sync <out>/wandb/offline-run-A <out>/wandb/offline-run-B``."""
+    segments = [str(path.parent) for path in offline_segments(Path(out) / WANDB_DIR, run_id)]
+    return "wandb sync " + " ".join(shlex.quote(segment) for segment in segments) if segments else \
+        f"wandb sync {shlex.quote(str(Path(out) / WANDB_DIR))}/offline-run-*"
 
 
 def resolve_wandb_mode(flag: str, environ: Mapping[str, str] = os.environ) -> str:
@@ -119,7 +129,7 @@ class WandbSink:
         self.run = None
         self.wandb = None
         self.failed = False
-        self.logged_marker = self.out / "wandb" / LOGGED_MARKER
+        self.logged_marker = self.out / WANDB_DIR / LOGGED_MARKER
         self.last_logged = -1  # the last epoch this W&B run holds (or, for this process, was handed)
 
     def _fail(self, what: str, error: BaseException) -> None:
@@ -139,21 +149,36 @@ class WandbSink:
             return
         self.wandb = wandb
         try:
-            with _environment(WANDB_MODE=self.mode):  # wandb.init reads WANDB_MODE itself and rejects unknown values
-                self.run = wandb.init(dir=str(self.out), mode=self.mode, project=self.project, group=self.group,
-                                      tags=self.tags, name=self.name, id=self.run_id, config=config, resume="allow",
-                                      allow_val_change=True, reinit="create_new", settings=wandb_settings(wandb))
-            self.run.define_metric("epoch")
-            self.run.define_metric("*", step_metric="epoch")
+            self.run = self._init(config)
         except Exception as error:
-            self._fail("init", error)
-            return
+            if self.mode != "online":
+                self._fail("init", error)
+                return
+            # online but unreachable (no network, no login): keep the run in offline files that can be synced later
+            log.warning("Weights & Biases online init failed (%s: %s); logging offline to %s instead (sync it later "
+                        "with the command printed at the end)", type(error).__name__,
+                        (str(error).strip().splitlines() or [""])[0], self.out / WANDB_DIR)
+            self.mode = "offline"
+            try:
+                self.run = self._init(config)
+            except Exception as offline_error:
+                self._fail("init", offline_error)
+                return
         # A resume logs the finished epochs W&B does not hold: the process died between an epoch's checkpoint and its
         # W&B line, or was killed (SIGKILL) before W&B's buffered writer flushed what it had been handed.
         self.last_logged = self._last_held_epoch()
         for row in history:
             if row["metrics"]["epoch"] > self.last_logged:
                 self.log_epoch(row["metrics"], row["arch"])
+
+    def _init(self, config: dict):
+        with _environment(WANDB_MODE=self.mode):  # wandb.init reads WANDB_MODE itself and rejects unknown values
+            run = self.wandb.init(dir=str(self.out), mode=self.mode, project=self.project, group=self.group,
+                                  tags=self.tags, name=self.name, id=self.run_id, config=config, resume="allow",
+                                  allow_val_change=True, reinit="create_new", settings=wandb_settings(self.wandb))
+        run.define_metric("epoch")
+        run.define_metric("*", step_metric="epoch")
+        return run
 
     def _last_held_epoch(self) -> int:
         """The last epoch the W&B run already holds: what its earlier offline segments hold on disk, what a resumed
@@ -162,7 +187,7 @@ class WandbSink:
         held = max(self._marker(), (getattr(self.run, "starting_step", 0) or 0) - 1)
         if self.mode == "offline":
             try:
-                held = max(held, last_logged_step(self.out / "wandb", self.run_id))
+                held = max(held, last_logged_step(self.out / WANDB_DIR, self.run_id))
             except (OSError, UnknownWandbFormat) as error:
                 log.warning("cannot read the earlier W&B segments of this run (%s); epochs after %d are logged again",
                             error, held)
@@ -174,15 +199,18 @@ class WandbSink:
         except (FileNotFoundError, ValueError):
             return -1
 
-    def log_epoch(self, record: dict, arch: dict) -> None:
+    def log_epoch(self, record: dict, arch: dict | None) -> None:
         if self.run is None:
             return
         try:
             # step = epoch: a resumed search (a new offline segment, or the same online run) continues the same steps
-            self.run.log({**flatten_metrics(record), **probability_scalars(arch["probabilities"]),
-                          "alpha/probabilities": probability_table(self.wandb, arch["probabilities"])},
-                         step=record["epoch"])
-            self.run.summary.update({"genotype": record["genotype"], "nb201/index": record["nb201_index"]})
+            values = flatten_metrics(record)
+            if arch is not None:
+                values |= {**probability_scalars(arch["probabilities"]),
+                           "alpha/probabilities": probability_table(self.wandb, arch["probabilities"])}
+            self.run.log(values, step=record["epoch"])
+            if "genotype" in record:
+                self.run.summary.update({"genotype": record["genotype"], "nb201/index": record["nb201_index"]})
         except Exception as error:
             self._fail("logging", error)
             return
@@ -194,7 +222,6 @@ class WandbSink:
             return
         run, self.run = self.run, None
         try:
-            run_dir = Path(run.dir).parent  # run.dir is the run's files/ folder
             self._log_genotype_artifact(run)
             run.finish(exit_code=exit_code)
         except Exception as error:
@@ -204,16 +231,17 @@ class WandbSink:
         # behind, and the next resume reads the segment files instead
         atomic_write_text(self.logged_marker, f"{self.last_logged}\n")
         if self.mode == "offline":
-            log.info("W&B offline run saved in %s (upload it with: wandb sync %s)", run_dir, run_dir)
+            log.info("W&B offline run saved under %s; upload it, every segment of it, with: %s", self.out / WANDB_DIR,
+                     sync_command(self.out, self.run_id))
 
     def _log_genotype_artifact(self, run) -> None:
-        final = self.out / "genotype.json"
+        final = self.out / FINAL_GENOTYPE_FILE
         if not final.is_file():
             return  # no epoch finished
         summary = json.loads(final.read_text(encoding="utf-8"))
         artifact = self.wandb.Artifact(f"genotype-{self.run_id}", type="genotype",
                                        metadata={k: summary.get(k) for k in ("epoch", "genotype", "nb201_index")})
-        for name in ("genotype.json", "genotypes.jsonl"):
+        for name in (FINAL_GENOTYPE_FILE, GENOTYPES_FILE):
             if (self.out / name).is_file():
                 artifact.add_file(str(self.out / name))
         run.log_artifact(artifact)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,9 +34,10 @@ def alpha_gradients(model: NB201SearchNetwork, enabled: bool) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mix: torch.Tensor | None = None):
-    """(mean cross-entropy, logits) of the supernet on one batch."""
-    logits = model(x, mix)
+def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mix: torch.Tensor | None = None, *,
+                        path: Sequence[int] | None = None):
+    """(mean cross-entropy, logits) of the supernet on one batch (of the subnetwork `path`, where given)."""
+    logits = model(x, mix) if path is None else model(x, path=path)
     return F.cross_entropy(logits, y), logits
 
 
@@ -45,6 +46,11 @@ class WeightTrainer:
 
     With ``accumulate_alpha=True`` the same backward also adds ∂loss/∂α into ``alpha.grad`` (which the weight
     optimizer never zeroes): the α gradient of DARTS-TSE comes free with the weight step.
+
+    :meth:`step_paths` trains subnetworks of the supernet instead (one-shot NAS): the mean of their losses on the
+    minibatch, one backward each, one optimizer step. Every weight then has a gradient, zero off the paths, so SGD
+    treats the supernet exactly as a supernet with one-hot mixing weights (weight decay and momentum act on every
+    weight, as in DARTS-code-based RandNAS).
     """
 
     def __init__(self, model: NB201SearchNetwork, optimizer: torch.optim.Optimizer, grad_clip: float | None = 5.0):
@@ -59,14 +65,37 @@ class WeightTrainer:
             loss, logits = classification_loss(self.model, x, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+        self._clip_and_step()
+        with torch.no_grad():
+            correct = (logits.argmax(dim=1) == y).sum()
+        return StepStats(loss=loss.detach(), correct=correct, count=int(y.shape[0]))
+
+    def step_paths(self, x: torch.Tensor, y: torch.Tensor, paths: Sequence[Sequence[int]]) -> StepStats:
+        """One optimizer step on the mean loss of the subnetworks `paths` (each one OPS index per edge) on the same
+        minibatch; returns their mean loss and mean number of correct predictions."""
+        if not paths:
+            raise ValueError("step_paths needs at least one path")
+        with alpha_gradients(self.model, False):
+            for weight in self.weights:  # a zero gradient, never None, for the weights off every path
+                if weight.grad is None:
+                    weight.grad = torch.zeros_like(weight)
+            self.optimizer.zero_grad(set_to_none=False)
+            loss_sum, correct = 0.0, 0.0
+            for path in paths:
+                loss, logits = classification_loss(self.model, x, y, path=path)
+                (loss / len(paths)).backward()
+                loss_sum = loss_sum + loss.detach()
+                with torch.no_grad():
+                    correct = correct + (logits.argmax(dim=1) == y).sum()
+        self._clip_and_step()
+        return StepStats(loss=loss_sum / len(paths), correct=correct / len(paths), count=int(y.shape[0]))
+
+    def _clip_and_step(self) -> None:
         if self.grad_clip is not None:
             # one multi-tensor norm and scale instead of a Python loop over ~100 tensors (same values; no host sync)
             foreach = True if self.weights[0].device.type in ("cpu", "cuda") else None
             nn.utils.clip_grad_norm_(self.weights, self.grad_clip, foreach=foreach)
         self.optimizer.step()
-        with torch.no_grad():
-            correct = (logits.argmax(dim=1) == y).sum()
-        return StepStats(loss=loss.detach(), correct=correct, count=int(y.shape[0]))
 
     @property
     def lr(self) -> float:

@@ -1,0 +1,137 @@
+"""What the command lines that run the epoch loop share (``train_search.py``, ``scripts/train_oneshot.py``): the flags
+of the data, the run, the supernet, the weight optimizer and tracking; and one ``main`` (parse → config → run_search,
+resume with the checkpoint's settings, SIGTERM handled like Ctrl-C, one-line errors).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Callable
+
+from ..config import DATASETS, WANDB_MODES, RunConfig
+
+ParserFactory = Callable[[], argparse.ArgumentParser]
+
+
+def optional_float(text: str) -> float | None:
+    """A float, or None for 'none' / 'off' (a switch that turns a setting off)."""
+    return None if text.strip().lower() in ("none", "off") else float(text)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, out_help: str) -> None:
+    """The flags of every :class:`~darts_tse.config.RunConfig` setting, in argument groups, plus --resume and
+    --overwrite."""
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", choices=DATASETS, default=defaults.dataset, help="(default %(default)s)")
+    data.add_argument("--data-dir", default=defaults.data_dir,
+                      help="dataset folder (default ./data; Fashion-MNIST: the Debian package's); folder: "
+                           "DIR/<class>/<image>; npz: the .npz file")
+    data.add_argument("--batch-size", type=int, default=defaults.batch_size, help="(default %(default)s)")
+    data.add_argument("--max-train-samples", type=int, default=None,
+                      help="keep the first n images of each half (smoke runs)")
+    data.add_argument("--image-size", type=int, default=None,
+                      help="folder / npz: resize (shorter side) and centre-crop images to S×S (default: folder 32, npz "
+                           "the arrays' size)")
+    data.add_argument("--synthetic-samples", type=int, default=defaults.synthetic_samples,
+                      help="synthetic dataset size (default %(default)s)")
+    data.add_argument("--synthetic-image-size", type=int, default=defaults.synthetic_image_size,
+                      help="(default %(default)s)")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--epochs", type=int, default=defaults.epochs, help="(default %(default)s)")
+    run.add_argument("--steps-per-epoch", type=int, default=None,
+                     help="cap on training minibatches per epoch, and on search-valid evaluation batches (smoke runs)")
+    run.add_argument("--seed", type=int, default=defaults.seed, help="0 .. 2^32-1 (default %(default)s)")
+    run.add_argument("--out", default=None, help=out_help)
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out after its last finished epoch (settings not given are the "
+                          "checkpoint's)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="start over in an --out that holds another run's files: deletes exactly those files "
+                          "(and says which) first")
+    run.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1 ... (default %(default)s)")
+    run.add_argument("--threads", type=int, default=None,
+                     help="CPU threads for torch (default: torch's choice; recorded, since exact resume needs the same)")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
+
+    net = parser.add_argument_group("supernet")
+    net.add_argument("--C", type=int, default=defaults.C, help="channels of the first stage (default %(default)s)")
+    net.add_argument("--N", type=int, default=defaults.N, help="cells per stage (default %(default)s)")
+    net.add_argument("--track-running-stats", action="store_true",
+                     help="cell BatchNorm tracks running statistics (default off)")
+    net.add_argument("--no-channels-last", dest="channels_last", action="store_false", help="use NCHW memory format")
+
+    weights = parser.add_argument_group("weight optimizer (SGD, cosine schedule)")
+    weights.add_argument("--lr", type=float, default=defaults.lr, help="(default %(default)s)")
+    weights.add_argument("--lr-min", type=float, default=defaults.lr_min, help="(default %(default)s)")
+    weights.add_argument("--momentum", type=float, default=defaults.momentum, help="(default %(default)s)")
+    weights.add_argument("--no-nesterov", dest="nesterov", action="store_false", help="plain momentum")
+    weights.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="(default %(default)s)")
+    weights.add_argument("--grad-clip", type=optional_float, default=defaults.grad_clip,
+                         help="max gradient norm of the weights, > 0; 'none' switches clipping off (default %(default)s)")
+
+    track = parser.add_argument_group("NB201 and tracking")
+    track.add_argument("--benchmark", default=None,
+                       help="NB201 table CSV, official .pth or NATS-Bench directory (default: offline valid-only data)")
+    track.add_argument("--wandb", choices=WANDB_MODES, default=defaults.wandb,
+                       help="W&B mode; WANDB_MODE overrides (default %(default)s)")
+    track.add_argument("--wandb-project", default=defaults.wandb_project, help="(default %(default)s)")
+    track.add_argument("--wandb-group", default=None, help="(default: the method)")
+    track.add_argument("--wandb-tags", nargs="*", default=[], help="tags of the W&B run")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (e.g. a pre-empted job): handled like Ctrl-C, so the W&B run is closed and the exit is clean."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def given_settings(build_parser: ParserFactory, argv: list[str] | None) -> dict:
+    """Only the settings the command line names (no argparse defaults): what a resume takes over the checkpoint's."""
+    parser = build_parser()
+    for action in parser._actions:  # argparse has no public way to tell a given flag from its default
+        action.default = argparse.SUPPRESS
+    given = vars(parser.parse_args(argv))
+    given.pop("resume", None)
+    given.pop("overwrite", None)
+    return given
+
+
+def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str] | None, *, command: str) -> int:
+    """Parse `argv`, build the config (or, with --resume, the checkpoint's with the given flags on top) and run it.
+    Exit codes: 0 done, 2 a user's error (one line), 130 Ctrl-C, 143 SIGTERM (the checkpoint is kept either way)."""
+    args = vars(build_parser().parse_args(argv))
+    resume, overwrite = args.pop("resume"), args.pop("overwrite")
+    if resume and not args["out"]:
+        print("error: --resume needs --out, the run directory to continue", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from ..search import resumed_config, run_search  # imported late so --help stays fast
+    from .errors import one_line, user_errors
+
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if _in_main_thread() else None
+    try:
+        config = resumed_config(args["out"], given_settings(build_parser, argv), kind) if resume else kind(**args)
+        if not isinstance(config, kind):
+            print(f"error: {args['out']} holds a {config.kind} run, not a {kind.kind} run; resume it with the command "
+                  f"that started it", file=sys.stderr)
+            return 2
+        run_search(config, resume=resume, overwrite=overwrite, resume_command=f"{command} --resume --out {{out}}")
+    except user_errors() as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as interrupt:
+        return 143 if isinstance(interrupt, Terminated) else 130  # 128 + SIGTERM / SIGINT, as a shell reports them
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 0

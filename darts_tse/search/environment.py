@@ -1,0 +1,40 @@
+"""The machine a run segment ran on: what decides whether a resumed run continues bit for bit.
+
+A resumed run repeats exactly what an uninterrupted one computes when every kernel-relevant setting is the same:
+the torch version, the device (type and name), the CPU thread count (float32 reductions split across threads sum
+in another order), channels-last, and on CUDA the CUDA/cuDNN versions and ``cudnn.benchmark`` / deterministic
+algorithms. The batches, the RNG streams and every state are restored exactly regardless; with other kernels the
+continuation differs by float round-off (single ReLU inputs near 0 flip, ~1e-4 on α after a few epochs).
+"""
+from __future__ import annotations
+
+import platform
+
+import numpy as np
+import torch
+
+# the keys whose change breaks bit-exact resume (the others are recorded for the reader)
+EXACTNESS_KEYS = ("torch", "device_type", "device_name", "threads", "channels_last", "cuda", "cudnn",
+                  "cudnn_benchmark", "deterministic_algorithms")
+
+
+def run_environment(device: torch.device, *, channels_last: bool) -> dict:
+    """The versions, device and kernel settings this process computes with (after ``--threads`` was applied)."""
+    cuda = device.type == "cuda"
+    return {
+        "torch": str(torch.__version__), "python": platform.python_version(), "numpy": str(np.__version__),
+        "device_type": device.type,
+        "device_name": torch.cuda.get_device_name(device) if cuda else (platform.processor() or platform.machine()),
+        "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+        "channels_last": channels_last,
+        "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark) if cuda else None,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+    }
+
+
+def exactness_differences(before: dict, now: dict) -> list[str]:
+    """'threads 2 -> 1' for each kernel-relevant setting that differs between two segments' environments."""
+    return [f"{key} {before.get(key)!r} -> {now.get(key)!r}" for key in EXACTNESS_KEYS
+            if key in before and before.get(key) != now.get(key)]
