@@ -42,7 +42,7 @@ from darts_tse.sweeps import (
 )
 from darts_tse.sweeps.record import process_start
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, interrupt_at_epoch
 
 TINY = ["--dataset", "synthetic", "--synthetic-samples", "32", "--synthetic-image-size", "16", "--C", "4", "--N", "1",
         "--batch-size", "8", "--epochs", "2", "--steps-per-epoch", "2", "--wandb", "disabled", "--no-progress",
@@ -166,19 +166,29 @@ def test_run_state_from_the_run_directory_alone(tmp_path):
     assert CHECKPOINT_FILE == CHECKPOINT
 
 
-def test_a_job_runs_its_search_skips_it_once_done_and_resumes_an_interrupted_one_exactly(tmp_path, monkeypatch,
-                                                                                          capsys):
-    [job], _ = plan_jobs(tmp_path / "sw", parse_axes(["method=darts-tse"]), [*tiny(3), "--K", "1"])
-    out = tmp_path / "sw" / job.name
-    search_job = SearchJob(job.name, job.argv, str(tmp_path / "sw" / ".restarted"))
+def one_job(folder: Path, epochs: int) -> tuple:
+    """The one job of a darts-tse sweep in `folder` (K=1, `epochs` epochs) and the callable submitit would run."""
+    [job], _ = plan_jobs(folder, parse_axes(["method=darts-tse"]), [*tiny(epochs), "--K", "1"])
+    return job, SearchJob(job.name, job.argv, str(folder / ".restarted"))
+
+
+def signal_at_epoch(monkeypatch, epoch: int) -> None:
+    """Make the search send itself the scheduler's signal when it starts `epoch` (0-based)."""
     real_run_epoch = darts_tse.search.loop.run_epoch
 
-    def interrupted_in_epoch_2(config, parts, benchmark, tse_ema, epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt  # Ctrl-C: the checkpoint of epoch 1 is kept
-        return real_run_epoch(config, parts, benchmark, tse_ema, epoch)
+    def run_epoch(config, parts, benchmark, tse_ema, current):
+        if current == epoch:
+            os.kill(os.getpid(), SCHEDULER_SIGNAL)  # as SLURM's --signal before the time limit, or a pre-emption
+        return real_run_epoch(config, parts, benchmark, tse_ema, current)
 
-    monkeypatch.setattr(darts_tse.search.loop, "run_epoch", interrupted_in_epoch_2)
+    monkeypatch.setattr(darts_tse.search.loop, "run_epoch", run_epoch)
+
+
+def test_a_job_runs_its_search_skips_it_once_done_and_resumes_an_interrupted_one_exactly(tmp_path, monkeypatch,
+                                                                                          capsys):
+    job, search_job = one_job(tmp_path / "sw", epochs=3)
+    out = tmp_path / "sw" / job.name
+    interrupt_at_epoch(monkeypatch, 1)  # Ctrl-C in epoch 2: the checkpoint of epoch 1 is kept
     with pytest.raises(JobFailed, match="interrupted"):
         search_job()
     monkeypatch.undo()
@@ -193,45 +203,36 @@ def test_a_job_runs_its_search_skips_it_once_done_and_resumes_an_interrupted_one
 
 
 def test_the_scheduler_signal_stops_the_search_and_hands_over_to_submitit(tmp_path, monkeypatch):
-    [job], _ = plan_jobs(tmp_path / "sw", parse_axes(["method=darts-tse"]), [*tiny(3), "--K", "1"])
-    out = tmp_path / "sw" / job.name
-    search_job = SearchJob(job.name, job.argv, str(tmp_path / "sw" / ".restarted"))
-    real_run_epoch = darts_tse.search.loop.run_epoch
-
-    def signalled_in_epoch_2(config, parts, benchmark, tse_ema, epoch):
-        if epoch == 1:
-            os.kill(os.getpid(), SCHEDULER_SIGNAL)  # as SLURM's --signal before the time limit, or a pre-emption
-        return real_run_epoch(config, parts, benchmark, tse_ema, epoch)
-
+    job, search_job = one_job(tmp_path / "sw", epochs=3)
     handed_over = []
 
     def submitit_handler(signum, frame):  # what submitit installs in a job: checkpoint(), requeue, exit
         handed_over.append((signum, search_job.checkpoint().function))
         raise SystemExit(144)
 
-    monkeypatch.setattr(darts_tse.search.loop, "run_epoch", signalled_in_epoch_2)
+    signal_at_epoch(monkeypatch, 1)
     previous = signal.signal(SCHEDULER_SIGNAL, submitit_handler)
     try:
         with pytest.raises(SystemExit):
             search_job()
         assert signal.getsignal(SCHEDULER_SIGNAL) is submitit_handler  # restored
         signal.signal(SCHEDULER_SIGNAL, signal.SIG_DFL)
-        [other], _ = plan_jobs(tmp_path / "other", parse_axes(["method=darts-tse"]), [*tiny(3), "--K", "1"])
         with pytest.raises(JobFailed, match="stopped by SIGUSR2"):  # outside submitit: reported, not requeued
-            SearchJob(other.name, other.argv, str(tmp_path / "other" / ".restarted"))()
+            one_job(tmp_path / "other", epochs=3)[1]()
     finally:
         signal.signal(SCHEDULER_SIGNAL, previous)
     [(signum, requeued)] = handed_over
     assert signum == SCHEDULER_SIGNAL and isinstance(requeued, SearchJob) and requeued.argv == job.argv
+    out = tmp_path / "sw" / job.name
     assert run_state(out).kind == RESUMABLE and run_state(out).finished == 1  # the clean stop kept epoch 1
 
 
 def test_a_start_that_finished_no_epoch_is_moved_aside_not_overwritten(tmp_path):
-    [job], _ = plan_jobs(tmp_path / "sw", parse_axes(["method=darts-tse"]), [*tiny(1), "--K", "1"])
+    job, search_job = one_job(tmp_path / "sw", epochs=1)
     out = tmp_path / "sw" / job.name
     out.mkdir(parents=True)
     (out / "config.json").write_text('{"epochs": 1, "note": "an earlier start"}')
-    assert SearchJob(job.name, job.argv, str(tmp_path / "sw" / ".restarted"))() == 0
+    assert search_job() == 0
     assert json.loads((tmp_path / "sw" / ".restarted" / f"{job.name}-1" / "config.json").read_text())["note"]
     assert run_state(out).kind == DONE
 
@@ -265,6 +266,13 @@ def test_status_names_each_jobs_state_the_error_line_and_the_wandb_sync_command(
     assert "not submitted" in rows["seed3"]
     assert f"wandb sync {folder}/*/wandb/offline-run-*" in out and "3 offline segments" in out
     assert f"python scripts/compare_runs.py {folder}/*/" in out
+    # the status command starts without torch (import-linter cannot see what package __init__s load)
+    code = "import sys; from darts_tse.cli.sweep import main; main(['--status', sys.argv[1]]); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code, str(folder)], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.splitlines()[-1] == "False", result.stderr
+    # `compare_runs.py DIR/*` also matches sweep.json: one line pointing to DIR/*/
+    assert compare_main([str(folder / "sweep.json")]) == 2
+    assert f"pass its run directories: {folder}/*/" in error_lines(capsys)[-1]
 
 
 def test_wandb_sweep_yaml_parameters_are_train_search_flags():

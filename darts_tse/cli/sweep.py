@@ -262,16 +262,26 @@ def submit(sweep: Sweep, options: LocalOptions | SlurmOptions, record: dict, cho
     sweep.executor = record
     work = [(job.name, SearchJob(job.name, job.argv, str(sweep.folder.absolute() / RESTARTED_DIR))) for job in todo]
     if isinstance(options, SlurmOptions):
-        job_ids = submit_slurm(sweep.submitit_folder, options, [function for _, function in work])
-        for job, job_id in zip(todo, job_ids):
-            job.add_submission(job_id, "slurm")
-        sweep.save()
-        print(f"submitted {len(todo)} jobs to SLURM (job ids {job_ids[0]} ... {job_ids[-1]}); "
-              f"python scripts/sweep.py --status {sweep.folder} shows where each stands")
-        return 0
+        return submit_to_slurm(sweep, options, work)
+    return run_here(sweep, options, work)
+
+
+def submit_to_slurm(sweep: Sweep, options: SlurmOptions, work: list[tuple[str, SearchJob]]) -> int:
+    """Submit the jobs as one SLURM array and record their job ids."""
+    job_ids = submit_slurm(sweep.submitit_folder, options, [function for _, function in work])
+    for (name, _), job_id in zip(work, job_ids):
+        sweep.job(name).add_submission(job_id, "slurm")
+    sweep.save()
+    print(f"submitted {len(work)} jobs to SLURM (job ids {job_ids[0]} ... {job_ids[-1]}); "
+          f"python scripts/sweep.py --status {sweep.folder} shows where each stands")
+    return 0
+
+
+def run_here(sweep: Sweep, options: LocalOptions, work: list[tuple[str, SearchJob]]) -> int:
+    """Run the jobs on this machine until they end; 0 when all are done, 1 when some failed, 130 on Ctrl-C."""
     sweep.launcher = this_process()
     sweep.save()
-    print(f"running {len(todo)} jobs here, {options.max_parallel} at a time (Ctrl-C stops them; re-running the "
+    print(f"running {len(work)} jobs here, {options.max_parallel} at a time (Ctrl-C stops them; re-running the "
           f"command continues them)")
 
     def started(name: str, job_id: str, extra: dict) -> None:
@@ -293,5 +303,4 @@ def submit(sweep: Sweep, options: LocalOptions | SlurmOptions, record: dict, cho
         sweep.launcher = None
         sweep.save()
     print(format_status(sweep, sweep_status(sweep)))
-    return 0 if all(job_status(sweep, job).state == DONE_STATE for job in todo) else 1
-
+    return 0 if all(job_status(sweep, sweep.job(name)).state == DONE_STATE for name, _ in work) else 1
