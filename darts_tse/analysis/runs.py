@@ -58,6 +58,9 @@ def check_run_dir(path: str | Path) -> Path:
     if not path.exists():
         raise RunDirError(f"run directory {path} does not exist")
     if not path.is_dir():
+        if path.name == "sweep.json":  # `DIR/*` of a sweep folder (scripts/sweep.py) matches it: DIR/*/ does not
+            raise RunDirError(f"{path} is a sweep's record, not a run directory; pass its run directories: "
+                              f"{path.parent}/*/")
         raise RunDirError(f"{path} is not a directory; pass the --out directory of a search")
     if not (path / "metrics.jsonl").is_file():
         if not any(child.name != ".lock" for child in path.iterdir()):

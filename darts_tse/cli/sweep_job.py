@@ -1,0 +1,133 @@
+"""One job of a sweep, as submitit runs it: train_search.py's ``main`` in the job's process, started, continued
+(``--resume``) or skipped as its run directory says, and requeued through submitit's checkpointing hook when the
+scheduler signals a time limit or a pre-emption."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from contextlib import contextmanager, redirect_stderr
+from pathlib import Path
+from typing import Iterator
+
+import submitit
+
+from ..files import RunLockedError, run_lock
+from ..sweeps import DAMAGED, DONE, RESUMABLE, STARTED, JobFailed, run_state
+from .search import Terminated, build_parser
+from .search import main as search_main
+
+SCHEDULER_SIGNAL = getattr(signal, f"SIG{submitit.JobEnvironment.USR_SIG}")  # submitit's: USR2 unless configured
+
+
+class SearchJob(submitit.helpers.Checkpointable):
+    """The search ``python train_search.py ARGV`` (its ``--out`` is the run directory), as a restartable job.
+
+    When it starts, the run directory decides: done (nothing to run), a checkpoint (run with ``--resume``), no run
+    files (run), run files from a start that never finished an epoch (moved into `restarted`, then run). On the
+    scheduler's signal (submitit's, USR2 by default: a time limit near, a pre-emption) the search stops as on
+    SIGTERM (its checkpoint kept), and submitit's handler calls :meth:`checkpoint` and requeues the job.
+    """
+
+    def __init__(self, name: str, argv: list[str], restarted: str):
+        self.name, self.argv, self.restarted = name, list(argv), str(restarted)
+        self.out = vars(build_parser().parse_args(self.argv))["out"]  # the run directory: the argv's --out
+
+    def __call__(self) -> int:
+        state = run_state(self.out)
+        if state.kind == DONE:
+            print(f"{self.name}: already done ({state.progress}); nothing to run", flush=True)
+            return 0
+        if state.kind == DAMAGED:
+            raise JobFailed(state.detail)
+        if state.kind == STARTED:
+            moved = set_aside(Path(self.out), Path(self.restarted))
+            print(f"{self.name}: an earlier start finished no epoch; its files are moved to {moved}", flush=True)
+        argv = [*self.argv, "--resume"] if state.kind == RESUMABLE else self.argv
+        print(f"{self.name}: {'resuming after ' + state.progress if state.kind == RESUMABLE else 'starting'}",
+              flush=True)
+        errors = ErrorLines(sys.stderr)
+        with redirect_stderr(errors), stop_on(SCHEDULER_SIGNAL) as stop:
+            try:
+                code = search_main(argv)
+            except Terminated:  # the signal came before train_search.py's main could catch it
+                code = 143
+        if code == 0:
+            return 0
+        if stop.signum is not None:
+            if callable(stop.previous):  # submitit's handler: calls checkpoint(), requeues the job, exits
+                stop.previous(stop.signum, None)
+            raise JobFailed(f"stopped by {signal.Signals(stop.signum).name}; the checkpoint of its last finished "
+                            f"epoch is kept")
+        raise JobFailed(failure(code, errors.last))
+
+    def checkpoint(self, *args, **kwargs) -> submitit.helpers.DelayedSubmission:
+        """The job to requeue: the same search, which will find its checkpoint and continue with --resume."""
+        print(f"{self.name}: requeued; it continues from its checkpoint", flush=True)
+        return submitit.helpers.DelayedSubmission(SearchJob(self.name, self.argv, self.restarted))
+
+
+def failure(code: int, error_line: str) -> str:
+    """The one line a failed job reports."""
+    if code == 143:
+        return ("stopped by SIGTERM (exit 143), the checkpoint of its last finished epoch kept; re-run the sweep "
+                "command, or --resubmit-failed, to continue it")
+    if code == 130:
+        return "interrupted (SIGINT, exit 130), the checkpoint of its last finished epoch kept"
+    return error_line or f"train_search.py ended with exit code {code}"
+
+
+def set_aside(out: Path, folder: Path) -> Path:
+    """Move run directory `out` (a start that never finished an epoch) to ``folder/<name>-<n>``; nothing is deleted.
+    JobFailed when a search holds its lock (another job runs it)."""
+    try:
+        with run_lock(out):
+            folder.mkdir(parents=True, exist_ok=True)
+            number = 1
+            while (folder / f"{out.name}-{number}").exists():
+                number += 1
+            target = folder / f"{out.name}-{number}"
+            os.rename(out, target)
+    except RunLockedError:
+        raise JobFailed(f"another process is running the search in {out}; this job leaves it alone") from None
+    return target
+
+
+class ErrorLines:
+    """A text stream that passes everything on to `stream` and keeps the last line that starts with 'error:'."""
+
+    def __init__(self, stream):
+        self.stream, self.last = stream, ""
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.startswith("error:"):
+                self.last = line
+        return self.stream.write(text)
+
+    def __getattr__(self, name: str):  # flush, fileno, encoding, isatty ... are the stream's
+        return getattr(self.stream, name)
+
+
+class _Stop:
+    signum: int | None = None
+    previous = None
+
+
+@contextmanager
+def stop_on(signum: int) -> Iterator[_Stop]:
+    """While the body runs, signal `signum` stops train_search.py's main as SIGTERM does (exit 143, checkpoint
+    kept); the handler that was installed before (submitit's) is restored afterwards and handed back in the result."""
+    stop = _Stop()
+    stop.previous = signal.getsignal(signum)
+
+    def handler(number, frame):
+        if stop.signum is None:  # once: a second signal must not break the search's clean stop
+            stop.signum = number
+            raise Terminated()
+
+    signal.signal(signum, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signum, stop.previous)

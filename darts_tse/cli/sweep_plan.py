@@ -1,0 +1,126 @@
+"""The jobs of a sweep, checked before anything is submitted with train_search.py's own parser and
+``SearchConfig.validate()`` (no second list of flags): one job per combination of the grid's values, each with its
+own ``--out`` under the sweep folder, a W&B group per method and a sweep tag (unless the flags fix them)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..config import ConfigError, SearchConfig
+from ..sweeps import Axis, Job, SweepError, combinations, folder_name
+from .search import build_parser, given_settings
+
+SWEEP_SETS = {"out": "each job's --out is <sweep folder>/<job name>; give the sweep folder as --out",
+              "resume": "the sweep passes --resume itself to every job that has a checkpoint",
+              "help": "it is not a setting"}
+TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def strict_parser() -> argparse.ArgumentParser:
+    """train_search.py's parser, raising SweepError with argparse's message instead of printing usage and exiting."""
+    parser = build_parser()
+
+    def error(message: str):
+        raise SweepError(message)
+
+    parser.error = error  # argparse documents error() as the method to override
+    return parser
+
+
+def search_config(parser: argparse.ArgumentParser, argv: list[str]) -> SearchConfig:
+    """The SearchConfig train_search.py would build from `argv` (unchecked)."""
+    values = vars(parser.parse_args(argv))
+    values.pop("resume")
+    return SearchConfig(**values)
+
+
+class GridFlags:
+    """The grid's axes as train_search.py flags: which flag each axis is, its tokens for a value, its name part."""
+
+    def __init__(self, parser: argparse.ArgumentParser, axes: list[Axis], fixed_dests: set[str]):
+        options = {option.lstrip("-"): action for action in parser._actions for option in action.option_strings
+                   if option.startswith("--")}  # argparse keeps its actions private; cli.search reads them too
+        self.actions: dict[str, argparse.Action] = {}
+        for axis in axes:
+            action = options.get(axis.name)
+            if action is None:
+                raise SweepError(f"grid axis {axis.name} is not a flag of train_search.py (python train_search.py "
+                                 f"--help lists them; write it without dashes, e.g. tse-mode=joint,rollout)")
+            if action.dest in SWEEP_SETS:
+                raise SweepError(f"--{axis.name} cannot be a grid axis: {SWEEP_SETS[action.dest]}")
+            if action.dest in fixed_dests:
+                raise SweepError(f"--{axis.name} is both a grid axis and a fixed flag; keep one of them")
+            self.actions[axis.name] = action
+
+    def dest(self, axis: str) -> str:
+        return self.actions[axis].dest
+
+    def tokens(self, axis: str, value: str) -> list[str]:
+        """The command-line tokens for one axis value (a switch: the flag for true, nothing for false)."""
+        flag = f"--{axis}"
+        if self.actions[axis].nargs != 0:
+            return [flag, value]
+        if value.lower() not in TRUE + FALSE:
+            raise SweepError(f"grid axis {axis}: {value!r} is not true or false ({flag} is a switch)")
+        return [flag] if value.lower() in TRUE else []
+
+    def part(self, axis: str, value: str) -> str:
+        """How the value shows in a job's folder name: 'darts-tse' (a choice), 'seed0', 'track-running-stats-on'."""
+        action = self.actions[axis]
+        if action.nargs == 0:
+            return f"{axis}-{'on' if value.lower() in TRUE else 'off'}"
+        return value if action.choices else f"{axis}{value}"
+
+
+def plan_jobs(folder: Path, axes: list[Axis], fixed: list[str]) -> tuple[list[Job], list[str]]:
+    """Every job of the grid (checked), and notes on the axes some methods do not use (left out of their jobs, so a
+    darts job does not repeat for each K). SweepError naming the bad flag, axis value or job."""
+    parser = strict_parser()
+    try:
+        given = vars(parser.parse_args(fixed))
+    except SweepError as error:
+        raise SweepError(f"train_search.py flags of the sweep: {error}") from None
+    for dest in ("out", "resume"):
+        if given[dest]:
+            raise SweepError(f"--{dest} is not a flag for the jobs: {SWEEP_SETS[dest]}")
+    fixed_dests = set(given_settings(fixed))
+    flags = GridFlags(parser, axes, fixed_dests)
+    for axis in axes:
+        for value in axis.values:
+            tokens = flags.tokens(axis.name, value)
+            try:
+                parser.parse_args([*fixed, *tokens])
+            except SweepError as error:
+                raise SweepError(f"grid axis {axis.name}: bad value {value!r}: {error}") from None
+    named = [axis for axis in axes if axis.varies] or axes
+    jobs: dict[str, Job] = {}
+    notes: list[str] = []
+    for combo in combinations(axes):
+        config = _checked(parser, fixed, flags, combo)
+        unused = config.unused_settings()
+        used = {axis: value for axis, value in combo.items() if flags.dest(axis) not in unused}
+        for axis in combo.keys() - used.keys():
+            note = f"{axis} is not used by {config.method} ({unused[flags.dest(axis)]}): its {config.method} jobs leave it out"
+            notes += [note] if note not in notes else []
+        name = folder_name(flags.part(axis.name, used[axis.name]) for axis in named if axis.name in used)
+        argv = [*fixed, *(token for axis, value in used.items() for token in flags.tokens(axis, value)),
+                "--out", str(folder.absolute() / name)]
+        if "wandb_group" not in fixed_dests and "wandb-group" not in combo:
+            argv += ["--wandb-group", config.method]
+        if "wandb_tags" not in fixed_dests and "wandb-tags" not in combo:
+            argv += ["--wandb-tags", f"sweep:{folder.name}"[:64]]
+        if name in jobs and jobs[name].argv != argv:
+            raise SweepError(f"two jobs of the grid would share the folder {name}; give values that differ in "
+                             f"letters or digits")
+        jobs[name] = Job(name, used, argv)
+    return list(jobs.values()), notes
+
+
+def _checked(parser, fixed: list[str], flags: GridFlags, combo: dict[str, str]) -> SearchConfig:
+    """The validated SearchConfig of one combination; SweepError naming the combination."""
+    argv = [*fixed, *(token for axis, value in combo.items() for token in flags.tokens(axis, value))]
+    try:
+        return search_config(parser, argv).validate()
+    except (ConfigError, SweepError) as error:
+        values = " ".join(f"{axis}={value}" for axis, value in combo.items())
+        raise SweepError(f"grid job {values}: {error}") from None

@@ -1,0 +1,234 @@
+"""Where the jobs run, through submitit: ``local`` (submitit's local executor, at most --max-parallel jobs at once,
+each on its own GPU or on the CPU) and ``slurm`` (one sbatch job array with the requested resources); the sbatch
+script a dry run prints; and what a submission's job id says later (queued, running, ended, its result)."""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import submitit
+
+from .grid import SweepError
+from .record import is_running, process_start
+
+NO_LIMIT_MIN = 60 * 24 * 365  # a local job's time limit when none is given (submitit's default is 2 minutes)
+QUEUED, RUNNING, ENDED, UNKNOWN = "queued", "running", "ended", "unknown"
+SLURM_QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESV_DEL_HOLD", "SUSPENDED"}
+SLURM_RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING"}
+
+
+def pythonpath_setup(root: Path) -> str:
+    """The shell line that lets a job import the same darts_tse as the command that submitted it."""
+    return f"export PYTHONPATH={shlex.quote(str(root))}${{PYTHONPATH:+:$PYTHONPATH}}"
+
+
+class JobFailed(RuntimeError):
+    """Raised by a job whose search failed; its message (one line) is what the sweep's status reports."""
+
+
+# ---- SLURM --------------------------------------------------------------------------------------------------------
+@dataclass
+class SlurmOptions:
+    """The sbatch resources of every job (one array); times in minutes, memory in GB."""
+
+    time_min: int = 120
+    partition: str | None = None
+    gpus_per_job: int = 1
+    cpus_per_job: int | None = None
+    mem_gb: float | None = None
+    account: str | None = None
+    array_parallelism: int | None = None  # None: every job of the array may run at once
+    sbatch: dict[str, str] = field(default_factory=dict)  # extra #SBATCH --KEY=VALUE lines
+    setup: list[str] = field(default_factory=list)  # shell lines run before each job
+    job_name: str = "darts-tse-sweep"
+    max_timeouts: int = 3  # requeues after reaching the time limit (pre-emptions are not counted)
+
+    def parameters(self, jobs: int) -> dict:
+        """submitit SlurmExecutor parameters for an array of `jobs` jobs."""
+        values = {"job_name": self.job_name, "time": self.time_min, "partition": self.partition,
+                  "gpus_per_node": self.gpus_per_job or None, "cpus_per_task": self.cpus_per_job,
+                  "mem": None if self.mem_gb is None else _memory(self.mem_gb), "account": self.account,
+                  "array_parallelism": min(self.array_parallelism or jobs, jobs), "setup": list(self.setup),
+                  "additional_parameters": dict(self.sbatch) or None}
+        return {key: value for key, value in values.items() if value is not None}
+
+
+def _memory(gb: float) -> str:
+    return f"{int(gb)}GB" if gb == int(gb) else f"{int(gb * 1024)}MB"
+
+
+class _ScriptWriter(submitit.SlurmExecutor):
+    """submitit's own SLURM executor, usable where SLURM is not installed: it only writes scripts (--dry-run)."""
+
+    @classmethod
+    def affinity(cls) -> int:
+        return 2
+
+
+def sbatch_script(folder: Path, options: SlurmOptions, jobs: int) -> str:
+    """The sbatch script submitit writes for an array of `jobs` jobs (a single job when `jobs` is 1)."""
+    writer = _ScriptWriter(folder, max_num_timeout=options.max_timeouts)
+    writer.update_parameters(**options.parameters(jobs))
+    if jobs > 1:
+        writer.parameters["map_count"] = jobs  # how submit_array marks an array
+    return writer._make_submission_file_text(writer._submitit_command_str, "dry-run")
+
+
+def require_slurm() -> None:
+    """SweepError unless SLURM's commands are on this machine."""
+    if shutil.which("srun") is None or shutil.which("sbatch") is None:
+        raise SweepError("--executor slurm needs SLURM on this machine (no sbatch/srun found); run the sweep on the "
+                         "cluster's login node, or add --dry-run to see the sbatch script")
+
+
+def submit_slurm(folder: Path, options: SlurmOptions, functions: list[Callable]) -> list[str]:
+    """Submit `functions` as one SLURM array; returns their job ids (``<array id>_<index>``)."""
+    require_slurm()
+    executor = submitit.SlurmExecutor(folder, max_num_timeout=options.max_timeouts)
+    executor.update_parameters(**options.parameters(len(functions)))
+    try:
+        jobs = executor.submit_array(functions)
+    except Exception as error:  # sbatch refused the script: a bad partition, account, time or resource
+        detail = " ".join(str(error).split())
+        raise SweepError(f"sbatch refused the jobs: {detail[:300]}; check --partition, --account, --time and the "
+                         f"resources") from None
+    return [job.job_id for job in jobs]
+
+
+# ---- local --------------------------------------------------------------------------------------------------------
+@dataclass
+class LocalOptions:
+    """Local jobs: at most `max_parallel` at once; with `gpus`, each running job holds one of them."""
+
+    max_parallel: int = 1
+    gpus: list[int] = field(default_factory=list)  # empty: the jobs run on the CPU
+    time_min: float | None = None  # None: no limit
+    setup: list[str] = field(default_factory=list)
+    max_timeouts: int = 3
+
+
+def visible_gpus(environ=os.environ) -> list[int]:
+    """The GPUs of this machine a job may be given: CUDA_VISIBLE_DEVICES when set (numbers only), else the ones
+    nvidia-smi lists, else none."""
+    listed = environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        entries = [entry.strip() for entry in listed.split(",") if entry.strip()]
+        if not all(entry.isdigit() for entry in entries):
+            raise SweepError(f"CUDA_VISIBLE_DEVICES={listed} names GPUs by UUID; give --gpus 0,1,... (their numbers)")
+        return [int(entry) for entry in entries]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [int(match) for match in re.findall(r"^GPU (\d+):", listing, flags=re.MULTILINE)]
+
+
+class LocalPool:
+    """Runs jobs with submitit's local executor, at most ``max_parallel`` at once, in the foreground.
+
+    Slot i runs on GPU ``gpus[i]`` (``CUDA_VISIBLE_DEVICES``), or on the CPU without GPUs. ``on_submit(key, job_id,
+    extra)`` is called as each job starts, ``on_end(key, job)`` as it ends; a requeued job (a time limit reached)
+    is restarted by submitit in its slot.
+    """
+
+    def __init__(self, folder: Path, options: LocalOptions, poll_s: float = 0.5):
+        if options.gpus and options.max_parallel > len(options.gpus):
+            raise SweepError(f"--max-parallel {options.max_parallel} needs as many GPUs, and jobs get one each: "
+                             f"{len(options.gpus)} available ({','.join(map(str, options.gpus))}); lower it, or "
+                             f"give --gpus-per-job 0 to run on the CPU")
+        self.folder, self.options, self.poll_s = Path(folder), options, poll_s
+
+    def _executor(self, slot: int) -> submitit.LocalExecutor:
+        executor = submitit.LocalExecutor(self.folder, max_num_timeout=self.options.max_timeouts)
+        gpus = self.options.gpus[slot:slot + 1]
+        executor.update_parameters(timeout_min=self.options.time_min or NO_LIMIT_MIN, gpus_per_node=len(gpus),
+                                   visible_gpus=tuple(gpus), setup=list(self.options.setup))
+        return executor
+
+    def run(self, work: Iterable[tuple[str, Callable]], on_submit: Callable, on_end: Callable) -> None:
+        """Run every (key, function) of `work`; returns when all have ended. Ctrl-C stops the running jobs (their
+        searches keep the checkpoint of their last finished epoch)."""
+        pending = deque(work)
+        running: dict[int, tuple[str, submitit.LocalJob]] = {}
+        try:
+            while pending or running:
+                for slot in range(self.options.max_parallel):
+                    if pending and slot not in running:
+                        key, function = pending.popleft()
+                        job = self._executor(slot).submit(function)
+                        running[slot] = (key, job)
+                        gpu = self.options.gpus[slot] if self.options.gpus else None
+                        on_submit(key, job.job_id, {"start": process_start(job.job_id), "gpu": gpu})
+                time.sleep(self.poll_s)
+                for slot, (key, job) in list(running.items()):
+                    if job.done():
+                        del running[slot]
+                        on_end(key, job)
+        finally:
+            for _, job in running.values():
+                job.cancel(check=False)
+
+
+# ---- what a job id says later -------------------------------------------------------------------------------------
+def activity(submission: dict, folder: Path) -> str:
+    """QUEUED, RUNNING, ENDED or UNKNOWN for a recorded submission (SLURM: its sacct state; local: whether its
+    process still runs on this machine)."""
+    if submission.get("executor") == "local":
+        if submission.get("host") != socket.gethostname():
+            return UNKNOWN
+        return RUNNING if is_running({**submission, "pid": submission["job_id"]}) else ENDED
+    if shutil.which("sacct") is None:  # e.g. a copy of the sweep folder read off the cluster
+        return UNKNOWN
+    state = (submitit.SlurmJob(folder, submission["job_id"]).state.split() or [""])[0].upper()  # "CANCELLED by 12"
+    if state in SLURM_QUEUED:
+        return QUEUED
+    if state in SLURM_RUNNING:
+        return RUNNING
+    return UNKNOWN if state in ("UNKNOWN", "") else ENDED
+
+
+def job_paths(submission: dict, folder: Path):
+    """submitit's paths (result pickle, logs) of a recorded submission."""
+    job_class = submitit.LocalJob if submission.get("executor") == "local" else submitit.SlurmJob
+    return job_class(folder, submission["job_id"]).paths
+
+
+def outcome(submission: dict, folder: Path) -> tuple[str, str] | None:
+    """("success", "") or ("error", the error's last line) from submitit's result file; None while there is none."""
+    path = job_paths(submission, folder).result_pickle
+    if not path.is_file():
+        return None
+    try:
+        kind, value = pickle.loads(path.read_bytes())
+    except Exception as error:  # a torn or foreign file
+        return "error", f"cannot read the job's result {path}: {error}"
+    return ("error", last_line(str(value))) if kind == "error" else ("success", "")
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of a traceback or log (a :class:`JobFailed`'s message without its class name)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return re.sub(r"^[\w.]*\bJobFailed: ", "", lines[-1]) if lines else ""
+
+
+def last_log_line(submission: dict, folder: Path) -> str:
+    """The last line of the job's stderr log ('' without one)."""
+    path = job_paths(submission, folder).stderr
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.path.getsize(path) - 8192))
+            return last_line(handle.read().decode("utf-8", "replace"))
+    except OSError:
+        return ""
