@@ -14,7 +14,8 @@ import submitit
 
 from ..files import RunLockedError, run_lock
 from ..sweeps import DAMAGED, DONE, RESUMABLE, STARTED, JobFailed, run_state
-from .search import Terminated, build_parser
+from .runs import Terminated
+from .search import build_parser
 from .search import main as search_main
 
 SCHEDULER_SIGNAL = getattr(signal, f"SIG{submitit.JobEnvironment.USR_SIG}")  # submitit's: USR2 unless configured
