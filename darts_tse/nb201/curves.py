@@ -1,8 +1,8 @@
 """The NB201 learning-curve store: per architecture, dataset and epoch, what a query-based search looks up.
 
 One compressed ``.npz`` file (written by :func:`darts_tse.nb201.curves_export.export_curves` from a NATS-Bench topology
-directory through ``nats_bench``, ``fast_mode=True``, ``hp='200'``). Arrays are decompressed per dataset on first use,
-so opening a store reads only its metadata and index list.
+directory through ``nats_bench``, ``fast_mode=True``, ``hp='200'``). Each array is decompressed when first used, so
+opening a store reads only its metadata and index list.
 
 Each column comes from ``get_more_info(index, SOURCE, iepoch=e, hp='200', is_random=False)`` (the mean over the
 benchmark's seeds; ``is_random=seed`` in the optional per-seed arrays), epoch e = 0..E-1 stored as epoch e+1:
@@ -248,7 +248,7 @@ class CurveStore:
 
 
 def load_curve_store(path: str | Path) -> CurveStore:
-    """Open a curve store (reads its metadata and index list; the curves load per dataset on first use)."""
+    """Open a curve store (reads its metadata and index list; each column loads on first use)."""
     return CurveStore(path)
 
 
@@ -301,6 +301,8 @@ def _read_meta(data, path: Path) -> dict:
     datasets = meta.get("datasets")
     if not isinstance(datasets, list) or not datasets or any(d not in CURVE_SOURCES for d in datasets):
         raise CurveStoreError(f"curve store {path} names datasets {datasets!r}; expected some of {', '.join(CURVE_SOURCES)}")
+    if not isinstance(meta.get("per_seed"), bool):
+        raise CurveStoreError(f"curve store {path} does not say whether it holds per-seed arrays; export it again")
     epochs = meta.get("epochs")
     if not isinstance(epochs, int) or not 1 <= epochs <= FULL_EPOCHS:
         raise CurveStoreError(f"curve store {path} has {epochs!r} epochs per curve; expected 1..{FULL_EPOCHS}")
