@@ -36,6 +36,27 @@ def nats_fake_dir() -> Path:
     return NATS_FAKE_DIR
 
 
+@pytest.fixture(scope="session")
+def synthetic_nats_dir(tmp_path_factory) -> Path:
+    """A NATS-Bench directory in the real format with the 243 synthetic cells of tests/nats_synthetic.py (CIFAR-10
+    records only), derived from the shared fixture's real records; skips when ../shared is absent."""
+    if not NATS_FAKE_DIR.is_dir():
+        pytest.skip(f"NATS-Bench fixture not found at {NATS_FAKE_DIR} (../shared/nb201 is provided beside the checkout in CI)")
+    from nats_synthetic import write_synthetic_nats
+
+    return write_synthetic_nats(NATS_FAKE_DIR, tmp_path_factory.mktemp("synthetic") / "NATS-tss-v1_0-3ffb9-simple")
+
+
+@pytest.fixture(scope="session")
+def synthetic_store(synthetic_nats_dir, tmp_path_factory) -> Path:
+    """The curve store of ``synthetic_nats_dir``: CIFAR-10, the first 12 epochs of each curve, mean over seeds."""
+    from darts_tse.nb201 import export_curves
+
+    output = tmp_path_factory.mktemp("synthetic-store") / "curves.npz"
+    export_curves(synthetic_nats_dir, output, datasets=["cifar10"], epochs=12, progress=False)
+    return output
+
+
 @pytest.fixture
 def fashion_mnist_dir() -> Path:
     """Directory of the Debian package dataset-fashion-mnist; skips when it is not installed."""

@@ -4,6 +4,8 @@ Imports neither torch nor matplotlib at import time (matplotlib only when a plot
 start fast; a test checks that ``import darts_tse.analysis`` leaves torch unloaded.
 """
 from .plotting import MissingDependency, plot_alpha, plot_curves
+from .query_plot import plot_query
+from .query_runs import QUERY_METRICS, QueryRun, QuerySeries, format_query_table, load_query_run, query_series
 from .runs import (GENOTYPE_FORMATS, NoFinishedEpoch, Run, RunDirError, check_run_dir, choose_nb201, format_genotype,
                    genotype_entry, load_run, load_runs, nb201_value, read_config, read_genotypes, read_jsonl,
                    read_metrics, run_label, unique_labels)
@@ -11,9 +13,10 @@ from .seed_groups import (CURVE_KEYS, SEED_INDEPENDENT, STATISTIC, Curves, RunGr
                           group_curves, group_runs, json_document, run_curves, search_settings, summary)
 
 __all__ = [
-    "CURVE_KEYS", "GENOTYPE_FORMATS", "SEED_INDEPENDENT", "STATISTIC", "Curves", "MissingDependency", "NoFinishedEpoch",
-    "Run", "RunDirError", "RunGroup", "Series", "check_run_dir", "choose_nb201", "format_genotype", "format_summary",
-    "genotype_entry", "group_curves", "group_runs", "json_document", "load_run", "load_runs", "nb201_value",
-    "plot_alpha", "plot_curves", "read_config", "read_genotypes", "read_jsonl", "read_metrics", "run_curves",
-    "run_label", "search_settings", "summary", "unique_labels",
+    "CURVE_KEYS", "GENOTYPE_FORMATS", "QUERY_METRICS", "SEED_INDEPENDENT", "STATISTIC", "Curves", "MissingDependency",
+    "NoFinishedEpoch", "QueryRun", "QuerySeries", "Run", "RunDirError", "RunGroup", "Series", "check_run_dir",
+    "choose_nb201", "format_genotype", "format_query_table", "format_summary", "genotype_entry", "group_curves",
+    "group_runs", "json_document", "load_query_run", "load_run", "load_runs", "nb201_value", "plot_alpha",
+    "plot_curves", "plot_query", "query_series", "read_config", "read_genotypes", "read_jsonl", "read_metrics",
+    "run_curves", "run_label", "search_settings", "summary", "unique_labels",
 ]

@@ -22,6 +22,8 @@ USER_ERROR_TYPES = {  # module -> the user errors it defines
     "darts_tse.search.loop": ("NonFiniteLossError", "RunWriteError"),
     "darts_tse.analysis.runs": ("RunDirError",),
     "darts_tse.analysis.plotting": ("MissingDependency",),
+    "darts_tse.query.config": ("QueryError",),
+    "darts_tse.sweeps.grid": ("SweepError",),
 }
 
 

@@ -4,6 +4,7 @@ Examples (from the repository root):
     python scripts/rank_estimators.py --nats-dir ../shared/nb201/nats-fake/NATS-tss-v1_0-3ffb9-simple \
         --dataset cifar10-valid --hp 200 --max-epochs 20 --plot rank.png --json rank.json
     python scripts/rank_estimators.py --curves curves.json
+    python scripts/rank_estimators.py --curves nb201_curves.npz --dataset cifar100 --max-epochs 50   # a curve store
 See docs/estimators.md for the formulas and the curves file formats.
 """
 from __future__ import annotations
@@ -31,8 +32,10 @@ from ..estimators import (
     run_rank_study,
     study_to_dict,
 )
+from ..nb201 import BenchmarkError, load_curve_store
 
 PROG = "rank_estimators"
+STORE_DATASETS = {"cifar10-valid": "cifar10", "cifar100": "cifar100", "ImageNet16-120": "imagenet16-120"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--nats-dir", help="NATS-Bench topology directory (NATS-tss-v1_0-3ffb9-simple)")
-    source.add_argument("--curves", help="curves file, .json or .csv (format: docs/estimators.md)")
+    source.add_argument("--curves", help="curves file, .json or .csv (format: docs/estimators.md), or a curve store "
+                        ".npz (scripts/export_nb201_curves.py)")
     parser.add_argument("--dataset", default="cifar10-valid", choices=NATS_DATASETS, help="NATS-Bench dataset")
     parser.add_argument("--truth-dataset", choices=NATS_DATASETS,
                         help="dataset whose 200-epoch test accuracy is the ground truth (default: --dataset)")
@@ -66,6 +70,8 @@ def run(args: argparse.Namespace) -> None:
     if args.nats_dir:
         indices = parse_indices(args.indices) if args.indices else None
         curve_set = load_curves_nats(args.nats_dir, args.dataset, args.hp, indices, args.truth_dataset, args.seed)
+    elif args.curves.lower().endswith(".npz"):
+        curve_set = store_curve_set(args)
     else:
         curve_set = load_curves_file(args.curves)
     settings = {"gamma": args.gamma, "E": args.tse_e}
@@ -83,13 +89,29 @@ def run(args: argparse.Namespace) -> None:
         print(f"wrote {args.plot}")
 
 
+def store_curve_set(args: argparse.Namespace):
+    """The curves of a curve store: ``--dataset`` names the NATS-Bench run they come from, the ground truth is the
+    store's NB201 test number (for CIFAR-10: ``cifar10``, trained on all 50k)."""
+    if args.dataset not in STORE_DATASETS:
+        raise CurveLoadError("a curve store's CIFAR-10 curves are those of cifar10-valid (trained on the 25k train half): "
+                             "use --dataset cifar10-valid")
+    if args.hp != "200" or args.truth_dataset:
+        raise CurveLoadError("a curve store holds the 200-epoch curves and its own NB201 test numbers: drop --hp and "
+                             "--truth-dataset")
+    curve_set = load_curve_store(args.curves).curve_set(STORE_DATASETS[args.dataset], args.seed)
+    if args.indices:
+        wanted = {str(i) for i in parse_indices(args.indices)}
+        curve_set.records = [r for r in curve_set.records if r.id in wanted]
+    return curve_set
+
+
 @cli_main
 def main(argv=None) -> int:
     """Entry point: 0 on success, 2 with a one-line error on bad input."""
     args = build_parser().parse_args(argv)
     try:
         run(args)
-    except (CurveLoadError, ValueError, OSError, RuntimeError) as exc:
+    except (CurveLoadError, BenchmarkError, ValueError, OSError, RuntimeError) as exc:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2

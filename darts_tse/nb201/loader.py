@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import BenchmarkError, NB201Benchmark
+from .curves import CurvesBenchmark
 from .nats import NatsBenchmark
 from .official import OfficialBenchmark
 from .offline import OfflineBenchmark, warn_offline_once
@@ -11,13 +12,14 @@ from .table import TableBenchmark
 
 KINDS_HINT = (
     "pass a table CSV (make one with scripts/export_nb201_table.py), the official NAS-Bench-201-v1_*.pth, "
-    "or a NATS-tss-v1_0-3ffb9-simple directory"
+    "a NATS-tss-v1_0-3ffb9-simple directory, or a curve store .npz (scripts/export_nb201_curves.py)"
 )
 
 
 def load_benchmark(path: str | Path | None) -> NB201Benchmark:
     """``None`` → offline valid-only default (warns once); a directory → NATS-Bench (fast mode); ``*.csv`` → table;
-    ``*.pth`` → official NAS-Bench-201 file; ``*.pickle.pbz2`` → single-file NATS-Bench. Else BenchmarkError."""
+    ``*.pth`` → official NAS-Bench-201 file; ``*.pickle.pbz2`` → single-file NATS-Bench; ``*.npz`` → curve store.
+    Else BenchmarkError."""
     if path is None:
         warn_offline_once()
         return OfflineBenchmark()
@@ -31,4 +33,7 @@ def load_benchmark(path: str | Path | None) -> NB201Benchmark:
         return TableBenchmark(path)
     if name.endswith(".pth"):
         return OfficialBenchmark(path)
-    raise BenchmarkError(f"unknown benchmark format {path.name!r} (expected .csv, .pth, .pickle.pbz2 or a directory); {KINDS_HINT}")
+    if name.endswith(".npz"):
+        return CurvesBenchmark(path)
+    raise BenchmarkError(f"unknown benchmark format {path.name!r} (expected .csv, .pth, .pickle.pbz2, .npz or a "
+                         f"directory); {KINDS_HINT}")

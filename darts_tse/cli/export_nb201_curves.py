@@ -1,0 +1,66 @@
+"""Export the NB201 learning curves of a NATS-Bench topology directory into one curve store (.npz) for query-based NAS.
+
+    python scripts/export_nb201_curves.py --nats DIR/NATS-tss-v1_0-3ffb9-simple -o nb201_curves.npz
+    python scripts/export_nb201_curves.py --nats DIR --datasets cifar10 --epochs 20 --indices 0-999 -o c10_first1k.npz
+
+Per architecture, dataset and epoch: training loss, validation loss and accuracy, the epoch's training time, and the
+200-epoch valid and test accuracy, averaged over the benchmark's seeds (--per-seed adds each seed's). Resumable: an
+interrupted export keeps its progress in OUTPUT.parts/; run the same command again to continue. A record that cannot
+be read is reported by index and left out. The field mapping is in darts_tse/nb201/curves.py and docs/query_nas.md.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..estimators import CurveLoadError, parse_indices
+from ..files import RunLockedError
+from ..nb201 import BenchmarkError, export_curves
+from ..nb201.curves import CURVE_SOURCES, FULL_EPOCHS
+from ..nb201.curves_export import SHARD_SIZE
+from .errors import cli_main
+
+SHOWN_BAD = 10
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nats", required=True, metavar="DIR", help="NATS-tss-v1_0-3ffb9-simple directory "
+                        "(or the single NATS-tss-v1_0-3ffb9.pickle.pbz2 file)")
+    parser.add_argument("-o", "--output", required=True, help="curve store to write (.npz)")
+    parser.add_argument("--datasets", default=",".join(CURVE_SOURCES),
+                        help="comma-separated, of %(default)s (default: all three)")
+    parser.add_argument("--epochs", type=int, default=FULL_EPOCHS,
+                        help="keep epochs 1..E of each curve (the 200-epoch totals are always kept; default %(default)s)")
+    parser.add_argument("--per-seed", action="store_true", help="also store each seed's curves (about 4x the size)")
+    parser.add_argument("--indices", help="NB201 indices, e.g. '0-999,6111' (default: every record file)")
+    parser.add_argument("--shard-size", type=int, default=SHARD_SIZE,
+                        help="architectures per progress shard in OUTPUT.parts/ (default %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        indices = parse_indices(args.indices) if args.indices else None
+        datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+        report = export_curves(args.nats, args.output, datasets=datasets, epochs=args.epochs, per_seed=args.per_seed,
+                               indices=indices, shard_size=args.shard_size, overwrite=args.overwrite,
+                               progress=not args.no_progress)
+    except (BenchmarkError, CurveLoadError, RunLockedError, OSError) as error:
+        print("error: " + " ".join(str(error).split()), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: the finished shards are kept in {args.output}.parts/; run the same command again to "
+              f"continue", file=sys.stderr)
+        return 130
+    resumed = f" ({report.resumed} of them from an earlier, interrupted run)" if report.resumed else ""
+    print(f"wrote {report.output}: {report.coverage}{resumed}")
+    if report.bad:
+        shown = ", ".join(f"{b['index']} ({b['reason']})" for b in report.bad[:SHOWN_BAD])
+        more = f", and {len(report.bad) - SHOWN_BAD} more (all listed in the store's metadata)" if len(report.bad) > SHOWN_BAD else ""
+        print(f"skipped {len(report.bad)} bad record(s), never filled in: {shown}{more}")
+    return 0

@@ -1,0 +1,45 @@
+"""The Figure-4-style plot of query-based searches: the search so far against simulated wall-clock (hours of NB201
+training), one panel per dataset, one line per algorithm and fitness (mean over runs that differ only in their seed,
+band ± 1 sample std). Prints each line's value at its last clock. Needs matplotlib.
+
+    python scripts/plot_query.py runs/query-* -o figure4.png
+    python scripts/plot_query.py runs/query-cifar10-re-* --y best-regret --band sem -o re_regret.png
+
+--y test (default): the NB201 test accuracy of the incumbent (the cell with the best fitness so far); regret: the
+optimum's test accuracy minus the incumbent's; best-test / best-regret: the best test accuracy among the cells
+queried so far (what the TSE code's Figure 4 shows, "best test error"), monotone.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..analysis import QUERY_METRICS, MissingDependency, RunDirError, format_query_table, load_query_run, plot_query
+from ..analysis.query_runs import BANDS
+from .errors import cli_main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of scripts/query_search.py")
+    parser.add_argument("-o", "--output", default="figure4.png", help="PNG file to write (default %(default)s)")
+    parser.add_argument("--y", dest="metric", choices=list(QUERY_METRICS), default="test", help="(default %(default)s)")
+    parser.add_argument("--band", choices=BANDS, default="std",
+                        help="spread over runs: sample std or standard error (default %(default)s)")
+    parser.add_argument("--linear-clock", action="store_true", help="linear clock axis (default: log, as the paper)")
+    return parser
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        runs = [load_query_run(path) for path in args.runs]
+        output, series = plot_query(runs, args.output, metric=args.metric, log_clock=not args.linear_clock,
+                                    band=args.band)
+    except (RunDirError, MissingDependency, OSError) as error:
+        print("error: " + " ".join(str(error).split()), file=sys.stderr)
+        return 2
+    print(format_query_table(series, args.metric))
+    print(f"wrote {output} ({len(runs)} run{'s' if len(runs) > 1 else ''}, {len(series)} line{'s' if len(series) > 1 else ''})")
+    return 0

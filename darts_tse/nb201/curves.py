@@ -1,0 +1,319 @@
+"""The NB201 learning-curve store: per architecture, dataset and epoch, what a query-based search looks up.
+
+One compressed ``.npz`` file (written by :func:`darts_tse.nb201.curves_export.export_curves` from a NATS-Bench topology
+directory through ``nats_bench``, ``fast_mode=True``, ``hp='200'``). Each array is decompressed when first used, so
+opening a store reads only its metadata and index list.
+
+Each column comes from ``get_more_info(index, SOURCE, iepoch=e, hp='200', is_random=False)`` (the mean over the
+benchmark's seeds; ``is_random=seed`` in the optional per-seed arrays), epoch e = 0..E-1 stored as epoch e+1:
+
+===============  ===========================================================================================
+column           ``get_more_info`` field
+===============  ===========================================================================================
+``train_loss``   ``train-loss`` (mean minibatch training loss of the epoch)
+``valid_loss``   ``valid-loss``: x-valid; NaN where absent (CIFAR-100, ImageNet16-120 evaluate x-valid only at
+                 the last of the 200 epochs)
+``valid_acc``    ``valid-accuracy``: x-valid, in %; NaN where absent, as ``valid_loss``
+``valtest_acc``  ``valtest-accuracy``: ori-test = x-valid ∪ x-test, in % (CIFAR-100, ImageNet16-120 only, every
+                 epoch; NaN for CIFAR-10, whose ``cifar10-valid`` run reports no valtest)
+``epoch_time``   ``train-all-time`` at e minus at e-1, seconds (``train-all-time`` is cumulative, ``train-per-time``
+                 its running mean, so the difference is the epoch's own training time)
+``total_time``   ``train-all-time`` at ``iepoch=None``: the training time of all 200 epochs, seconds
+``final_valid``  the NB201 valid number (``api_backend.API_SOURCES``): ``cifar10-valid`` / ``cifar100`` /
+                 ``ImageNet16-120`` → ``valid-accuracy`` (x-valid), ``iepoch=None``
+``final_test``   the NB201 test number (``API_SOURCES``): ``cifar10`` → ``test-accuracy`` (ori-test, trained on all
+                 50k), ``cifar100`` / ``ImageNet16-120`` → ``test-accuracy`` (x-test), ``iepoch=None``; always the
+                 mean over seeds
+===============  ===========================================================================================
+
+SOURCE (the run whose curves a search sees) is ``cifar10-valid`` for CIFAR-10 (trained on the 25k train half, so it
+has a validation split; ``cifar10`` trains on all 50k and reports no validation numbers), ``cifar100`` and
+``ImageNet16-120`` for the others. Per-epoch columns are float32 (relative error ≤ 6e-8 against nats_bench's
+float64), the final numbers float64. Keys: ``meta`` (JSON text), ``indices`` (NB201 indices, ascending), then
+``{dataset}.{column}`` and, with per-seed arrays, ``{dataset}.seed.{column}`` of shape (N, len(SEEDS), E).
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from darts_tse.estimators import ArchitectureRecord, CurveSet, LearningCurve
+from darts_tse.space.genotype import NUM_ARCHITECTURES, Genotype
+
+from .base import (
+    DATASETS,
+    ArchitectureNotInBenchmark,
+    BenchmarkError,
+    BenchmarkResult,
+    NB201Benchmark,
+    SplitAccuracy,
+    number_or_none,
+)
+from .labels import nb201_label
+
+FORMAT = 1
+HP = "200"
+FULL_EPOCHS = 200
+SEEDS: tuple[int, ...] = (777, 888, 999)  # the seeds of NB201's 200-epoch runs
+CURVE_SOURCES: dict[str, str] = {"cifar10": "cifar10-valid", "cifar100": "cifar100", "imagenet16-120": "ImageNet16-120"}
+EPOCH_COLUMNS: tuple[str, ...] = ("train_loss", "valid_loss", "valid_acc", "valtest_acc", "epoch_time")
+ARCH_COLUMNS: tuple[str, ...] = ("total_time", "final_valid", "final_test")
+SEED_ARCH_COLUMNS: tuple[str, ...] = ("total_time", "final_valid")  # final_test stays the mean over seeds
+EXPORT_HINT = "make one with: python scripts/export_nb201_curves.py --nats DIR/NATS-tss-v1_0-3ffb9-simple -o curves.npz"
+
+
+class CurveStoreError(BenchmarkError):
+    """A curve store that cannot be read, or a look-up it cannot answer; the message names the fix."""
+
+
+def column_key(dataset: str, column: str, per_seed: bool = False) -> str:
+    """The npz key of one column: ``cifar10.train_loss``, ``cifar100.seed.valid_acc``."""
+    return f"{dataset}.seed.{column}" if per_seed else f"{dataset}.{column}"
+
+
+def store_keys(datasets, per_seed: bool) -> list[str]:
+    """Every array key a store (or an export shard) with these datasets holds, besides meta and indices."""
+    keys = []
+    for dataset in datasets:
+        keys += [column_key(dataset, c) for c in EPOCH_COLUMNS + ARCH_COLUMNS]
+        if per_seed:
+            keys += [column_key(dataset, c, True) for c in EPOCH_COLUMNS + SEED_ARCH_COLUMNS]
+    return keys
+
+
+class _Column:
+    """A DatasetCurves attribute read from the store on first use."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, curves, owner=None):
+        return self if curves is None else curves.column(self.name)
+
+
+class DatasetCurves:
+    """One dataset's arrays, row r = the store's r-th architecture: per-epoch columns (N, E), per-architecture (N,).
+
+    Each column is decompressed when first used (a search reads two or three of them), then kept. ``seed`` is None
+    for the mean over seeds, else the seed whose curves, ``total_time`` and ``final_valid`` these are (``final_test``
+    is always the mean over seeds: the number a search is judged by).
+    """
+
+    train_loss = _Column()
+    valid_loss = _Column()
+    valid_acc = _Column()
+    valtest_acc = _Column()
+    epoch_time = _Column()
+    total_time = _Column()
+    final_valid = _Column()
+    final_test = _Column()
+
+    def __init__(self, store: CurveStore, dataset: str, seed: int | None) -> None:
+        self.store, self.dataset, self.seed = store, dataset, seed
+        self._columns: dict[str, np.ndarray] = {}
+
+    @property
+    def num_epochs(self) -> int:
+        """E, the epochs each curve holds (200 unless the export kept fewer)."""
+        return self.store.num_epochs
+
+    def column(self, name: str) -> np.ndarray:
+        """One column: float32 (N, E) for EPOCH_COLUMNS, float64 (N,) for ARCH_COLUMNS."""
+        if name not in self._columns:
+            self._columns[name] = self._read(name)
+        return self._columns[name]
+
+    def _read(self, name: str) -> np.ndarray:
+        per_seed = self.seed is not None and name != "final_test"
+        key = column_key(self.dataset, name, per_seed)
+        path = self.store.path
+        with _open_npz(path) as data:
+            try:
+                array = np.asarray(data[key])
+            except (OSError, ValueError, zipfile.BadZipFile) as error:
+                raise CurveStoreError(f"cannot read {key} from curve store {path} ({error}); export it again") from error
+        if per_seed:
+            array = array[:, SEEDS.index(self.seed)]
+        epoch = name in EPOCH_COLUMNS
+        expected = (len(self.store), self.num_epochs) if epoch else (len(self.store),)
+        if array.shape != expected:
+            raise CurveStoreError(f"curve store {path} has {key} of shape {array.shape}, expected {expected}; it is "
+                                  f"damaged, export it again")
+        return array.astype(np.float32 if epoch else np.float64, copy=False)
+
+    def learning_curve(self, row: int) -> LearningCurve:
+        """Row ``row`` as an estimators LearningCurve (validation columns only where every epoch has them)."""
+        valid_losses = self.valid_loss[row] if np.isfinite(self.valid_loss[row]).all() else None
+        valid_accs = self.valid_acc[row] if np.isfinite(self.valid_acc[row]).all() else None
+        return LearningCurve(self.train_loss[row].astype(float), valid_losses=valid_losses, valid_accs=valid_accs)
+
+
+class CurveStore:
+    """A learning-curve store opened for reading (see the module docstring for its columns).
+
+    ``indices`` are the NB201 indices it holds, ascending: a search's space is these architectures. A partial store
+    (an export of a subset, a fixture) works; :attr:`coverage` says how many of the 15,625 it holds.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise CurveStoreError(f"curve store {self.path} not found; {EXPORT_HINT}")
+        with _open_npz(self.path) as data:
+            self.meta = _read_meta(data, self.path)
+            self.indices = _read_indices(data, self.path)
+            missing = [k for k in store_keys(self.datasets, self.per_seed) if k not in data.files]
+        if missing:
+            raise CurveStoreError(f"curve store {self.path} lacks the arrays {', '.join(missing[:4])}; it is damaged or "
+                                  f"was not written by export_nb201_curves.py; {EXPORT_HINT}")
+        self._rows = {int(index): row for row, index in enumerate(self.indices.tolist())}
+        self._cache: dict[tuple[str, int | None], DatasetCurves] = {}
+
+    # ---- what the store holds -----------------------------------------------------------------------------------
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        return tuple(self.meta["datasets"])
+
+    @property
+    def per_seed(self) -> bool:
+        return bool(self.meta["per_seed"])
+
+    @property
+    def num_epochs(self) -> int:
+        return int(self.meta["epochs"])
+
+    @property
+    def bad(self) -> list[dict]:
+        """The records the export skipped: ``[{"index": ..., "reason": ...}]``."""
+        return list(self.meta.get("bad", []))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def coverage(self) -> str:
+        """'243 of 15,625 NB201 architectures (a partial store: searches see only these)', or '... (all)'."""
+        held = f"{len(self):,} of {NUM_ARCHITECTURES:,} NB201 architectures"
+        return held + (" (all)" if len(self) == NUM_ARCHITECTURES else " (a partial store: searches see only these)")
+
+    @cached_property
+    def genotypes(self) -> tuple[Genotype, ...]:
+        """The Genotype of each row."""
+        return tuple(Genotype.from_index(int(index)) for index in self.indices)
+
+    def row(self, index: int) -> int:
+        """The row of NB201 index ``index``; ArchitectureNotInBenchmark when the store lacks it."""
+        try:
+            return self._rows[int(index)]
+        except KeyError:
+            raise ArchitectureNotInBenchmark(
+                f"curve store {self.path} has no curves for NB201 index {index}; it holds {self.coverage}") from None
+
+    # ---- arrays ---------------------------------------------------------------------------------------------------
+    def curves(self, dataset: str, seed: int | None = None) -> DatasetCurves:
+        """One dataset's arrays (each column decompressed on first use, then kept): the mean over seeds, or a seed's."""
+        self._check_dataset(dataset)
+        if seed is not None:
+            if not self.per_seed:
+                raise CurveStoreError(f"curve store {self.path} holds only the mean over seeds; export it again with "
+                                      f"--per-seed for the curves of seed {seed}")
+            if seed not in SEEDS:
+                raise CurveStoreError(f"seed {seed} is not one of NB201's 200-epoch seeds {', '.join(map(str, SEEDS))}")
+        key = (dataset, seed)
+        if key not in self._cache:
+            self._cache[key] = DatasetCurves(self, dataset, seed)
+        return self._cache[key]
+
+    def curve_set(self, dataset: str, seed: int | None = None) -> CurveSet:
+        """The store's curves of ``dataset`` for the estimators' rank study; ground truth = the final test number."""
+        curves = self.curves(dataset, seed)
+        of = "mean over seeds" if seed is None else f"seed {seed}"
+        result = CurveSet(source=f"curve store {self.path} ({CURVE_SOURCES[dataset]} curves, hp=200, {of})",
+                          truth=f"NB201 {nb201_label(dataset, 'test')} accuracy after 200 epochs, mean over seeds")
+        for row, index in enumerate(self.indices.tolist()):
+            result.records.append(ArchitectureRecord(str(index), curves.learning_curve(row), float(curves.final_test[row])))
+        return result
+
+    def _check_dataset(self, dataset: str) -> None:
+        if dataset not in self.datasets:
+            raise CurveStoreError(f"curve store {self.path} holds {', '.join(self.datasets)}, not {dataset}; export it "
+                                  f"with --datasets {dataset}")
+
+    def __repr__(self) -> str:
+        return f"CurveStore({str(self.path)!r}, {self.coverage})"
+
+
+def load_curve_store(path: str | Path) -> CurveStore:
+    """Open a curve store (reads its metadata and index list; each column loads on first use)."""
+    return CurveStore(path)
+
+
+def write_store(handle, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write a store (meta + ``indices`` + the arrays of :func:`store_keys`) as a compressed npz into ``handle``."""
+    np.savez_compressed(handle, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+
+
+class CurvesBenchmark(NB201Benchmark):
+    """NB201 look-ups (final valid and test accuracy) served from a curve store; datasets it lacks read None."""
+
+    has_test = True
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.store = CurveStore(path)
+        self.source = f"curve store {self.store.path.name} ({self.store.coverage})"
+
+    def _lookup(self, index: int, genotype: Genotype) -> BenchmarkResult:
+        row = self.store.row(index)
+        accuracies = {}
+        for dataset in DATASETS:
+            if dataset in self.store.datasets:
+                curves = self.store.curves(dataset)
+                accuracies[dataset] = SplitAccuracy(valid=number_or_none(curves.final_valid[row]),
+                                                    test=number_or_none(curves.final_test[row]))
+            else:
+                accuracies[dataset] = SplitAccuracy(valid=None, test=None)
+        return BenchmarkResult(index=index, genotype=genotype.to_str(), accuracies=accuracies)
+
+
+# ---- reading helpers --------------------------------------------------------------------------------------------
+def _open_npz(path: Path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise CurveStoreError(f"cannot read curve store {path} ({type(error).__name__}: {error}); {EXPORT_HINT}") from error
+
+
+def _read_meta(data, path: Path) -> dict:
+    if "meta" not in data.files:
+        raise CurveStoreError(f"{path} is not a curve store (it has no 'meta' entry); {EXPORT_HINT}")
+    try:
+        meta = json.loads(str(data["meta"]))
+    except (ValueError, TypeError) as error:
+        raise CurveStoreError(f"curve store {path} has unreadable metadata ({error}); export it again") from error
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise CurveStoreError(f"curve store {path} has format {found!r}, this code reads format {FORMAT}; export it again")
+    datasets = meta.get("datasets")
+    if not isinstance(datasets, list) or not datasets or any(d not in CURVE_SOURCES for d in datasets):
+        raise CurveStoreError(f"curve store {path} names datasets {datasets!r}; expected some of {', '.join(CURVE_SOURCES)}")
+    if not isinstance(meta.get("per_seed"), bool):
+        raise CurveStoreError(f"curve store {path} does not say whether it holds per-seed arrays; export it again")
+    epochs = meta.get("epochs")
+    if not isinstance(epochs, int) or not 1 <= epochs <= FULL_EPOCHS:
+        raise CurveStoreError(f"curve store {path} has {epochs!r} epochs per curve; expected 1..{FULL_EPOCHS}")
+    return meta
+
+
+def _read_indices(data, path: Path) -> np.ndarray:
+    indices = np.asarray(data["indices"]) if "indices" in data.files else None
+    if indices is None or indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer) or len(indices) == 0:
+        raise CurveStoreError(f"curve store {path} has no list of NB201 indices; export it again")
+    if indices.min() < 0 or indices.max() >= NUM_ARCHITECTURES or np.any(np.diff(indices) <= 0):
+        raise CurveStoreError(f"curve store {path} has NB201 indices that are out of 0..{NUM_ARCHITECTURES - 1}, "
+                              f"repeated or unsorted; export it again")
+    return indices.astype(np.int64)

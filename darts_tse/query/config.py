@@ -1,0 +1,140 @@
+"""QueryConfig: every setting of a query-based search, validated in one place (the CLI only fills it in)."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+
+from darts_tse.estimators import DEFAULT_E, DEFAULT_GAMMA
+
+ALGORITHMS: dict[str, str] = {
+    "rs": "random search (optuna RandomSampler)",
+    "re": "regularised evolution (Real et al., AAAI 2019)",
+    "tpe": "TPE (optuna TPESampler)",
+}
+FITNESSES: dict[str, str] = {
+    "tse-ema": "TSE-EMA",
+    "tse-e": "TSE-E",
+    "val-acc": "Val Acc",
+    "val-acc-final": "Val Acc",
+}
+QUERY_DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+FINAL_EPOCHS = 200
+DEFAULT_BUDGET_EPOCHS = 10
+# Regularised evolution's defaults: those of the TSE code (rubinxin/TSE, query_based_nas/run_regularized_evolution.py:
+# --pop_size 100, --sample_size 10), see docs/query_nas.md.
+DEFAULT_POPULATION = 100
+DEFAULT_SAMPLE_SIZE = 10
+SHARED_ALGORITHMS = ("rs", "tpe")
+
+
+class QueryError(ValueError):
+    """An invalid setting or a search that cannot go on; the message names the setting and the fix."""
+
+
+@dataclass
+class QueryConfig:
+    """All settings of a query-based search over a curve store (one or ``runs`` repeats with seeds seed, seed+1, ...).
+
+    ``budget_epochs`` is T, the epochs each query trains for the T-budget fitnesses; ``val-acc-final`` always trains
+    200 (None picks 10, or 200 for it). The simulated clock of a run stops it after ``wallclock`` seconds of NB201
+    training time, or after ``max_queries`` queries, whichever comes first.
+    """
+
+    curves: str
+    algorithm: str = "re"
+    fitness: str = "tse-ema"
+    budget_epochs: int | None = None
+    dataset: str = "cifar10"
+    wallclock: float | None = None
+    max_queries: int | None = None
+    runs: int = 1
+    seed: int = 0
+    population: int = DEFAULT_POPULATION
+    sample_size: int = DEFAULT_SAMPLE_SIZE
+    gamma: float = DEFAULT_GAMMA
+    tse_e: float = DEFAULT_E
+    curve_seed: int | None = None
+    storage: str | None = None
+    study_name: str | None = None
+    out_dir: str = "runs"
+
+    def __post_init__(self) -> None:
+        _choice("--algorithm", self.algorithm, ALGORITHMS)
+        _choice("--fitness", self.fitness, FITNESSES)
+        _choice("--dataset", self.dataset, QUERY_DATASETS)
+        if self.fitness == "val-acc-final":
+            if self.budget_epochs not in (None, FINAL_EPOCHS):
+                raise QueryError(f"--fitness val-acc-final is the validation accuracy after all {FINAL_EPOCHS} epochs; "
+                                 f"drop --budget-epochs {self.budget_epochs}, or use --fitness val-acc for Val Acc at T")
+            self.budget_epochs = FINAL_EPOCHS
+        elif self.budget_epochs is None:
+            self.budget_epochs = DEFAULT_BUDGET_EPOCHS
+        _integer("--budget-epochs", self.budget_epochs, 1, FINAL_EPOCHS)
+        if self.wallclock is None and self.max_queries is None:
+            raise QueryError("give --wallclock SECONDS (simulated NB201 training time per run) or --max-queries N")
+        if self.wallclock is not None and not (math.isfinite(float(self.wallclock)) and float(self.wallclock) > 0):
+            raise QueryError(f"--wallclock must be a positive number of seconds, got {self.wallclock}")
+        if self.max_queries is not None:
+            _integer("--max-queries", self.max_queries, 1)
+        _integer("--runs", self.runs, 1)
+        _integer("--seed", self.seed, 0)
+        _integer("--population", self.population, 1)
+        _integer("--sample-size", self.sample_size, 1, self.population)
+        if not 0.0 <= float(self.gamma) <= 1.0:
+            raise QueryError(f"--gamma must lie in [0, 1], got {self.gamma}")
+        if float(self.tse_e) != int(self.tse_e) or not 1 <= int(self.tse_e) <= self.budget_epochs:
+            raise QueryError(f"--tse-e must be a whole number of epochs in 1..T={self.budget_epochs} (the store holds "
+                             f"epoch means, not minibatch losses), got {self.tse_e}")
+        if self.curve_seed is not None:
+            _integer("--curve-seed", self.curve_seed, 0)
+        if self.storage is not None:
+            if self.algorithm not in SHARED_ALGORITHMS:
+                raise QueryError("--storage shares an optuna study, which --algorithm tpe and rs use; regularised "
+                                 "evolution keeps its population in one process: drop --storage for --algorithm re")
+            if self.runs != 1:
+                raise QueryError("--storage makes every worker one part of a single shared run: give --runs 1, and "
+                                 "start one worker per process with its own --seed")
+        elif self.study_name is not None:
+            raise QueryError("--study-name names a study in --storage; give --storage too (e.g. sqlite:///study.db)")
+
+    @property
+    def epochs_charged(self) -> int:
+        """The epochs each query trains (and the clock charges): T, or 200 for val-acc-final."""
+        return int(self.budget_epochs)
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seed of each run."""
+        return list(range(self.seed, self.seed + self.runs))
+
+    def run_name(self, seed: int) -> str:
+        """``query-<dataset>-<algorithm>-<fitness>-T<T>[-curveseed<s>]-seed<seed>``."""
+        curve = "" if self.curve_seed is None else f"-curveseed{self.curve_seed}"
+        return f"query-{self.dataset}-{self.algorithm}-{self.fitness}-T{self.epochs_charged}{curve}-seed{seed}"
+
+    def shared_study_name(self) -> str:
+        """The optuna study the workers share: --study-name, or one named by the search's settings."""
+        return self.study_name or f"query-{self.dataset}-{self.algorithm}-{self.fitness}-T{self.epochs_charged}"
+
+    def to_dict(self) -> dict:
+        """The settings as a plain dict (the storage URL without its password)."""
+        out = asdict(self)
+        out["storage"] = masked_url(self.storage)
+        return out
+
+
+def masked_url(url: str | None) -> str | None:
+    """``url`` with any password replaced by ``***`` (``postgresql://user:***@host/db``)."""
+    return None if url is None else re.sub(r"(://[^/:@]+:)[^@/]*@", r"\1***@", url)
+
+
+def _choice(flag: str, value: str, choices) -> None:
+    if value not in choices:
+        raise QueryError(f"{flag} {value!r} is not one of {', '.join(choices)}")
+
+
+def _integer(flag: str, value, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        span = f"{low}..{high}" if high is not None else f">= {low}"
+        raise QueryError(f"{flag} must be an integer {span}, got {value!r}")

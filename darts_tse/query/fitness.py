@@ -1,0 +1,99 @@
+"""The fitness of every architecture of a curve store, and what querying it costs on the simulated clock.
+
+A query trains the cell for the epochs its fitness needs and scores it (higher is better), both looked up:
+
+* ``tse-ema``: −TSE-EMA over epochs 1..T of the training loss, γ = 0.999 (``estimators.tse_ema``; Ru et al., eq. 4).
+* ``tse-e``: −TSE-E, the training losses of the last E = 1 epochs before T (``estimators.tse_e``).
+* ``val-acc``: the validation accuracy at epoch T (``estimators.vacc_es``): x-valid where the benchmark recorded it
+  at every epoch 1..T (CIFAR-10), else ``valtest`` (ori-test = x-valid ∪ x-test; NB201 evaluates x-valid only after the
+  last of 200 epochs for CIFAR-100 and ImageNet16-120; the TSE code uses valtest there too).
+* ``val-acc-final``: the NB201 valid accuracy after all 200 epochs (x-valid).
+
+The clock charges the benchmark's training time of those epochs: ``epoch_time`` summed over epochs 1..T, or
+``total_time`` (all 200 epochs) for ``val-acc-final``. Evaluation time is not charged (the TSE code charges
+``train-all-time`` too). The curves are the store's mean over seeds, or one seed's.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from darts_tse.estimators import to_score, tse_e, tse_ema, vacc_es
+from darts_tse.nb201.curves import CURVE_SOURCES, DatasetCurves
+
+from .config import FINAL_EPOCHS, FITNESSES, QueryError
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per store row: ``values`` (fitness, higher is better; NaN where the curves cannot give it) and ``costs``
+    (simulated seconds of one query), plus the true NB201 ``test`` and ``valid`` numbers the run is judged by."""
+
+    fitness: str
+    epochs: int
+    label: str
+    description: str
+    values: np.ndarray
+    costs: np.ndarray
+    test: np.ndarray
+    valid: np.ndarray
+
+
+def fitness_label(fitness: str, epochs: int) -> str:
+    """'TSE-EMA (T=10)', 'Val Acc (T=200)' (the paper's legend names)."""
+    return f"{FITNESSES[fitness]} (T={epochs})"
+
+
+def evaluate(curves: DatasetCurves, fitness: str, epochs: int, *, gamma: float, E: int) -> Evaluation:
+    """The fitness and query cost of every row of ``curves`` (see the module docstring)."""
+    if fitness not in FITNESSES:
+        raise QueryError(f"unknown fitness {fitness!r}; choose {', '.join(FITNESSES)}")
+    if fitness != "val-acc-final" and epochs > curves.num_epochs:
+        raise QueryError(f"T={epochs} epochs, but the curve store keeps {curves.num_epochs} epochs per curve; lower "
+                         f"--budget-epochs or export the store with more --epochs")
+    source = f"{CURVE_SOURCES[curves.dataset]}, {'mean over seeds' if curves.seed is None else f'seed {curves.seed}'}"
+    rows = len(curves.store)
+    if fitness in ("tse-ema", "tse-e"):
+        loss = curves.train_loss[:, :epochs].astype(np.float64)
+    if fitness == "tse-ema":
+        values = _per_row(rows, lambda r: to_score(tse_ema(loss[r], gamma), False))
+        description = f"-TSE-EMA (gamma={gamma}) of train-loss over epochs 1..{epochs} ({source})"
+    elif fitness == "tse-e":
+        values = _per_row(rows, lambda r: to_score(tse_e(loss[r], E), False))
+        description = f"-TSE-E (E={E}) of train-loss, epochs {epochs - E + 1}..{epochs} ({source})"
+    elif fitness == "val-acc":
+        column, name = _validation_column(curves, epochs)
+        values = _per_row(rows, lambda r: vacc_es(column[r, :epochs].astype(np.float64)))
+        description = f"{name} at epoch {epochs} ({source})"
+    else:
+        values = curves.final_valid.astype(np.float64)
+        description = f"NB201 valid accuracy (x-valid) after {FINAL_EPOCHS} epochs ({source})"
+    if fitness == "val-acc-final":
+        costs = curves.total_time.astype(np.float64)
+    else:
+        costs = curves.epoch_time[:, :epochs].astype(np.float64).sum(axis=1)
+    return Evaluation(fitness=fitness, epochs=epochs, label=fitness_label(fitness, epochs), description=description,
+                      values=values, costs=costs, test=curves.final_test, valid=curves.final_valid)
+
+
+def _validation_column(curves: DatasetCurves, epochs: int) -> tuple[np.ndarray, str]:
+    """x-valid accuracy where every row has it at epochs 1..T, else valtest; which one, as a label."""
+    if np.isfinite(curves.valid_acc[:, :epochs]).all():
+        return curves.valid_acc, "valid-accuracy (x-valid)"
+    if np.isfinite(curves.valtest_acc[:, :epochs]).all():
+        return curves.valtest_acc, "valtest-accuracy (ori-test = x-valid + x-test, as the TSE code)"
+    raise QueryError(f"the curve store has no validation accuracy for every architecture at epochs 1..{epochs} of "
+                     f"{curves.dataset}; use another fitness")
+
+
+def _per_row(rows: int, score) -> np.ndarray:
+    """``score(row)`` for every row of the store, NaN where the estimator rejects the curve (e.g. a missing value)."""
+    def safe(row: int) -> float:
+        try:
+            return float(score(row))
+        except ValueError:
+            return math.nan
+
+    return np.array([safe(row) for row in range(rows)], dtype=np.float64)

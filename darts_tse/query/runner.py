@@ -1,0 +1,236 @@
+"""Run query-based searches over a curve store: the ask/tell loop, the simulated clock, and each run's directory.
+
+A run directory (``<out_dir>/query-<dataset>-<algorithm>-<fitness>-T<T>-seed<seed>``, never reused) holds
+``config.json`` (every setting, the store, the fitness definition, the labels of the numbers), ``query.jsonl`` (one
+row per query, flushed as it happens) and ``summary.json`` (written last: a run without it did not finish).
+After every query a row records the clock, the fitness, and two views of the search so far:
+
+* the **incumbent**: the cell with the best fitness so far (what the search would return), with its true NB201
+  test and valid accuracy, and ``regret`` = optimum test − incumbent test (not monotone: a fitter cell can test worse);
+* the **best queried** cell by true test accuracy, ``best_test`` and ``best_regret`` = optimum − best_test
+  (monotone; the y-axis of the TSE code's Figure 4, results/analysis.py: "Best test error").
+
+The optimum is the best NB201 test accuracy in the search space (the store's architectures).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import zlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from darts_tse import __version__
+from darts_tse.files import atomic_write_text, run_lock
+from darts_tse.nb201.curves import CurveStore, load_curve_store
+from darts_tse.nb201.labels import nb201_label
+from darts_tse.space.genotype import Genotype
+
+from .base import QueryStrategy
+from .config import ALGORITHMS, QueryConfig, QueryError
+from .evolution import RegularizedEvolution
+from .fitness import Evaluation, evaluate
+from .optuna_search import OptunaSearch
+from .space import ArchitectureSpace
+
+RUN_FORMAT = 1
+CLOCK_NOTE = ("simulated wall-clock: the sum over queries of the benchmark's training time of the epochs each fitness "
+              "needs (T epochs, or all 200 for val-acc-final); look-ups and evaluation are free")
+
+
+@dataclass
+class SearchSetup:
+    """What every run of a search shares: the store, the fitness of each row, the space and its rows."""
+
+    store: CurveStore
+    evaluation: Evaluation
+    space: ArchitectureSpace
+    rows: dict[Genotype, int]
+    left_out: int
+
+    @cached_property
+    def optimum(self) -> dict:
+        """The space's best NB201 test accuracy: index, arch, test."""
+        rows = list(self.rows.values())
+        best = rows[int(np.argmax(self.evaluation.test[rows]))]
+        return {"index": int(self.store.indices[best]), "arch": self.store.genotypes[best].to_str(),
+                "test": float(self.evaluation.test[best])}
+
+
+def prepare_search(config: QueryConfig) -> SearchSetup:
+    """Open the store, score every architecture with the config's fitness, and build the search space."""
+    store = load_curve_store(config.curves)
+    curves = store.curves(config.dataset, config.curve_seed)
+    evaluation = evaluate(curves, config.fitness, config.epochs_charged, gamma=config.gamma, E=int(config.tse_e))
+    usable = np.isfinite(evaluation.values) & np.isfinite(evaluation.costs) & np.isfinite(evaluation.test)
+    rows = {store.genotypes[r]: int(r) for r in np.flatnonzero(usable)}
+    return SearchSetup(store, evaluation, ArchitectureSpace(list(rows)), rows, int((~usable).sum()))
+
+
+def build_strategy(config: QueryConfig, setup: SearchSetup, seed: int) -> QueryStrategy:
+    """The config's algorithm over the setup's space (an optuna study shared through --storage for rs and tpe)."""
+    if config.algorithm == "re":
+        return RegularizedEvolution(setup.space, population_size=config.population, sample_size=config.sample_size,
+                                    seed=seed)
+    study_name = config.shared_study_name() if config.storage else None
+    return OptunaSearch(setup.space, config.algorithm, seed=seed, storage=config.storage, study_name=study_name,
+                        identity=search_identity(config, setup))
+
+
+def search_identity(config: QueryConfig, setup: SearchSetup) -> dict:
+    """What a shared study's workers must agree on: the store's architectures, dataset, fitness, its settings."""
+    store = setup.store
+    return {"store": f"{len(store)} architectures, crc32 {zlib.crc32(store.indices.tobytes()):08x}",
+            "dataset": config.dataset, "algorithm": config.algorithm, "fitness": config.fitness,
+            "epochs": config.epochs_charged, "gamma": config.gamma, "tse_e": config.tse_e, "curve_seed": config.curve_seed}
+
+
+def run_query_search(config: QueryConfig, *, progress: bool = True,
+                     announce: Callable[[str], None] = lambda message: None) -> list[Path]:
+    """Run ``config.runs`` searches (seeds config.seed, +1, ...); returns their run directories.
+
+    Refuses, before any run starts, when a run directory already exists.
+    """
+    setup = prepare_search(config)
+    outs = [Path(config.out_dir) / config.run_name(seed) for seed in config.seeds]
+    existing = [str(out) for out in outs if out.exists()]
+    if existing:
+        raise QueryError(f"run directory {existing[0]} exists (runs are never overwritten); choose another --out-dir, "
+                         f"or --seed for new seeds" + (f" ({len(existing)} exist)" if len(existing) > 1 else ""))
+    announce(f"search space: {len(setup.space):,} architectures of the curve store: {setup.store.coverage}"
+             + (f"; {setup.left_out} left out (their curves cannot give {setup.evaluation.label})" if setup.left_out else ""))
+    for number, (seed, out) in enumerate(zip(config.seeds, outs), start=1):
+        summary = run_one(config, setup, seed, out, number=number, progress=progress)
+        incumbent = summary["incumbent"]
+        announce(f"{out}: {summary['queries']} queries, {summary['clock_s'] / 3600:.1f} simulated hours; incumbent "
+                 f"{incumbent['index']} test {incumbent['test']:.2f} ({summary['labels']['test']}), regret "
+                 f"{summary['regret']:.2f}")
+    return outs
+
+
+def run_one(config: QueryConfig, setup: SearchSetup, seed: int, out: Path, *, number: int = 1,
+            progress: bool = True) -> dict:
+    """One search into the new directory ``out``; returns its summary."""
+    strategy = build_strategy(config, setup, seed)  # first: a bad --storage leaves no run directory behind
+    try:
+        out.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise QueryError(f"run directory {out} exists (runs are never overwritten); choose another --out-dir") from None
+    evaluation = setup.evaluation
+    with run_lock(out):
+        atomic_write_text(out / "config.json", json.dumps(run_config(config, setup, seed, number), indent=2) + "\n")
+        log = QueryLog(setup.optimum["test"])
+        clock, stopped = 0.0, None
+        total = config.wallclock if config.wallclock is not None else config.max_queries
+        bar = tqdm(total=total, desc=f"run {number}/{config.runs} (seed {seed})", disable=not progress,
+                   unit="s" if config.wallclock is not None else "query")
+        with open(out / "query.jsonl", "w", encoding="utf-8") as handle, bar:
+            while stopped is None:
+                genotype = strategy.propose()
+                row = setup.rows[genotype]
+                fitness, cost = float(evaluation.values[row]), float(evaluation.costs[row])
+                clock += cost
+                strategy.observe(genotype, fitness)
+                entry = log.add(genotype, fitness, cost, clock, float(evaluation.test[row]),
+                                float(evaluation.valid[row]), strategy.proposal_info())
+                handle.write(json.dumps(entry) + "\n")
+                handle.flush()
+                bar.update(min(cost, total - bar.n) if config.wallclock is not None else 1)
+                if config.max_queries is not None and log.queries >= config.max_queries:
+                    stopped = "max_queries"
+                elif config.wallclock is not None and clock >= config.wallclock:
+                    stopped = "wallclock"
+            os.fsync(handle.fileno())
+        summary = log.summary(stopped, clock, setup, config)
+        if isinstance(strategy, OptunaSearch) and config.storage:
+            summary["study"] = study_summary(strategy, config, setup)
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def run_config(config: QueryConfig, setup: SearchSetup, seed: int, number: int) -> dict:
+    """config.json of one run: the settings, the store, the fitness definition and the labels of every number."""
+    settings = config.to_dict()
+    settings.update(seed=seed, run=number)
+    store = setup.store
+    return {
+        "format": RUN_FORMAT,
+        "kind": "query-based NAS",
+        "darts_tse": __version__,
+        **settings,
+        "algorithm_name": ALGORITHMS[config.algorithm],
+        "epochs_charged": config.epochs_charged,
+        "fitness_label": setup.evaluation.label,
+        "fitness_definition": setup.evaluation.description,
+        "clock": CLOCK_NOTE,
+        "store": {"path": str(store.path), "coverage": store.coverage, "num_architectures": len(store),
+                  "source": store.meta.get("source"), "epochs": store.num_epochs},
+        "space_size": len(setup.space),
+        "left_out": setup.left_out,
+        "optimum": setup.optimum,
+        "labels": labels(config.dataset),
+    }
+
+
+def labels(dataset: str) -> dict:
+    """What the ``test`` and ``valid`` numbers of a run are."""
+    return {"test": f"NB201 {nb201_label(dataset, 'test')} accuracy (%), 200 epochs, mean over seeds",
+            "valid": f"NB201 {nb201_label(dataset, 'valid')} accuracy (%), 200 epochs, mean over seeds"}
+
+
+def study_summary(strategy: OptunaSearch, config: QueryConfig, setup: SearchSetup) -> dict:
+    """The shared study at the end of this worker's run: its name, trials of all workers, its best cell."""
+    trials = strategy.completed_trials()
+    best = max(trials, key=lambda t: t.value)
+    row = setup.store.row(best.user_attrs["nb201_index"])
+    return {"name": config.shared_study_name(), "storage": config.to_dict()["storage"], "complete_trials": len(trials),
+            "best": {"trial": best.number, "index": int(best.user_attrs["nb201_index"]), "fitness": best.value,
+                     "test": float(setup.evaluation.test[row])}}
+
+
+class QueryLog:
+    """The query-log rows: the incumbent (best fitness so far) and the best cell queried (best true test so far)."""
+
+    def __init__(self, optimum_test: float) -> None:
+        self.optimum_test = optimum_test
+        self.queries = 0
+        self.seen: set[int] = set()
+        self.incumbent: dict | None = None
+        self.best: dict | None = None
+
+    def add(self, genotype: Genotype, fitness: float, cost: float, clock: float, test: float, valid: float,
+            info: dict) -> dict:
+        """Record one query; returns its query.jsonl row."""
+        self.queries += 1
+        cell = {"index": genotype.index, "arch": genotype.to_str(), "fitness": fitness, "test": test, "valid": valid,
+                "query": self.queries, "clock_s": clock}
+        self.seen.add(cell["index"])
+        if self.incumbent is None or fitness > self.incumbent["fitness"]:
+            self.incumbent = cell
+        if self.best is None or test > self.best["test"]:
+            self.best = cell
+        return {"query": self.queries, "index": cell["index"], "arch": cell["arch"], "fitness": fitness,
+                "cost_s": cost, "clock_s": clock, "test": test, "valid": valid,
+                "incumbent_index": self.incumbent["index"], "incumbent_fitness": self.incumbent["fitness"],
+                "incumbent_test": self.incumbent["test"], "incumbent_valid": self.incumbent["valid"],
+                "regret": self.optimum_test - self.incumbent["test"], "best_test": self.best["test"],
+                "best_regret": self.optimum_test - self.best["test"], **info}
+
+    def summary(self, stopped: str, clock: float, setup: SearchSetup, config: QueryConfig) -> dict:
+        """summary.json: how the run ended, its incumbent, the best cell it queried, the optimum."""
+        def found(cell: dict) -> dict:
+            return {**{k: cell[k] for k in ("index", "arch", "fitness", "test", "valid")},
+                    "found_at_query": cell["query"], "found_at_clock_s": cell["clock_s"]}
+
+        return {"format": RUN_FORMAT, "finished": True, "stopped": stopped, "queries": self.queries, "clock_s": clock,
+                "wallclock_s": config.wallclock, "unique_architectures": len(self.seen), "space_size": len(setup.space),
+                "incumbent": found(self.incumbent), "best_queried": found(self.best), "optimum": setup.optimum,
+                "regret": self.optimum_test - self.incumbent["test"],
+                "best_regret": self.optimum_test - self.best["test"], "labels": labels(config.dataset),
+                "found_optimum": math.isclose(self.best["test"], self.optimum_test)}
