@@ -3,7 +3,7 @@
 Imports neither torch nor matplotlib at import time (matplotlib only when a plot is drawn), so the reader scripts
 start fast; a test checks that ``import darts_tse.analysis`` leaves torch unloaded.
 """
-from .plotting import MissingDependency, plot_alpha, plot_curves
+from .plotting import MissingDependency, new_figure_classes, plot_alpha, plot_curves, save_png
 from .query_plot import plot_query
 from .query_runs import QUERY_METRICS, QueryRun, QuerySeries, format_query_table, load_query_run, query_series
 from .runs import (GENOTYPE_FORMATS, NoFinishedEpoch, Run, RunDirError, check_run_dir, choose_nb201, format_genotype,
@@ -16,7 +16,8 @@ __all__ = [
     "CURVE_KEYS", "GENOTYPE_FORMATS", "QUERY_METRICS", "SEED_INDEPENDENT", "STATISTIC", "Curves", "MissingDependency",
     "NoFinishedEpoch", "QueryRun", "QuerySeries", "Run", "RunDirError", "RunGroup", "Series", "check_run_dir",
     "choose_nb201", "format_genotype", "format_query_table", "format_summary", "genotype_entry", "group_curves",
-    "group_runs", "json_document", "load_query_run", "load_run", "load_runs", "nb201_value", "plot_alpha",
+    "group_runs", "json_document", "load_query_run", "load_run", "load_runs", "nb201_value", "new_figure_classes",
+    "plot_alpha",
     "plot_curves", "plot_query", "query_series", "read_config", "read_genotypes", "read_jsonl", "read_metrics",
-    "run_curves", "run_label", "search_settings", "summary", "unique_labels",
+    "run_curves", "run_label", "save_png", "search_settings", "summary", "unique_labels",
 ]

@@ -32,7 +32,7 @@ def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = No
     (:func:`darts_tse.analysis.group_runs`): the mean over its seeds, with a band of ± one sample std clipped to the
     metric's range, and (``seed_lines``) each seed as a thin line of the same colour.
     """
-    Figure, FigureCanvasAgg = _matplotlib()
+    Figure, FigureCanvasAgg = new_figure_classes()
     dataset, split = choose_nb201(runs, dataset, split)
     if mean_over_seeds:
         groups = group_runs(runs)
@@ -71,7 +71,7 @@ def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = No
         axes.title.set_fontsize("small")
     nb201_axes.legend(fontsize="small")
     loss_axes.legend(fontsize="x-small", ncol=1 + len(curves) // 4)
-    return _save(figure, output, dpi=120)
+    return save_png(figure, output, dpi=120)
 
 
 def plot_alpha(path: str | Path, output: str | Path, *, zoom: bool = False) -> Path:
@@ -81,7 +81,7 @@ def plot_alpha(path: str | Path, output: str | Path, *, zoom: bool = False) -> P
     Every panel shares one y scale: 0 to 1 by default, so that a drift of 4e-4 looks as small as it is; ``zoom``
     narrows the shared scale to the data's range. The title gives that range and the largest distance from uniform.
     """
-    Figure, FigureCanvasAgg = _matplotlib()
+    Figure, FigureCanvasAgg = new_figure_classes()
     run = load_run(path)
     rows = read_genotypes(path)
     for row in rows:
@@ -115,7 +115,7 @@ def plot_alpha(path: str | Path, output: str | Path, *, zoom: bool = False) -> P
         axes.grid(alpha=0.3)
         axes.xaxis.get_major_locator().set_params(integer=True)
     figure.axes[0].legend(fontsize="small")
-    return _save(figure, output, dpi=110)
+    return save_png(figure, output, dpi=110)
 
 
 def _draw(axes, series: Series, color: str, label: str, bounds: tuple[float, float], **style) -> None:
@@ -128,7 +128,7 @@ def _draw(axes, series: Series, color: str, label: str, bounds: tuple[float, flo
         axes.fill_between(series.epochs, low, high, color=color, alpha=0.15, linewidth=0)
 
 
-def _save(figure, output: str | Path, dpi: int) -> Path:
+def save_png(figure, output: str | Path, dpi: int) -> Path:
     """Save the figure as PNG at `output` (the folder is created)."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ def _save(figure, output: str | Path, dpi: int) -> Path:
     return output
 
 
-def _matplotlib():
+def new_figure_classes():
     """(Figure, FigureCanvasAgg), or MissingDependency with the install command."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .plotting import _matplotlib
+from .plotting import new_figure_classes
 from .query_runs import QUERY_METRICS, QueryRun, QuerySeries, query_series
 
 LINESTYLES = ("-", "--", "-.", ":")  # lines that coincide stay visible
@@ -17,7 +17,7 @@ def plot_query(runs: list[QueryRun], output: str | Path, *, metric: str = "test"
     """Draw ``metric`` (see QUERY_METRICS) against the simulated clock in hours and save a PNG; returns it and the
     series drawn."""
     series = query_series(runs, metric, band=band, log_clock=log_clock)
-    Figure, FigureCanvasAgg = _matplotlib()
+    Figure, FigureCanvasAgg = new_figure_classes()
     algorithms = list(dict.fromkeys(s.algorithm for s in series))
     datasets = list(dict.fromkeys(s.dataset for s in series))
     fitnesses = list(dict.fromkeys(s.fitness for s in series))

@@ -1,4 +1,5 @@
-"""Rank correlations (numpy only): Spearman's ρ with average ranks for ties, and each estimator's ρ by budget."""
+"""Rank correlations (numpy only): Spearman's ρ with average ranks for ties, Kendall's τ-b, and each estimator's
+ρ by budget."""
 from __future__ import annotations
 
 import math
@@ -46,6 +47,26 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     if denom == 0.0:
         return float("nan")
     return float(np.dot(rx, ry) / denom)
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's τ-b: (concordant − discordant pairs) / sqrt((pairs − ties in x)(pairs − ties in y)), which handles
+    ties as scipy.stats.kendalltau does. NaN when either side is constant. Needs >= 2 finite pairs (O(n²))."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-D and the same length, got shapes {x.shape} and {y.shape}")
+    if len(x) < 2:
+        raise ValueError(f"need at least 2 pairs for a rank correlation, got {len(x)}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("x and y must be finite")
+    upper = np.triu_indices(len(x), k=1)
+    dx = np.sign(x[:, None] - x[None, :])[upper]
+    dy = np.sign(y[:, None] - y[None, :])[upper]
+    untied_x, untied_y = float(np.count_nonzero(dx)), float(np.count_nonzero(dy))
+    if untied_x == 0 or untied_y == 0:
+        return float("nan")
+    return float(np.sum(dx * dy) / math.sqrt(untied_x * untied_y))
 
 
 def rank_correlations(curves: Sequence[LearningCurve], targets: Sequence[float], estimators: Sequence[Estimator],

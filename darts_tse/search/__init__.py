@@ -7,9 +7,10 @@ path sampler) → epochs → per-epoch record → sinks, with a checkpoint after
 from .checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, load_search_checkpoint
 from .components import SearchComponents, build_components, resolve_device
 from .loop import NonFiniteLossError, RunWriteError, resumed_config, run_epoch, run_search
-from .tasks import DifferentiableTask, OneShotTask, SearchTask, draw_probes, evaluate, nb201_dataset_for, probe_rank
+from .tasks import (DifferentiableTask, OneShotTask, SearchTask, draw_probes, evaluate, nb201_dataset_for,
+                    nb201_lookup, probe_rank)
 
 __all__ = ["CHECKPOINT", "CheckpointError", "DifferentiableTask", "NonFiniteLossError", "OneShotTask", "RunWriteError",
            "SearchComponents", "SearchTask", "build_components", "draw_probes", "evaluate", "load_checkpoint",
-           "load_search_checkpoint", "nb201_dataset_for", "probe_rank", "resolve_device", "resumed_config", "run_epoch",
+           "load_search_checkpoint", "nb201_dataset_for", "nb201_lookup", "probe_rank", "resolve_device", "resumed_config", "run_epoch",
            "run_search"]

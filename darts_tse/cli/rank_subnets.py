@@ -1,0 +1,92 @@
+"""``scripts/rank_subnets.py`` / ``darts-tse-rank-subnets``: rank subnetworks of trained one-shot supernets by TSE and
+the other estimators after B minibatches on inherited weights, against NB201 (the TSE paper's Table 2).
+
+    python scripts/rank_subnets.py runs/<one-shot run> --subnets 200 --B 100 200 300 --benchmark nb201_table.csv
+    python scripts/rank_subnets.py runs/A runs/B runs/C --json table2.json --plot rank.png   # mean ± std over runs
+
+Every subnetwork's trace is kept in <run>/subnet_rankings/, so a stopped study continues where it was.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from ..config import MAX_SEED
+from ..files import atomic_write_text, check_output_file
+from ..ranking import RankingSettings, combine, format_report, plot_ranking, rank_run, subnets_csv
+from .errors import cli_main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of scripts/train_oneshot.py "
+                                                                   "(or of train_search.py: its supernet's weights)")
+    parser.add_argument("--subnets", default="200",
+                        help="how many distinct random subnetworks (seeded by --seed), or a file of NB201 strings, "
+                             "one per line (default %(default)s)")
+    parser.add_argument("--B", dest="budgets", type=int, nargs="+", default=[100, 200, 300],
+                        help="budgets: minibatches trained on inherited weights, evaluated at each (default 100 200 300)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="SGD learning rate of that training (default: the rate the supernet ended with)")
+    parser.add_argument("--seed", type=int, default=0, help="of the subnetworks drawn and their minibatches (default 0)")
+    parser.add_argument("--valid-batches", type=int, default=None,
+                        help="search-valid batches of each Val Acc evaluation (default: all of search-valid)")
+    parser.add_argument("--benchmark", default=None,
+                        help="NB201 table / .pth / NATS directory for the truth (default: the run's own --benchmark)")
+    parser.add_argument("--truth-dataset", choices=("cifar10", "cifar100", "imagenet16-120"), default=None,
+                        help="NB201 dataset of the truth (default: the dataset searched, or cifar10)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--json", type=Path, default=None, help="write the whole study (every subnetwork) as JSON")
+    parser.add_argument("--csv", type=Path, default=None, help="write every subnetwork's estimates as CSV")
+    parser.add_argument("--plot", type=Path, default=None, help="save Spearman ρ against B per estimator as PNG")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    return parser
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if any(b < 1 for b in args.budgets) or (args.valid_batches is not None and args.valid_batches < 1):
+        parser.error("--B and --valid-batches must be >= 1")
+    if not 0 <= args.seed <= MAX_SEED or (args.lr is not None and not args.lr > 0):
+        parser.error(f"--seed must lie in 0..{MAX_SEED} and --lr must be > 0")
+    outputs = {key: check_output_file(path, suffix, f"--{key}") for key, path, suffix in
+               (("json", args.json, (".json",)), ("csv", args.csv, (".csv",)), ("plot", args.plot, (".png",)))
+               if path is not None}
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    settings = RankingSettings(subnets=_subnets(args.subnets), budgets=tuple(args.budgets), lr=args.lr,
+                               seed=args.seed, valid_batches=args.valid_batches, benchmark=args.benchmark,
+                               truth_dataset=args.truth_dataset, device=args.device)
+    results = [rank_run(run, settings, progress=args.progress) for run in args.runs]
+    document = combine(results)
+    print(format_report(document))
+    if "json" in outputs:
+        atomic_write_text(outputs["json"], json.dumps(document, indent=2) + "\n")
+        print(f"wrote {outputs['json']}")
+    if "csv" in outputs:
+        atomic_write_text(outputs["csv"], subnets_csv(document))
+        print(f"wrote {outputs['csv']}")
+    if "plot" in outputs:
+        print(f"wrote {plot_ranking(document, outputs['plot'])}")
+    return 0
+
+
+def _subnets(text: str) -> int | tuple[str, ...]:
+    """A count, or the NB201 strings of a file (one per line; blank lines and # comments skipped)."""
+    if text.isdigit():
+        return int(text)
+    path = Path(text)
+    if not path.is_file():
+        print(f"error: --subnets {text} is neither a count nor a file of NB201 strings", file=sys.stderr)
+        raise SystemExit(2)
+    lines = [line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return tuple(line for line in lines if line)
