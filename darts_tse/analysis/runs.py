@@ -253,7 +253,7 @@ def genotype_entry(path: str | Path, epoch: int | None = None) -> dict:
             epochs = [row.get("epoch") for row in rows]
             raise RunDirError(f"{path} has no epoch {epoch}; its finished epochs are {_span(epochs)} (0-based)")
         entry = matches[-1]
-    metrics = {row.get("epoch"): row for row in read_jsonl(path / "metrics.jsonl")}.get(entry["epoch"], {})
+    metrics = {row["epoch"]: row for row in read_metrics(path)}.get(entry["epoch"], {})
     return {"epoch": entry["epoch"], "genotype": entry["genotype"],
             "nb201_index": entry.get("nb201_index", metrics.get("nb201_index")),
             "nb201": entry.get("nb201", metrics.get("nb201")),
