@@ -45,7 +45,8 @@ DRNAS_REGULARIZERS = ("l2", "kl")
 WANDB_MODES = ("online", "offline", "disabled")
 L2_ARCH_WEIGHT_DECAY = 1e-3  # Adam's weight decay on α unless DrNAS' KL term is the regulariser
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
-MIN_IMAGE_SIZE = 4  # the supernet halves the resolution twice
+MIN_IMAGE_SIZE = 4  # the supernet halves the resolution twice: sizes are multiples of 4
+MAX_CELLS_PER_STAGE = 100  # NB201 uses 5; more is a typo (and takes minutes to build)
 MAX_SUPERNET_WEIGHTS = 500_000_000  # ~6 GB with gradients and momentum in float32: a typo, not a search
 DEVICE_TYPES = ("auto", "cpu", "cuda")
 NB201_CELLS = 5**6
@@ -123,6 +124,11 @@ class RunConfig:
             if value is not None:
                 _integer(name, value, low=MIN_IMAGE_SIZE, when_given=name == "image_size",
                          why="the supernet halves the resolution twice")
+                if value % 4:
+                    raise ConfigError(f"--{_flag(name)} must be a multiple of 4 (the supernet halves the resolution "
+                                      f"twice), got {value}; e.g. {value - value % 4 or 4} or {value - value % 4 + 4}")
+        if self.N > MAX_CELLS_PER_STAGE:
+            raise ConfigError(f"--N {self.N} cells per stage is more than {MAX_CELLS_PER_STAGE}; NB201 uses --N 5")
         if self.dataset in CUSTOM_DATASETS and not self.data_dir:
             what = "a folder with one sub-folder of images per class" if self.dataset == "folder" else \
                 "a .npz file with the arrays x_train and y_train"
@@ -306,7 +312,7 @@ class OneShotConfig(RunConfig):
     def validate(self) -> OneShotConfig:
         _choice("sampler", self.sampler, SAMPLERS)
         _integer("paths", self.paths, low=1)
-        _integer("probes", self.probes, low=0)
+        _integer("probes", self.probes, low=1)
         if self.probes > NB201_CELLS:
             raise ConfigError(f"--probes {self.probes}: the NB201 space has only {NB201_CELLS} cells")
         if self.probe_batches is not None:

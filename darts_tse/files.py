@@ -17,6 +17,14 @@ LOCK_FILE = ".lock"
 CONFIG_FILE, METRICS_FILE, GENOTYPES_FILE, FINAL_GENOTYPE_FILE = "config.json", "metrics.jsonl", "genotypes.jsonl", "genotype.json"
 CHECKPOINT_FILE, WANDB_DIR = "checkpoint.pt", "wandb"
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, GENOTYPES_FILE, FINAL_GENOTYPE_FILE, CHECKPOINT_FILE, WANDB_DIR)
+WANDB_MARKER = "last_logged_epoch"  # in wandb/: the last epoch of a W&B run closed cleanly (tracking's WandbSink)
+WANDB_LINKS = ("latest-run", "debug.log", "debug-internal.log")  # W&B's links to its newest run
+
+
+def wandb_run_stem(name: str) -> str:
+    """The part of a run's W&B id that comes from its directory name (letters, digits, '-', '_' kept): the ids are
+    ``<stem>-<8 hex digits>``, and W&B names its folders ``offline-run-<time>-<id>`` / ``run-<time>-<id>``."""
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)[-55:].strip("-_") or "run"
 
 
 class OutputPathError(ValueError):
@@ -88,20 +96,43 @@ def remove_stale_temporaries(directory: Path) -> None:
 
 
 def remove_run_files(directory: Path) -> list[str]:
-    """Delete every run file in `directory` (never other files); returns the names removed. Only with the lock held,
-    and only when the user asked for it (``--overwrite``) or for files this process wrote."""
+    """Delete every run file in `directory` (never other files); returns the names removed. In ``wandb/`` only this
+    run directory's own W&B runs (ids from its name), W&B's links and our marker go: a ``wandb/`` that also holds
+    other runs (an ``--out`` inside a project) keeps them. Only with the lock held, and only when the user asked for
+    it (``--overwrite``) or for files this process wrote."""
     directory = Path(directory)
     removed = run_files(directory)
     for name in removed:
         path = directory / name
-        if path.is_dir() and not path.is_symlink():
+        if name == WANDB_DIR and path.is_dir() and not path.is_symlink():
+            _remove_own_wandb_runs(path, wandb_run_stem(directory.name))
+        elif path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
             path.unlink()
     return removed
 
 
+def _remove_own_wandb_runs(folder: Path, stem: str) -> None:
+    for entry in folder.iterdir():
+        own = entry.is_dir() and not entry.is_symlink() and f"-{stem}-" in f"{entry.name}-"
+        if own and entry.name.split("-", 2)[0] in ("offline", "run"):
+            shutil.rmtree(entry)
+        elif entry.name in (*WANDB_LINKS, WANDB_MARKER) or (entry.name.startswith(".") and entry.suffix == ".tmp"):
+            entry.unlink()
+    if not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def _umask() -> int:
+    """The process umask, read from /proc (os.umask can only read it by setting it, which would race with other
+    threads creating files, e.g. W&B's); elsewhere by setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -277,7 +277,8 @@ def test_rank_subnets_table_json_csv_and_plot(oneshot_run, nb201_table, tmp_path
             str(out["plot"])]
     assert rank_subnets.main(argv) == 0
     report = capsys.readouterr().out
-    assert "truth: NB201 cifar10 test accuracy" in report and "ρ B=2" in report and "top-10 B=3" in report
+    assert "truth: NB201 cifar10 test accuracy" in report and "ρ B=2" in report and "top-8 B=3" in report
+    assert "supernet C=4 N=1, 2 epochs of 48 search-train images, batch 16" in report
     document = json.loads(out["json"].read_text())
     run = document["runs"][0]
     assert len(run["subnets"]) == 8 and run["budgets"] == [2, 3]
@@ -316,6 +317,26 @@ def test_a_stopped_ranking_continues_where_it_was(oneshot_run, nb201_table, tmp_
     assert len((cache / "traces.jsonl").read_text().splitlines()) == 4
 
 
+def test_the_truth_comes_from_the_benchmark_given_now_never_from_the_cache(oneshot_run, nb201_table, capsys):
+    argv = [str(oneshot_run), "--subnets", "3", "--B", "1", "--seed", "11", "--valid-batches", "1", "--no-progress"]
+    assert rank_subnets.main(argv) == 0  # the offline default: valid accuracies only
+    assert "truth: NB201 cifar10-valid valid" in capsys.readouterr().out
+    assert rank_subnets.main([*argv, "--benchmark", str(nb201_table), "--json", str(oneshot_run / "t.json")]) == 0
+    out = capsys.readouterr().out
+    assert "3 of 3 subnetworks already trained" in out and "truth: NB201 cifar10 test" in out
+    rows = json.loads((oneshot_run / "t.json").read_text())["runs"][0]["subnets"]
+    assert all(row["truth"] is not None for row in rows)
+
+
+def test_a_subnetwork_that_diverges_ranks_last_and_the_study_goes_on(oneshot_run, nb201_table, capsys):
+    argv = [str(oneshot_run), "--subnets", "4", "--B", "3", "--lr", "1e6", "--seed", "5", "--valid-batches", "1",
+            "--benchmark", str(nb201_table), "--no-progress", "--json", str(oneshot_run / "d.json")]
+    assert rank_subnets.main(argv) == 0
+    assert "diverged subnetworks (a non-finite loss by B; ranked last)" in capsys.readouterr().out
+    table = json.loads((oneshot_run / "d.json").read_text())["runs"][0]["table"]
+    assert table["TSE"]["3"]["diverged"] >= 1
+
+
 def test_rank_subnets_bad_input_is_one_line(oneshot_run, tmp_path, capsys):
     assert rank_subnets.main([str(tmp_path / "nowhere"), "--subnets", "2", "--B", "1"]) == 2
     assert capsys.readouterr().err.startswith("error: no checkpoint at")
@@ -324,3 +345,26 @@ def test_rank_subnets_bad_input_is_one_line(oneshot_run, tmp_path, capsys):
     assert "unknown op 'bogus'" in capsys.readouterr().err
     assert rank_subnets.main([str(oneshot_run), "--plot", str(tmp_path), "--B", "1"]) == 2
     assert "is a folder" in capsys.readouterr().err
+    for argv, fragment in ((["--subnets", "0"], "give 1..15625 subnetworks"),
+                           (["--subnets", "20000"], "give 1..15625 subnetworks"),
+                           (["--threads", "0"], "--threads must lie in 1.."),
+                           ([str(oneshot_run)], "given twice")):
+        with pytest.raises(SystemExit):
+            rank_subnets.main([str(oneshot_run), *argv, "--B", "1"])
+        assert fragment in capsys.readouterr().err
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    (tmp_path / "binary.txt").write_bytes(b"\xff\xfe")
+    for name, fragment in (("empty.txt", "lists no NB201 string"), ("binary.txt", "not a UTF-8 text file")):
+        with pytest.raises(SystemExit):
+            rank_subnets.main([str(oneshot_run), "--B", "1", "--subnets", str(tmp_path / name)])
+        assert fragment in capsys.readouterr().err
+
+
+def test_readers_of_searches_say_what_to_do_with_a_oneshot_run(oneshot_run, capsys):
+    from darts_tse.cli import compare_runs, export_genotype, plot_alpha
+
+    for main in (compare_runs.main, export_genotype.main):
+        assert main([str(oneshot_run)]) == 2
+        assert "is a one-shot supernet run" in capsys.readouterr().err
+    assert plot_alpha.main([str(oneshot_run), "-o", str(oneshot_run / "a.png")]) == 2
+    assert "rank its subnetworks with scripts/rank_subnets.py" in capsys.readouterr().err

@@ -88,6 +88,18 @@ def test_overwrite_removes_exactly_the_run_files_and_says_which(finished, tmp_pa
         run_search(tiny(run), resume=True, overwrite=True)
 
 
+def test_overwrite_keeps_other_runs_in_a_shared_wandb_folder(tmp_path):
+    out = tmp_path / "project"
+    wandb = out / "wandb"
+    ours, theirs = wandb / "offline-run-20260101_000000-project-1a2b3c4d", wandb / "offline-run-20260101_000000-other-9f"
+    for folder in (ours, theirs):
+        folder.mkdir(parents=True)
+        (folder / "run.wandb").write_bytes(b"")
+    (wandb / "last_logged_epoch").write_text("3\n")
+    run_search(tiny(out, epochs=1), overwrite=True, echo=lambda line: None)
+    assert theirs.is_dir() and not ours.exists() and not (wandb / "last_logged_epoch").exists()
+
+
 # ---- 2. failed starts ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("flags, fragment", [
     (["--dataset", "cifar10", "--data-dir", "{tmp}/no-cifar"], "cifar10 not found"),
@@ -194,10 +206,13 @@ def test_threads_device_and_versions_are_recorded_and_a_change_is_warned_about(t
 
 # ---- 6, 7. silent no-ops and wrong acceptances --------------------------------------------------------------------
 @pytest.mark.parametrize("flags, fragment", [
+    (["--synthetic-image-size", "10"], "must be a multiple of 4"),
+    (["--threads", "100000"], "more than this machine's"),
+    (["--C", "1", "--N", "100000"], "cells per stage is more than 100"),
     (["--arch-warmup-epochs", "2", "--epochs", "2"], "α would never take a step"),
     (["--grad-clip", "0"], "--grad-clip must be > 0, or none"),
     (["--out", ""], "--out is empty"),
-    (["--N", "100000"], "make a supernet of"),
+    (["--C", "512", "--N", "5"], "make a supernet of 1,724,959,242 weights"),
     (["--synthetic-image-size", "1"], "--synthetic-image-size must be an integer >= 4"),
 ])
 def test_settings_that_would_do_nothing_or_hang_are_refused(tmp_path, capsys, flags, fragment):
@@ -323,6 +338,14 @@ class _Payload:
         return (os.system, (f"touch {_Payload.target}",))
 
 
+def test_a_checkpoint_from_a_newer_darts_tse_is_refused_in_one_line(finished, tmp_path, capsys):
+    run = copy_run(finished, tmp_path / "run")
+    state = load_checkpoint(run / "checkpoint.pt")
+    torch.save({**state, "format": 99}, run / "checkpoint.pt")
+    assert train_search.main(["--resume", "--out", str(run)]) == 2
+    assert "format-99 checkpoint, written by a newer darts_tse" in err_lines(capsys)[0]
+
+
 def test_a_checkpoint_carrying_code_is_refused_in_one_line_and_runs_nothing(finished, tmp_path, capsys):
     run = copy_run(finished, tmp_path / "run")
     _Payload.target = tmp_path / "pwned"
@@ -332,7 +355,8 @@ def test_a_checkpoint_carrying_code_is_refused_in_one_line_and_runs_nothing(fini
     torch.save(state, run / "checkpoint.pt")
     assert train_search.main(["--resume", "--out", str(run)]) == 2
     (err,) = err_lines(capsys)
-    assert "refused to load" in err and "could run code" in err
+    assert "refused to load" in err and "could run code" in err and "GLOBAL posix.system" in err
+    assert "weights_only` set to `False" not in err and "\x1b[" not in err
     assert not (tmp_path / "pwned").exists()
     from darts_tse.cli import rank_subnets
 

@@ -6,7 +6,7 @@ start fast; a test checks that ``import darts_tse.analysis`` leaves torch unload
 from .plotting import MissingDependency, new_figure_classes, plot_alpha, plot_curves, save_png
 from .query_plot import plot_query
 from .query_runs import QUERY_METRICS, QueryRun, QuerySeries, format_query_table, load_query_run, query_series
-from .runs import (GENOTYPE_FORMATS, NoFinishedEpoch, Run, RunDirError, check_run_dir, choose_nb201, format_genotype,
+from .runs import (GENOTYPE_FORMATS, NoFinishedEpoch, Run, RunDirError, check_run_dir, check_search_run, choose_nb201, format_genotype,
                    genotype_entry, load_run, load_runs, nb201_value, read_config, read_genotypes, read_jsonl,
                    read_metrics, run_label, unique_labels)
 from .seed_groups import (CURVE_KEYS, SEED_INDEPENDENT, STATISTIC, Curves, RunGroup, Series, format_summary,
@@ -14,7 +14,7 @@ from .seed_groups import (CURVE_KEYS, SEED_INDEPENDENT, STATISTIC, Curves, RunGr
 
 __all__ = [
     "CURVE_KEYS", "GENOTYPE_FORMATS", "QUERY_METRICS", "SEED_INDEPENDENT", "STATISTIC", "Curves", "MissingDependency",
-    "NoFinishedEpoch", "QueryRun", "QuerySeries", "Run", "RunDirError", "RunGroup", "Series", "check_run_dir",
+    "NoFinishedEpoch", "QueryRun", "QuerySeries", "Run", "RunDirError", "RunGroup", "Series", "check_run_dir", "check_search_run",
     "choose_nb201", "format_genotype", "format_query_table", "format_summary", "genotype_entry", "group_curves",
     "group_runs", "json_document", "load_query_run", "load_run", "load_runs", "nb201_value", "new_figure_classes",
     "plot_alpha",

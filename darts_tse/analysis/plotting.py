@@ -11,7 +11,7 @@ from pathlib import Path
 from ..config import METHODS
 from ..nb201.labels import nb201_label
 from ..space.genotype import EDGES, OPS
-from .runs import Run, RunDirError, choose_nb201, load_run, read_genotypes, unique_labels
+from .runs import Run, RunDirError, check_search_run, choose_nb201, load_run, read_genotypes, unique_labels
 from .seed_groups import Series, group_curves, group_runs, run_curves
 
 
@@ -33,6 +33,8 @@ def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = No
     metric's range, and (``seed_lines``) each seed as a thin line of the same colour.
     """
     Figure, FigureCanvasAgg = new_figure_classes()
+    for run in runs:
+        check_search_run(run)
     dataset, split = choose_nb201(runs, dataset, split)
     if mean_over_seeds:
         groups = group_runs(runs)

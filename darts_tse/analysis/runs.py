@@ -154,6 +154,14 @@ def load_run(path: str | Path) -> Run:
     return Run(Path(path), read_config(path), metrics)
 
 
+def check_search_run(run: Run) -> Run:
+    """`run` if it is a differentiable search's; RunDirError saying where to go for a one-shot supernet's."""
+    if run.config.get("kind", "search") == "oneshot":
+        raise RunDirError(f"{run.path} is a one-shot supernet run (scripts/train_oneshot.py): it derives no genotype; "
+                          f"rank its subnetworks with scripts/rank_subnets.py")
+    return run
+
+
 def load_runs(paths, *, note=None) -> list[Run]:
     """The runs of `paths`, leaving out (with a one-line `note`, e.g. printed) each directory with no finished epoch
     yet, such as a run in its first epoch or a failed start; RunDirError when no run is left, or for a damaged one."""
@@ -221,6 +229,7 @@ def read_genotypes(path: str | Path) -> list[dict]:
     """Every finished epoch's genotypes.jsonl row (epoch, genotype, probabilities, alpha), or genotype.json's latest
     epoch alone where genotypes.jsonl is missing or empty; RunDirError when there is neither."""
     path = check_run_dir(path)
+    check_search_run(Run(path, read_config(path), []))
     source = path / "genotypes.jsonl"
     rows = read_jsonl(source) if source.is_file() else []
     if not rows and (path / "genotype.json").is_file():

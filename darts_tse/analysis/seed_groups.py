@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..config import METHODS, NOT_SEARCH_RELEVANT, SearchConfig
 from ..nb201.labels import nb201_label
-from .runs import Run, RunDirError, nb201_value, run_label
+from .runs import Run, RunDirError, check_search_run, nb201_value, run_label
 
 # Settings that may differ between the seeds of one group: the seed, and what does not change what a search computes.
 SEED_INDEPENDENT = NOT_SEARCH_RELEVANT | {"seed"}
@@ -60,6 +60,7 @@ def search_settings(run: Run) -> dict:
     if not run.config:
         raise RunDirError(f"{run.path} has no config.json, so its settings are unknown; the mean over seeds needs "
                           f"the config.json that train_search.py writes")
+    check_search_run(run)
     if run.config.get("method") not in METHODS:
         raise RunDirError(f"{run.path}/config.json names no known method (method: {run.config.get('method')!r}); "
                           f"pass the --out directory of a search")

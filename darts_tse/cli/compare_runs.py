@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..analysis import choose_nb201, format_summary, group_curves, group_runs, json_document, load_runs, summary
+from ..analysis import check_search_run, choose_nb201, format_summary, group_curves, group_runs, json_document, load_runs, summary
 from ..files import atomic_write_text, check_output_file
 from ..nb201.labels import NB201_SPLITS
 from .errors import cli_main
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     json_path = check_output_file(args.json, (".json",), "--json") if args.json is not None else None
-    runs = load_runs(args.runs, note=lambda line: print(line, file=sys.stderr))
+    runs = [check_search_run(run) for run in load_runs(args.runs, note=lambda line: print(line, file=sys.stderr))]
     dataset, split = choose_nb201(runs, args.dataset, args.split)
     groups = group_runs(runs)
     summaries = [summary(group, dataset, split, args.epoch) for group in groups]

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 from ..config import MAX_SEED
 from ..files import atomic_write_text, check_output_file
+from ..space.genotype import NUM_ARCHITECTURES
 from ..ranking import RankingSettings, combine, format_report, plot_ranking, rank_run, subnets_csv
 from .errors import cli_main
 
@@ -34,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="of the subnetworks drawn and their minibatches (default 0)")
     parser.add_argument("--valid-batches", type=int, default=None,
                         help="search-valid batches of each Val Acc evaluation (default: all of search-valid)")
+    parser.add_argument("--data-dir", default=None,
+                        help="where the run's data is now, if it moved (its content hash is checked)")
     parser.add_argument("--benchmark", default=None,
                         help="NB201 table / .pth / NATS directory for the truth (default: the run's own --benchmark)")
     parser.add_argument("--truth-dataset", choices=("cifar10", "cifar100", "imagenet16-120"), default=None,
@@ -55,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--B and --valid-batches must be >= 1")
     if not 0 <= args.seed <= MAX_SEED or (args.lr is not None and not args.lr > 0):
         parser.error(f"--seed must lie in 0..{MAX_SEED} and --lr must be > 0")
+    if args.threads is not None and not 1 <= args.threads <= (os.cpu_count() or 1):
+        parser.error(f"--threads must lie in 1..{os.cpu_count()} (this machine's CPUs)")
+    runs = [Path(run).resolve() for run in args.runs]
+    if len(set(runs)) < len(runs):
+        parser.error("a run directory is given twice; the mean over runs would count it twice")
     outputs = {key: check_output_file(path, suffix, f"--{key}") for key, path, suffix in
                (("json", args.json, (".json",)), ("csv", args.csv, (".csv",)), ("plot", args.plot, (".png",)))
                if path is not None}
@@ -63,10 +72,14 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    settings = RankingSettings(subnets=_subnets(args.subnets), budgets=tuple(args.budgets), lr=args.lr,
-                               seed=args.seed, valid_batches=args.valid_batches, benchmark=args.benchmark,
-                               truth_dataset=args.truth_dataset, device=args.device)
+    settings = RankingSettings(subnets=_subnets(parser, args.subnets), budgets=tuple(args.budgets), lr=args.lr,
+                               seed=args.seed, valid_batches=args.valid_batches, data_dir=args.data_dir,
+                               benchmark=args.benchmark, truth_dataset=args.truth_dataset, device=args.device)
     results = [rank_run(run, settings, progress=args.progress) for run in args.runs]
+    seeds = [result["seed"] for result in results]
+    if len(set(seeds)) < len(seeds):
+        print(f"warning: the runs share supernet seeds ({seeds}): the ± std over them is not over independent "
+              f"supernets", file=sys.stderr)
     document = combine(results)
     print(format_report(document))
     if "json" in outputs:
@@ -80,13 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _subnets(text: str) -> int | tuple[str, ...]:
-    """A count, or the NB201 strings of a file (one per line; blank lines and # comments skipped)."""
+def _subnets(parser: argparse.ArgumentParser, text: str) -> int | tuple[str, ...]:
+    """A count (1..15625), or the NB201 strings of a file (one per line; blank lines and # comments skipped)."""
     if text.isdigit():
+        if not 1 <= int(text) <= NUM_ARCHITECTURES:
+            parser.error(f"--subnets {text}: give 1..{NUM_ARCHITECTURES} subnetworks (or a file of NB201 strings)")
         return int(text)
     path = Path(text)
     if not path.is_file():
-        print(f"error: --subnets {text} is neither a count nor a file of NB201 strings", file=sys.stderr)
-        raise SystemExit(2)
-    lines = [line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    return tuple(line for line in lines if line)
+        parser.error(f"--subnets {text} is neither a count nor a file of NB201 strings")
+    try:
+        lines = [line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError:
+        parser.error(f"--subnets {text} is not a UTF-8 text file of NB201 strings")
+    cells = tuple(line for line in lines if line)
+    if not cells:
+        parser.error(f"--subnets {text} lists no NB201 string")
+    return cells

@@ -108,7 +108,8 @@ def given_settings(build_parser: ParserFactory, argv: list[str] | None) -> dict:
 
 def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str] | None, *, command: str) -> int:
     """Parse `argv`, build the config (or, with --resume, the checkpoint's with the given flags on top) and run it.
-    Exit codes: 0 done, 2 a user's error (one line), 130 Ctrl-C, 143 SIGTERM (the checkpoint is kept either way)."""
+    Exit codes: 0 done, 130 Ctrl-C, 143 SIGTERM (the checkpoint is kept either way); a user's error propagates to
+    the command's :func:`~darts_tse.cli.errors.cli_main` (one line, exit 2)."""
     args = vars(build_parser().parse_args(argv))
     resume, overwrite = args.pop("resume"), args.pop("overwrite")
     if resume and not args["out"]:
@@ -116,7 +117,6 @@ def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str]
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from ..search import resumed_config, run_search  # imported late so --help stays fast
-    from .errors import one_line, user_errors
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if _in_main_thread() else None
     try:
@@ -126,9 +126,6 @@ def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str]
                   f"that started it", file=sys.stderr)
             return 2
         run_search(config, resume=resume, overwrite=overwrite, resume_command=f"{command} --resume --out {{out}}")
-    except user_errors() as error:
-        print(f"error: {one_line(error)}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt as interrupt:
         return 143 if isinstance(interrupt, Terminated) else 130  # 128 + SIGTERM / SIGINT, as a shell reports them
     finally:

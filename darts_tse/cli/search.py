@@ -9,6 +9,7 @@ import argparse
 
 from ..config import DRNAS_REGULARIZERS, METHODS, TSE_MODES, SearchConfig
 from . import runs
+from .errors import cli_main
 
 DEFAULTS = SearchConfig()
 COMMAND = "python train_search.py"
@@ -46,6 +47,7 @@ def given_settings(argv: list[str] | None) -> dict:
     return runs.given_settings(build_parser, argv)
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     """Run or resume a differentiable search; 0 done, 2 a user's error, 130 Ctrl-C, 143 SIGTERM."""
     return runs.run_main(build_parser, SearchConfig, argv, command=COMMAND)

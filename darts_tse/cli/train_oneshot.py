@@ -14,6 +14,7 @@ import argparse
 
 from ..config import SAMPLERS, OneShotConfig
 from . import runs
+from .errors import cli_main
 
 DEFAULTS = OneShotConfig()
 COMMAND = "python scripts/train_oneshot.py"
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     """Train or resume a one-shot supernet; 0 done, 2 a user's error, 130 Ctrl-C, 143 SIGTERM."""
     return runs.run_main(build_parser, OneShotConfig, argv, command=COMMAND)

@@ -148,6 +148,10 @@ def load_search_data(name: str, data_dir: str | Path | None, *, download: bool =
         labels = torch.randint(0, synthetic_classes, (synthetic_samples,), dtype=torch.int64, generator=gen)
         # No augmentation by default; the padding/flip used when a stream forces augment=True are CIFAR-like.
         num_classes, augment, padding, flip = synthetic_classes, False, (4 if size >= 32 else 2), True
+    if images.shape[-1] % 4 or images.shape[-1] < 4:
+        raise DataError(f"{name}: the images are {images.shape[-2]}×{images.shape[-1]}; the supernet halves the "
+                        f"resolution twice, so it needs a size that is a multiple of 4 (pass --image-size, e.g. "
+                        f"{max(4, images.shape[-1] - images.shape[-1] % 4)})")
     half = images.shape[0] // 2
     cap = max_train_samples
     train = ImageSplit(images[:half][:cap].contiguous(), labels[:half][:cap].contiguous())
@@ -155,6 +159,9 @@ def load_search_data(name: str, data_dir: str | Path | None, *, download: bool =
     if key in CUSTOM_DATASETS:
         _check_both_halves_hold_every_class(train, valid, classes, source)
         mean, std, normalisation = (*channel_statistics(train.images), "search-train")
+        if min(std) == 0:
+            raise DataError(f"{source}: channel {std.index(0)} of the search-train images is constant (zero "
+                            f"variance), so they cannot be normalised; check the images")
     else:
         (mean, std), normalisation = _stats(key), "fixed"
     return SearchData(name=key, train=train, valid=valid, num_classes=num_classes, image_size=images.shape[-1],

@@ -44,15 +44,21 @@ def score(name: str, value: float) -> float:
 
 def rank_table(rows: list[dict], budgets: list[int], truth_key: str = "truth") -> dict:
     """For each estimator and budget: ``spearman``, ``kendall`` (None when undefined) and ``top10`` (mean truth of the
-    10 best-scored subnetworks) over the subnetworks of `rows` (each with ``estimates[B][name]`` and the truth)."""
+    10 best-scored subnetworks, or of all when there are fewer) over the subnetworks of `rows` (each with
+    ``estimates[B][name]`` and the truth). A subnetwork whose training diverged by B (its estimates are None) ranks
+    last there, tied with the others that did; ``diverged`` counts them."""
     usable = [row for row in rows if row.get(truth_key) is not None]
     table: dict = {}
     for name in ESTIMATORS:
         table[name] = {}
         for budget in budgets:
-            scores = [score(name, row["estimates"][str(budget)][name]) for row in usable]
+            raw = [row["estimates"][str(budget)] for row in usable]
+            finite = [score(name, r[name]) for r in raw if r is not None]
+            worst = min(finite, default=0.0) - 1.0
+            scores = [worst if r is None else score(name, r[name]) for r in raw]
             truths = [row[truth_key] for row in usable]
-            entry = {"spearman": None, "kendall": None, "top10": None, "subnets": len(usable)}
+            entry = {"spearman": None, "kendall": None, "top10": None, "subnets": len(usable),
+                     "diverged": sum(r is None for r in raw)}
             if len(usable) >= 2:
                 entry["spearman"] = _defined(spearman(scores, truths))
                 entry["kendall"] = _defined(kendall_tau(scores, truths))

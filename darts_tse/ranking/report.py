@@ -18,11 +18,17 @@ def format_report(document: dict) -> str:
     title = [f"Ranking {'/'.join(map(str, subnets))} subnetworks of {len(runs)} one-shot supernet run(s) by each "
              f"estimator after B more minibatches on inherited weights",
              f"truth: NB201 {truth['nb201']} accuracy ({truth['meaning']}); ρ = Spearman, τ = Kendall tau-b of the "
-             f"estimator's score with the truth (higher = ranks like NB201); top-10 = mean truth (%) of its 10 best",
-             *(f"run: {run['run']} ({run['method']}, seed {run['seed']}, {run['dataset']})" for run in runs)]
+             f"estimator's score with the truth (higher = ranks like NB201); top-{min(10, min(subnets))} = mean truth (%) "
+             f"of its {min(10, min(subnets))} best",
+             *(f"run: {run['run']} ({run['method']}, seed {run['seed']}, {run['dataset']}: {_scale(run)})"
+               for run in runs)]
+    diverged = sorted({run['table']['TSE'][str(b)]['diverged'] for run in runs for b in budgets})
+    if diverged != [0]:
+        title.append(f"diverged subnetworks (a non-finite loss by B; ranked last): up to {max(diverged)} per run")
     if several:
         title.append(f"numbers: mean ± sample std over the {len(runs)} runs (supernet seeds)")
-    header = ["estimator", *(f"{key} B={b}" for b in budgets for key in ("ρ", "τ", "top-10"))]
+    top = f"top-{min(10, min(subnets))}"
+    header = ["estimator", *(f"{key} B={b}" for b in budgets for key in ("ρ", "τ", top))]
     lines = [header]
     for name in ESTIMATORS:
         cells = [name]
@@ -39,6 +45,12 @@ def format_report(document: dict) -> str:
     table = ["  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in
                        enumerate(zip(line, widths))).rstrip() for line in lines]
     return "\n".join([*title, "", *table])
+
+
+def _scale(run: dict) -> str:
+    scale = run.get("scale") or {}
+    return (f"supernet C={scale.get('C')} N={scale.get('N')}, {scale.get('epochs')} epochs of "
+            f"{scale.get('train_images')} search-train images, batch {scale.get('batch_size')}")
 
 
 def _pm(stats: dict, digits: int) -> str:
@@ -58,7 +70,8 @@ def subnets_csv(document: dict) -> str:
     for run in document["runs"]:
         for row in run["subnets"]:
             writer.writerow([run["run"], row["genotype"], row["nb201_index"], row["truth"],
-                             *(row["estimates"][str(b)][name] for b in budgets for name in ESTIMATORS)])
+                             *((row["estimates"][str(b)] or {}).get(name, "diverged") for b in budgets
+                               for name in ESTIMATORS)])
     return buffer.getvalue()
 
 

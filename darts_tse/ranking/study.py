@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -39,6 +40,7 @@ class RankingSettings:
     lr: float | None = None  # None: the learning rate the supernet ended with
     seed: int = 0
     valid_batches: int | None = None
+    data_dir: str | None = None  # None: where the run read its data (its content hash is checked either way)
     benchmark: str | None = None  # None: the run's own --benchmark
     truth_dataset: str | None = None  # None: the dataset searched, if NB201 has it, else cifar10
     device: str = "auto"
@@ -50,11 +52,13 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
     run_dir = Path(run_dir)
     state = load_search_checkpoint(run_dir / CHECKPOINT)
     config = config_from_dict(state["config"])
+    if settings.data_dir is not None:
+        config.data_dir = settings.data_dir
     device = resolve_device(settings.device)
     parts = build_components(config, device)
     if (state.get("data") or {}).get("sha256") not in (None, parts.data.record()["sha256"]):
         raise ConfigError(f"the data in {parts.data.source} differs from the data {run_dir} was trained on (sha256); "
-                          f"restore that data to rank its subnetworks")
+                          f"point --data-dir at that data to rank its subnetworks")
     parts.model.load_state_dict(state["model"])
     lr = settings.lr if settings.lr is not None else float(state["weight_optimizer"]["param_groups"][0]["lr"])
     genotypes = _subnets(settings)
@@ -83,17 +87,19 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
             for genotype in tqdm(todo, desc=f"subnets of {run_dir.name}", unit="subnet", disable=not progress,
                                  dynamic_ncols=True):
                 trace = finetuner.run(genotype)
-                index, nb201 = nb201_lookup(benchmark, genotype)
-                row = {"genotype": genotype.to_str(), "nb201_index": index, "nb201": nb201,
-                       "train_losses": trace.train_losses, "valid_minibatch_losses": trace.valid_minibatch_losses,
+                row = {"genotype": genotype.to_str(), "train_losses": trace.train_losses,
+                       "valid_minibatch_losses": trace.valid_minibatch_losses,
                        "valid": {str(b): v for b, v in trace.valid.items()}}
                 handle.write(json.dumps(row) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
                 traces[row["genotype"]] = row
-    rows = [_with_estimates(traces[g.to_str()], budgets, dataset, split) for g in genotypes]
+    rows = [_with_estimates(traces[g.to_str()], g, budgets, benchmark, dataset, split) for g in genotypes]
+    scale = {name: getattr(config, name) for name in ("C", "N", "epochs", "batch_size")}
+    scale["train_images"] = len(parts.data.train)
     return {"run": str(run_dir), "kind": config.kind, "method": config.method_label, "seed": config.seed,
-            "dataset": config.dataset, "data": state.get("data"), "settings": described, "cache": str(cache),
+            "dataset": config.dataset, "scale": scale, "data": state.get("data"), "settings": described,
+            "cache": str(cache),
             "truth": {"nb201": nb201_label(dataset, split), "dataset": dataset, "split": split,
                       "meaning": "200-epoch NB201 accuracy (%), the benchmark's mean over its training seeds"},
             "budgets": list(budgets), "subnets": rows, "table": rank_table(rows, list(budgets))}
@@ -126,8 +132,8 @@ def _cache_dir(run_dir: Path, described: dict) -> Path:
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise CheckpointError(f"cannot write the subnetworks' traces under {run_dir / CACHE}: "
-                              f"{error.strerror or error}; the run directory must be writable") from error
+        raise ConfigError(f"cannot write the subnetworks' traces under {run_dir / CACHE}: "
+                          f"{error.strerror or error}; the run directory must be writable") from error
     return cache
 
 
@@ -150,9 +156,19 @@ def _read_traces(path: Path) -> dict[str, dict]:
     return traces
 
 
-def _with_estimates(trace: dict, budgets: tuple[int, ...], dataset: str, split: str) -> dict:
-    truth = ((trace.get("nb201") or {}).get(dataset) or {}).get(split)
-    return {"genotype": trace["genotype"], "nb201_index": trace["nb201_index"], "truth": truth,
-            "estimates": {str(b): estimates(trace["train_losses"], trace["valid_minibatch_losses"],
-                                            {int(k): v for k, v in trace["valid"].items()}, b) for b in budgets}}
+def _with_estimates(trace: dict, genotype: Genotype, budgets: tuple[int, ...], benchmark, dataset: str,
+                    split: str) -> dict:
+    """A subnetwork's row: its truth from the benchmark given now (never cached), and its estimates at each budget
+    (None at a budget where its training diverged: a non-finite loss by then)."""
+    index, nb201 = nb201_lookup(benchmark, genotype)
+    truth = ((nb201 or {}).get(dataset) or {}).get(split)
+    valid = {int(k): v for k, v in trace["valid"].items()}
+    rows = {}
+    for budget in budgets:
+        seen = [*trace["train_losses"][:budget], *trace["valid_minibatch_losses"][:budget],
+                valid[budget]["valid_loss"]]
+        finite = all(math.isfinite(value) for value in seen)
+        rows[str(budget)] = estimates(trace["train_losses"], trace["valid_minibatch_losses"], valid, budget) \
+            if finite else None
+    return {"genotype": trace["genotype"], "nb201_index": index, "truth": truth, "estimates": rows}
 

@@ -20,6 +20,7 @@ from typing import Iterator
 import torch
 
 from ..data import BatchStream, CyclingBatches, SearchData, iterate_eval
+from ..samplers import random_cells
 from ..search import evaluate
 from ..space import Genotype, NB201SearchNetwork
 from ..training import WeightTrainer
@@ -117,8 +118,4 @@ def _minibatch_loss(model: NB201SearchNetwork, x: torch.Tensor, y: torch.Tensor,
 
 def sample_subnets(count: int, seed: int) -> list[Genotype]:
     """`count` distinct uniformly random NB201 cells, the same for a seed in every process (their own generator)."""
-    if not 1 <= count <= 5**6:
-        raise ValueError(f"the number of subnetworks must lie in 1..{5**6}, got {count}")
-    generator = torch.Generator().manual_seed(int(seed))
-    order = torch.randperm(5**6, generator=generator)[:count]
-    return [Genotype.from_code(int(code)) for code in order]
+    return [Genotype.from_op_indices(path) for path in random_cells(count, seed)]

@@ -21,6 +21,16 @@ Path = tuple[int, ...]
 _REGISTRY: dict[str, Callable[..., PathSampler]] = {}
 
 
+def random_cells(count: int, seed: int) -> list[Path]:
+    """`count` distinct uniformly random paths (cells), the same for a seed in every process (their own generator):
+    the first `count` of a seeded permutation of all 15,625, as base-5 codes (edge 0 the most significant digit)."""
+    total = NUM_OPS**NUM_EDGES
+    if not 1 <= count <= total:
+        raise ValueError(f"the number of distinct cells must lie in 1..{total}, got {count}")
+    codes = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))[:count].tolist()
+    return [tuple((code // NUM_OPS**(NUM_EDGES - 1 - edge)) % NUM_OPS for edge in range(NUM_EDGES)) for code in codes]
+
+
 def random_path(generator: torch.Generator) -> Path:
     """A uniformly random path: an independent uniform op on each of the 6 edges."""
     return tuple(torch.randint(0, NUM_OPS, (NUM_EDGES,), generator=generator).tolist())

@@ -15,6 +15,7 @@ import importlib
 import io
 import pickle
 import random
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,9 +51,9 @@ def missing_checkpoint_error(path: Path) -> CheckpointError:
     """The error for a --resume whose checkpoint file does not exist, saying why and what is safe to do."""
     if (path.parent / CONFIG_FILE).is_file():
         return CheckpointError(f"no checkpoint at {path}: no epoch of that run finished (or its checkpoint was "
-                               f"deleted), so it cannot be resumed; start a new --out, or start it over in place with "
-                               f"--overwrite (deletes its run files)")
-    return CheckpointError(f"no checkpoint at {path}; --resume needs the --out directory of an earlier run")
+                               f"deleted), so it cannot be continued; start a new --out, or start it over in place "
+                               f"with --overwrite (deletes its run files)")
+    return CheckpointError(f"no checkpoint at {path}; give the run directory (--out) of an earlier run")
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -63,22 +64,31 @@ def load_checkpoint(path: Path) -> dict:
         raise missing_checkpoint_error(path)
     try:
         with _numpy_arrays_as_data():
-            return torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        match = re.search(r"(Unsupported (global|operand)|unsupported GLOBAL)[^\n]*", str(error))
+        what = match.group(0).strip().rstrip(".") if match else type(error).__name__
         raise CheckpointError(f"refused to load {path}: it holds more than tensors and plain data, which could run "
-                              f"code when unpickled ({first[:200]}); load only checkpoints written by darts_tse, "
-                              f"from a source you trust") from error
+                              f"code when unpickled ({what}); nothing in it was run; load only checkpoints written by "
+                              f"darts_tse, from a source you trust") from error
     except Exception as error:  # a foreign or damaged file
         detail = " ".join(str(error).split())[:300]
         raise CheckpointError(f"cannot read checkpoint {path}: {type(error).__name__}: {detail}") from error
+    if isinstance(state, dict) and isinstance(state.get("format"), int) and state["format"] > FORMAT:
+        raise CheckpointError(f"{path} is a format-{state['format']} checkpoint, written by a newer darts_tse than "
+                              f"this one (format {FORMAT}); upgrade darts_tse to read it")
+    return state
 
 
 def _numpy_arrays_as_data():
-    """Admit numpy arrays (format 1's numpy RNG state) to the safe loader: they rebuild data, not code."""
+    """Admit numpy arrays (format 1's numpy RNG state) to the safe loader, under the names numpy 1 and numpy 2 pickle
+    them by: they rebuild data, not code."""
     multiarray = importlib.import_module("numpy._core.multiarray" if hasattr(np, "_core") else "numpy.core.multiarray")
-    allowed = [np.ndarray, np.dtype, multiarray._reconstruct, *(getattr(np, "dtypes", None) and
-                                                                [np.dtypes.UInt32DType] or [])]
+    reconstruct = multiarray._reconstruct
+    allowed = [np.ndarray, np.dtype, (reconstruct, "numpy.core.multiarray._reconstruct"),
+               (reconstruct, "numpy._core.multiarray._reconstruct")]
+    if hasattr(np, "dtypes"):
+        allowed += [np.dtypes.UInt32DType]
     if hasattr(torch.serialization, "safe_globals"):  # torch >= 2.5
         return torch.serialization.safe_globals(allowed)
     torch.serialization.add_safe_globals(allowed)
@@ -106,37 +116,38 @@ def checkpoint_state(config: RunConfig, parts: SearchComponents, tse_ema: TSEEMA
         "format": FORMAT, "config": config.to_dict(), "data": data, "segments": segments or [], "epoch": epoch,
         "run_id": run_id, "model": parts.model.state_dict(), "weight_optimizer": parts.weight_optimizer.state_dict(),
         "scheduler": parts.scheduler.state_dict(), "task": parts.task.state_dict(),
-        "tse_ema": tse_ema.state_dict(), "rng": rng_state(), "history": history,
+        "tse_ema": tse_ema.state_dict(), "rng": rng_state(parts.device), "history": history,
     }
 
 
 def restore(parts: SearchComponents, state: dict, tse_ema: TSEEMATracker) -> None:
-    """Load a checkpoint's state into freshly built components."""
+    """Load a checkpoint's state into freshly built components (and the RNG states, of the run's device)."""
     try:
         parts.model.load_state_dict(state["model"])
         parts.weight_optimizer.load_state_dict(state["weight_optimizer"])
         parts.scheduler.load_state_dict(state["scheduler"])
         parts.task.load_state_dict(state["task"])
         tse_ema.load_state_dict(state["tse_ema"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as error:
+        set_rng_state(state["rng"], parts.device)
+    except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as error:
         detail = " ".join(line.strip() for line in str(error).splitlines() if line.strip())  # one line
         raise CheckpointError(f"the checkpoint does not match this run: {detail}") from error
-    set_rng_state(state["rng"])
 
 
-def rng_state() -> dict:
-    """The state of every random number generator the run uses, as tensors and plain data."""
+def rng_state(device: torch.device | None = None) -> dict:
+    """The state of every random number generator the run uses, as tensors and plain data: python, numpy, torch's
+    CPU generator and, on CUDA, the run device's generator only (so a resume may see other GPUs)."""
     kind, keys, position, has_gauss, cached = np.random.get_state()
     state = {"python": random.getstate(), "torch": torch.get_rng_state(),
              "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
                        "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == "cuda":
+        state["cuda_device"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict) -> None:
-    """Restore what :func:`rng_state` returned (or format 1's numpy tuple)."""
+def set_rng_state(state: dict, device: torch.device | None = None) -> None:
+    """Restore what :func:`rng_state` returned (or format 1's numpy tuple and all-GPU list)."""
     random.setstate(state["python"])
     numpy = state["numpy"]
     if isinstance(numpy, dict):
@@ -144,8 +155,12 @@ def set_rng_state(state: dict) -> None:
                  numpy["cached_gaussian"])
     np.random.set_state(numpy)
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if device is not None and device.type == "cuda":
+        saved = state.get("cuda_device")
+        if saved is None and state.get("cuda"):  # format 1: every visible GPU's, by index
+            saved = state["cuda"][min(device.index or 0, len(state["cuda"]) - 1)]
+        if saved is not None:
+            torch.cuda.set_rng_state(saved, device)
 
 
 def seed_everything(seed: int) -> None:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import errno
 import itertools
+import json
 import logging
 import math
 import os
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -28,7 +30,8 @@ from tqdm.auto import tqdm
 from ..config import ConfigError, RunConfig, config_from_dict
 from ..data import iterate_eval
 from ..estimators import TSEEMATracker
-from ..files import RunLockedError, lock_held, remove_run_files, remove_stale_temporaries, run_files, run_lock
+from ..files import (CONFIG_FILE, LOCK_FILE, RunLockedError, lock_held, remove_run_files, remove_stale_temporaries,
+                     run_files, run_lock)
 from ..nb201 import NB201Benchmark, load_benchmark
 from ..tracking import FAILED, FINISHED, INTERRUPTED, LocalFiles, Sink, WandbSink, new_wandb_id
 from .checkpoint import (
@@ -178,13 +181,15 @@ def run_search(config: RunConfig, *, resume: bool = False, overwrite: bool = Fal
         config.out = config.default_out()
     out = Path(config.out)
     how_to_resume = resume_command.format(out=out)
-    _check_run_directory(out, resume, overwrite, how_to_resume)
+    _check_run_directory(out, resume, overwrite, how_to_resume, config.kind)
     state = load_search_checkpoint(out / CHECKPOINT) if resume else None
     if state is not None:
         _check_same_settings(config, state)
     for setting in config.ignored_settings():
         log.warning("%s", setting)
     if config.threads:
+        if config.threads > (os.cpu_count() or 1):
+            raise ConfigError(f"--threads {config.threads} is more than this machine's {os.cpu_count()} CPUs")
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
     seed_everything(config.seed)
@@ -192,73 +197,106 @@ def run_search(config: RunConfig, *, resume: bool = False, overwrite: bool = Fal
     benchmark = load_benchmark(config.benchmark)  # every backend reads its source here: a bad one fails before epoch 1
     data_record = parts.data.record()
     environment = run_environment(device, channels_last=config.channels_last)
-    with _run_directory(out, fresh=not resume):
+    with _run_directory(out, fresh=not resume) as claim:
         if resume:  # read again under the lock: another process may have finished an epoch since
             state = load_search_checkpoint(out / CHECKPOINT)
             _check_same_data(state, data_record, out)
         else:
-            _claim_directory(out, overwrite, how_to_resume, echo)
+            _claim_directory(out, claim, overwrite, how_to_resume, config.kind, echo)
         remove_stale_temporaries(out)
         return _train(out, config, parts, benchmark, state, data_record, environment, how_to_resume, echo)
 
 
-def _check_run_directory(out: Path, resume: bool, overwrite: bool, how_to_resume: str) -> None:
+def _check_run_directory(out: Path, resume: bool, overwrite: bool, how_to_resume: str, kind: str) -> None:
     """Before anything is built: a fresh run needs a directory without run files (or --overwrite), a resumed one a
     checkpoint, and both a directory they can write to."""
-    if lock_held(out):
-        raise RunLockedError(f"another run is writing to {out}; wait for it to finish or choose a new --out")
     if resume:
         if not (out / CHECKPOINT).is_file():
+            _refuse_if_locked(out)
             raise missing_checkpoint_error(out / CHECKPOINT)
     elif not overwrite:
-        _refuse_run_files(out, how_to_resume)
+        _refuse_run_files(out, how_to_resume, kind)
     if out.exists() and not os.access(out, os.W_OK | os.X_OK):
         raise ConfigError(f"cannot write to {out} (read-only); make it writable, or copy the run elsewhere and use "
                           f"that --out")
 
 
-def _refuse_run_files(out: Path, how_to_resume: str) -> None:
+def _refuse_if_locked(out: Path) -> None:
+    """RunLockedError where another process writes to `out` (the likeliest reason for what is about to be refused)."""
+    if lock_held(out):
+        raise RunLockedError(f"another run is writing to {out}; wait for it to finish or choose a new --out")
+
+
+def _refuse_run_files(out: Path, how_to_resume: str, kind: str) -> None:
     present = run_files(out)
     if not present:
         return
+    _refuse_if_locked(out)
     if CHECKPOINT in present:
-        advice = f"continue it with {how_to_resume}"
+        theirs = _run_kind(out)
+        advice = f"continue it with {how_to_resume}" if theirs in (None, kind) else \
+            f"it holds a {theirs} run: continue it with the command that started it and --resume"
     else:
         advice = "it has no checkpoint, so it cannot be resumed"
     raise ConfigError(f"--out {out} already holds run files ({', '.join(present)}); {advice}, or choose a new --out, "
                       f"or pass --overwrite to delete those files and start over there")
 
 
-def _claim_directory(out: Path, overwrite: bool, how_to_resume: str, echo) -> None:
+def _run_kind(out: Path) -> str | None:
+    """The kind of run config.json in `out` names (None where it cannot be read)."""
+    try:
+        return json.loads((out / CONFIG_FILE).read_text(encoding="utf-8")).get("kind", "search")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+@dataclass
+class _Claim:
+    """A run's hold on its directory: whether this process created it, and whether it has claimed it (no one
+    else's run files are in it, or --overwrite removed them): only then may a failure clean up what is there."""
+
+    created: bool
+    claimed: bool = False
+
+
+def _claim_directory(out: Path, claim: _Claim, overwrite: bool, how_to_resume: str, kind: str, echo) -> None:
     """Under the lock: refuse (or, with --overwrite, remove and name) the run files of another run."""
     if overwrite:
         removed = remove_run_files(out)
         if removed:
             echo(f"--overwrite: removed {', '.join(removed)} from {out}")
     else:
-        _refuse_run_files(out, how_to_resume)
+        _refuse_run_files(out, how_to_resume, kind)
+    claim.claimed = True
 
 
 @contextmanager
-def _run_directory(out: Path, *, fresh: bool) -> Iterator[None]:
-    """Create `out` (if needed) and hold its lock. If a fresh run fails before its first epoch finished, what it
-    wrote is removed again, and the directory too when this call created it: a failed start leaves nothing."""
-    created = not out.exists()
+def _run_directory(out: Path, *, fresh: bool) -> Iterator[_Claim]:
+    """Create `out` (if needed) and hold its lock. If a fresh run fails after claiming the directory and before its
+    first epoch finished, the run files (all its own, since it claimed the directory) are removed again, and the
+    directory too when this call created it: a failed start leaves nothing, and never touches another's files."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.mkdir()
+        created = True
+    except FileExistsError:
+        created = False
     except OSError as error:
         raise ConfigError(f"cannot create --out {out}: {error.strerror or error}; choose a writable directory") from error
+    claim = _Claim(created)
     try:
         with run_lock(out):
             try:
-                yield
+                yield claim
             except BaseException:
-                if fresh and not (out / CHECKPOINT).exists():
+                if fresh and claim.claimed and not (out / CHECKPOINT).exists():
                     remove_run_files(out)
+                    if created and [path.name for path in out.iterdir()] == [LOCK_FILE]:
+                        (out / LOCK_FILE).unlink()  # still locked by us: no one else can be writing here
+                        out.rmdir()
                 raise
-    except BaseException:
-        if created and fresh and not any(path.name != ".lock" for path in out.iterdir()):
-            (out / ".lock").unlink(missing_ok=True)
+    except RunLockedError:
+        if created and not any(out.iterdir()):
             out.rmdir()
         raise
 
@@ -285,7 +323,7 @@ def _train(out: Path, config: RunConfig, parts: SearchComponents, benchmark: NB2
         segments.append({"first_epoch": start_epoch, "environment": environment})
     sinks: list[Sink] = [LocalFiles(out), WandbSink(out, mode=config.wandb, project=config.wandb_project,
                                                     group=config.wandb_group or config.method_label, tags=config.wandb_tags,
-                                                    run_id=_wandb_id(run_id), name=out.name)]
+                                                    run_id=run_id, name=out.name)]
     if start_epoch < config.epochs:
         echo(f"{config.method_label} on {config.dataset} ({parts.device}), {config.epochs} epochs → {out}")
     saved = start_epoch  # epochs whose checkpoint is on disk
@@ -395,7 +433,3 @@ def _saved_note(saved: int, epochs: int, out: Path) -> str:
         return f"no epoch had finished, so nothing of {out} was kept"
     return f"the checkpoint after epoch {saved - 1} (0-based; {saved} of {epochs} epochs finished) in {out} is kept"
 
-
-def _wandb_id(name: str) -> str:
-    """A W&B run id derived from the run directory name (W&B ids allow letters, digits, '-' and '_')."""
-    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)[-64:]

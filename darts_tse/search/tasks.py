@@ -20,7 +20,7 @@ from ..architects import Architect
 from ..estimators import spearman
 from ..mixing import alpha_entropy
 from ..nb201 import NB201_DATASETS, ArchitectureNotInBenchmark, NB201Benchmark, RecordUnreadable, nb201_label
-from ..samplers import PathSampler, random_path
+from ..samplers import PathSampler, random_cells
 from ..space import Genotype, NB201SearchNetwork
 from ..training import StepStats
 
@@ -147,12 +147,7 @@ class OneShotTask(SearchTask):
 
 def draw_probes(count: int, seed: int) -> list[Genotype]:
     """`count` distinct random subnetworks, the same for a given seed in every process (their own generator)."""
-    generator = torch.Generator().manual_seed(int(seed) + 0x5EED)
-    probes: dict[tuple, Genotype] = {}
-    while len(probes) < count:
-        path = random_path(generator)
-        probes.setdefault(path, Genotype.from_op_indices(path))
-    return list(probes.values())
+    return [Genotype.from_op_indices(path) for path in random_cells(count, int(seed) + 0x5EED)]
 
 
 def probe_rank(probes: list[dict], dataset: str) -> dict:

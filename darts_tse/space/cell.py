@@ -22,7 +22,8 @@ A cell also runs one **path** (a discrete subnetwork: one op per edge, :meth:`Se
 weight tensors: only the chosen op of each edge, each conv with its edge's rows of the stacked weights, no `none`
 edge and no node that is dead (no input) or useless (no way to the output). With batch statistics (the default, no
 running statistics) its output and gradients equal the supernet's with one-hot mixing weights (the other ops get a
-zero gradient there, and none here); with ``track_running_stats`` only the statistics of the ops on the path move.
+zero gradient there, and none here); with ``track_running_stats`` only the statistics of the ops on the path move, and
+in eval mode a conv on a dead node differs (the supernet's BN maps its zero input to −μ/σ, the path skips it).
 """
 from __future__ import annotations
 

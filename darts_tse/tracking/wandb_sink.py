@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from ..files import FINAL_GENOTYPE_FILE, GENOTYPES_FILE, WANDB_DIR, atomic_write_text
+from ..files import FINAL_GENOTYPE_FILE, GENOTYPES_FILE, WANDB_DIR, WANDB_MARKER, atomic_write_text, wandb_run_stem
 from ..nb201.labels import nb201_label
 from ..space.genotype import EDGES, OPS
 from .local_files import FINISHED
@@ -21,7 +21,7 @@ from .wandb_files import UnknownWandbFormat, last_logged_step, offline_segments
 
 log = logging.getLogger(__name__)
 
-LOGGED_MARKER = "last_logged_epoch"  # in out/wandb/: the last epoch of a W&B run closed cleanly (see WandbSink)
+LOGGED_MARKER = WANDB_MARKER  # in out/wandb/: the last epoch of a W&B run closed cleanly (see WandbSink)
 
 
 # metrics.jsonl key -> W&B key, for the keys a record has (a differentiable search's, a one-shot run's)
@@ -38,8 +38,14 @@ def flatten_metrics(record: dict) -> dict:
     """W&B keys for one metrics.jsonl record, grouped and labelled (e.g. nb201/cifar10/test, supernet/valid_loss;
     one-shot runs: oneshot/probe_spearman, oneshot/probe/<i>/valid_acc)."""
     flat = {wandb_key: record[key] for key, wandb_key in _WANDB_KEYS.items() if key in record}
-    flat["supernet/gap_loss"] = record["valid_loss"] - record["train_loss"]
-    flat["supernet/gap_acc"] = record["train_acc"] - record["valid_acc"]
+    if "probes" in record:  # one-shot: the sampled paths' training numbers, the probes' mean on search-valid
+        for key in ("train_loss", "train_acc"):
+            flat[f"oneshot/paths_{key}"] = flat.pop(f"supernet/{key}")
+        for key in ("valid_loss", "valid_acc"):
+            flat[f"oneshot/probes_mean_{key}"] = flat.pop(f"supernet/{key}")
+    else:
+        flat["supernet/gap_loss"] = record["valid_loss"] - record["train_loss"]
+        flat["supernet/gap_acc"] = record["train_acc"] - record["valid_acc"]
     for dataset, splits in (record.get("nb201") or {}).items():
         if isinstance(splits, dict):
             for split, value in splits.items():
@@ -96,8 +102,7 @@ def new_wandb_id(name: str) -> str:
 
     Drawn from the OS (secrets), so it never touches the random generators the search uses.
     """
-    stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)[-55:].strip("-_") or "run"
-    return f"{stem}-{secrets.token_hex(4)}"
+    return f"{wandb_run_stem(name)}-{secrets.token_hex(4)}"
 
 
 def wandb_settings(wandb):
@@ -229,7 +234,10 @@ class WandbSink:
             return
         # only now is what run.log was handed known to be written: a SIGKILL before this point leaves the marker
         # behind, and the next resume reads the segment files instead
-        atomic_write_text(self.logged_marker, f"{self.last_logged}\n")
+        try:
+            atomic_write_text(self.logged_marker, f"{self.last_logged}\n")
+        except OSError as error:  # e.g. a full disk: the run's own error message must not be replaced by this one
+            log.warning("cannot write %s (%s); a resume may log some epochs to W&B again", self.logged_marker, error)
         if self.mode == "offline":
             log.info("W&B offline run saved under %s; upload it, every segment of it, with: %s", self.out / WANDB_DIR,
                      sync_command(self.out, self.run_id))

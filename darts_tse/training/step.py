@@ -72,7 +72,7 @@ class WeightTrainer:
 
     def step_paths(self, x: torch.Tensor, y: torch.Tensor, paths: Sequence[Sequence[int]]) -> StepStats:
         """One optimizer step on the mean loss of the subnetworks `paths` (each one OPS index per edge) on the same
-        minibatch; returns their mean loss and mean number of correct predictions."""
+        minibatch; returns their mean loss, and their correct predictions out of batch size × paths."""
         if not paths:
             raise ValueError("step_paths needs at least one path")
         with alpha_gradients(self.model, False):
@@ -80,7 +80,7 @@ class WeightTrainer:
                 if weight.grad is None:
                     weight.grad = torch.zeros_like(weight)
             self.optimizer.zero_grad(set_to_none=False)
-            loss_sum, correct = 0.0, 0.0
+            loss_sum, correct = 0.0, 0
             for path in paths:
                 loss, logits = classification_loss(self.model, x, y, path=path)
                 (loss / len(paths)).backward()
@@ -88,7 +88,8 @@ class WeightTrainer:
                 with torch.no_grad():
                     correct = correct + (logits.argmax(dim=1) == y).sum()
         self._clip_and_step()
-        return StepStats(loss=loss_sum / len(paths), correct=correct / len(paths), count=int(y.shape[0]))
+        # the mean loss over the paths; the correct predictions of all paths, out of batch × paths predictions
+        return StepStats(loss=loss_sum / len(paths), correct=correct, count=int(y.shape[0]) * len(paths))
 
     def _clip_and_step(self) -> None:
         if self.grad_clip is not None:
