@@ -17,13 +17,13 @@ import socket
 import subprocess
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import submitit
 
+from ..tracking import environment
 from .grid import SweepError
 from .record import is_running, process_start
 
@@ -43,21 +43,6 @@ def pythonpath(root: Path, environ=os.environ) -> str:
     launcher's environment into the job, so no setup shell is needed for it)."""
     rest = environ.get("PYTHONPATH")
     return str(root) + (f"{os.pathsep}{rest}" if rest else "")
-
-
-@contextmanager
-def environment(**values: str | None) -> Iterator[None]:
-    """Set (or, for None, leave alone) environment variables for the body, then restore what was there."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update({name: value for name, value in values.items() if value is not None})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class JobFailed(RuntimeError):
@@ -197,7 +182,8 @@ class LocalPool:
                 for slot in range(self.options.max_parallel):
                     if pending and slot not in running:
                         key, function = pending.popleft()
-                        with environment(PYTHONPATH=self.options.pythonpath):
+                        pythonpath = {"PYTHONPATH": self.options.pythonpath} if self.options.pythonpath else {}
+                        with environment(**pythonpath):  # submitit copies the environment into the job
                             job = self._executor(slot).submit(function)
                         running[slot] = (key, job)
                         gpu = self.options.gpus[slot] if self.options.gpus else None

@@ -86,8 +86,9 @@ def resolve_wandb_mode(flag: str, environ: Mapping[str, str] = os.environ) -> st
 
 
 @contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the body, then restore what was there."""
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the body, then restore what was there (W&B's mode here; a sweep's local jobs
+    copy the environment they start in)."""
     previous = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -181,7 +182,7 @@ class WandbSink:
                 self.log_epoch(row["metrics"], row["arch"])
 
     def _init(self, config: dict):
-        with _environment(WANDB_MODE=self.mode):  # wandb.init reads WANDB_MODE itself and rejects unknown values
+        with environment(WANDB_MODE=self.mode):  # wandb.init reads WANDB_MODE itself and rejects unknown values
             run = self.wandb.init(dir=str(self.out), mode=self.mode, project=self.project, group=self.group,
                                   tags=self.tags, name=self.name, id=self.run_id, config=config, resume="allow",
                                   allow_val_change=True, reinit="create_new", settings=wandb_settings(self.wandb))
