@@ -140,6 +140,65 @@ def test_interrupted_export_resumes_where_it_stopped(synthetic_nats_dir, synthet
     assert not (tmp_path / "resumed.npz.parts").exists()
 
 
+def test_a_deleted_shard_is_exported_again_under_a_new_number(synthetic_nats_dir, synthetic_store, tmp_path,
+                                                               monkeypatch):
+    indices = [g.index for g in load_curve_store(synthetic_store).genotypes][:20]
+    output = tmp_path / "c.npz"
+    parts = tmp_path / "c.npz.parts"
+    real_read = curves_export.read_record
+
+    def interrupt_after(count):
+        read = []
+
+        def read_record(bench, index, *args):
+            if len(read) == count:
+                raise KeyboardInterrupt
+            read.append(index)
+            return real_read(bench, index, *args)
+        monkeypatch.setattr(curves_export, "read_record", read_record)
+
+    def export():
+        return export_curves(synthetic_nats_dir, output, datasets=["cifar10"], epochs=12, indices=indices,
+                             shard_size=5, progress=False)
+
+    interrupt_after(12)
+    with pytest.raises(KeyboardInterrupt):
+        export()
+    assert [f.name for f in sorted(parts.glob("shard-*.npz"))] == ["shard-00000.npz", "shard-00001.npz"]
+    with np.load(parts / "shard-00000.npz") as shard:  # shards hold the store's dtypes (float32 curves)
+        assert shard["cifar10.train_loss"].dtype == np.float32 and shard["cifar10.total_time"].dtype == np.float64
+    (parts / "shard-00000.npz").unlink()  # a damaged shard, deleted as the error message says
+    kept = (parts / "shard-00001.npz").read_bytes()
+    interrupt_after(7)
+    with pytest.raises(KeyboardInterrupt):
+        export()
+    assert (parts / "shard-00001.npz").read_bytes() == kept  # not overwritten by the next shard
+    assert [f.name for f in sorted(parts.glob("shard-*.npz"))] == ["shard-00001.npz", "shard-00002.npz"]
+    monkeypatch.undo()
+    assert export().exported == 20
+    resumed, whole = load_curve_store(output), load_curve_store(synthetic_store)
+    rows = [whole.row(i) for i in resumed.indices]
+    for column in ("train_loss", "valid_acc", "epoch_time", "total_time", "final_test"):
+        np.testing.assert_array_equal(getattr(resumed.curves("cifar10"), column), getattr(whole.curves("cifar10"), column)[rows])
+
+
+def test_a_failed_export_that_wrote_no_shard_leaves_nothing_behind(nats_fake_dir, tmp_path, monkeypatch):
+    output = tmp_path / "c.npz"
+    monkeypatch.setattr(curves_export, "read_record", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        export_curves(nats_fake_dir, output, datasets=["cifar10"], epochs=3, progress=False)
+    assert not (tmp_path / "c.npz.parts").exists()
+    monkeypatch.undo()
+    with pytest.raises(CurveStoreError, match="no architecture .* could be exported"):
+        export_curves(nats_fake_dir, output, datasets=["cifar10"], epochs=3, indices=[7], progress=False)
+    assert not (tmp_path / "c.npz.parts").exists()
+    # settings left by an older failed start are no reason to refuse other flags, when no shard was written
+    (tmp_path / "c.npz.parts").mkdir()
+    (tmp_path / "c.npz.parts" / "settings.json").write_text('{"epochs": 3}')
+    report = export_curves(nats_fake_dir, output, datasets=["cifar10"], epochs=4, progress=False)
+    assert report.exported == 3 and not (tmp_path / "c.npz.parts").exists()
+
+
 def test_bad_records_are_reported_by_index_and_left_out(nats_fake_dir, tmp_path):
     copy = tmp_path / "NATS-tss-v1_0-3ffb9-simple"
     shutil.copytree(nats_fake_dir, copy)

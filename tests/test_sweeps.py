@@ -81,7 +81,10 @@ def test_grid_jobs_get_readable_folders_their_flags_a_wandb_group_and_tag(tmp_pa
     config = search_config(build_parser(), job.argv).validate()
     assert (config.method, config.seed, config.K, config.epochs) == ("darts-tse", 0, 10, 2)
     assert config.out == str((tmp_path / "sw" / "darts-tse-seed0-K10").absolute())
-    assert (config.wandb_group, config.wandb_tags) == ("darts-tse", ["sweep:sw"])
+    # W&B groups a configuration's seeds: the method and the other non-seed axes
+    assert (config.wandb_group, config.wandb_tags) == ("darts-tse-K10", ["sweep:sw"])
+    assert [search_config(build_parser(), j.argv).wandb_group for j in jobs] == [
+        "darts", "darts", "darts-tse-K10", "darts-tse-K100", "darts-tse-K10", "darts-tse-K100"]
     assert job.command.startswith("python train_search.py --dataset synthetic") and "--out " in job.command
     # flags the user fixes are kept; a switch is an axis too
     jobs, _ = plan_jobs(tmp_path / "sw", parse_axes(["track-running-stats=on,off"]),
@@ -90,6 +93,20 @@ def test_grid_jobs_get_readable_folders_their_flags_a_wandb_group_and_tag(tmp_pa
     assert [job.name for job in jobs] == ["track-running-stats-on", "track-running-stats-off"]
     assert [c.track_running_stats for c in configs] == [True, False]
     assert all(c.wandb_group == "mine" and c.wandb_tags == ["a", "b"] for c in configs)
+
+
+def test_path_flags_are_made_absolute_when_the_sweep_is_planned(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    flags = [*tiny(), "--benchmark", "tables/nb201.csv", "--data-dir=data"]
+    [job], _ = plan_jobs(tmp_path / "sw", parse_axes(["seed=0"]), flags)
+    config = search_config(build_parser(), job.argv)
+    assert (config.benchmark, config.data_dir) == (str(tmp_path / "tables" / "nb201.csv"), str(tmp_path / "data"))
+    [job], _ = plan_jobs(tmp_path / "sw", parse_axes(["seed=0"]), [*tiny(), "--bench", "b.csv"])  # abbreviated
+    assert search_config(build_parser(), job.argv).benchmark == str(tmp_path / "b.csv")
+    jobs, _ = plan_jobs(tmp_path / "sw", parse_axes(["benchmark=a.csv,b.csv"]), tiny())  # an axis of paths
+    assert [job.name for job in jobs] == ["benchmarka.csv", "benchmarkb.csv"]
+    assert [search_config(build_parser(), j.argv).benchmark for j in jobs] == [str(tmp_path / "a.csv"),
+                                                                                str(tmp_path / "b.csv")]
 
 
 @pytest.mark.parametrize("grid, flags, expected", [
@@ -137,6 +154,9 @@ def test_slurm_dry_run_prints_the_sbatch_script_with_the_requested_resources(tmp
         assert line in out, line
     assert out.count("python train_search.py ") == 4 and "darts-tse-seed1" in out
     assert not (tmp_path / "sw").exists()
+    assert sweep_cli.main(["--grid", "seed=0,1", *tiny(), "--out", str(tmp_path / "sw"), "--executor", "slurm",
+                           "--dry-run"]) == 0
+    assert "#SBATCH --cpus-per-task=2" in capsys.readouterr().out  # the default
 
 
 def test_slurm_submission_without_slurm_is_one_line(tmp_path, capsys, monkeypatch):
@@ -162,6 +182,16 @@ def test_run_state_from_the_run_directory_alone(tmp_path):
     (out / CHECKPOINT_FILE).write_bytes(b"")
     assert (run_state(out).kind, run_state(out).progress) == (RESUMABLE, "2/3 epochs")
     (out / "metrics.jsonl").write_text('{"epoch": 0}\n{"epoch": 1}\n{"epoch": 2}\n{"epo')  # a torn last line
+    # every epoch, but killed before its files were written after the last: resumable (a resume rewrites them)
+    assert run_state(out).kind == RESUMABLE and "genotype.json is not that of epoch 2" in run_state(out).detail
+    (out / "genotype.json").write_text('{"epoch": 1}')
+    assert run_state(out).kind == RESUMABLE
+    (out / "genotype.json").write_text('{"epoch": 2}')
+    assert run_state(out).kind == DONE
+    (out / "wandb").mkdir()
+    (out / "wandb" / "last_logged_epoch").write_text("1\n")  # W&B closed after epoch 1, not after the last
+    assert run_state(out).kind == RESUMABLE and "W&B run was last closed after epoch 1" in run_state(out).detail
+    (out / "wandb" / "last_logged_epoch").write_text("2\n")
     assert run_state(out).kind == DONE
     assert CHECKPOINT_FILE == CHECKPOINT
 
@@ -172,18 +202,19 @@ def one_job(folder: Path, epochs: int) -> tuple:
     return job, SearchJob(job.name, job.argv, str(folder / ".restarted"))
 
 
-def signal_at_epoch(monkeypatch, epoch: int) -> None:
-    """Make the search send itself the scheduler's signal when it starts `epoch` (0-based)."""
+def signal_at_epoch(monkeypatch, epoch: int, signum: int = SCHEDULER_SIGNAL) -> None:
+    """Make the search send itself the scheduler's signal (or `signum`) when it starts `epoch` (0-based)."""
     real_run_epoch = darts_tse.search.loop.run_epoch
 
     def run_epoch(config, parts, benchmark, tse_ema, current):
         if current == epoch:
-            os.kill(os.getpid(), SCHEDULER_SIGNAL)  # as SLURM's --signal before the time limit, or a pre-emption
+            os.kill(os.getpid(), signum)  # as SLURM's --signal before the time limit, or a pre-emption
         return real_run_epoch(config, parts, benchmark, tse_ema, current)
 
     monkeypatch.setattr(darts_tse.search.loop, "run_epoch", run_epoch)
 
 
+@pytest.mark.slow
 def test_a_job_runs_its_search_skips_it_once_done_and_resumes_an_interrupted_one_exactly(tmp_path, monkeypatch,
                                                                                           capsys):
     job, search_job = one_job(tmp_path / "sw", epochs=3)
@@ -227,6 +258,155 @@ def test_the_scheduler_signal_stops_the_search_and_hands_over_to_submitit(tmp_pa
     assert run_state(out).kind == RESUMABLE and run_state(out).finished == 1  # the clean stop kept epoch 1
 
 
+def fake_slurm(monkeypatch, folder: Path, job_id: str | None, sacct: str | None = None, squeue: str | None = None,
+               squeue_code: int = 0) -> None:
+    """This process as a SLURM job `job_id` (None: outside SLURM), with fake sacct / squeue commands printing what is
+    given (None: the command is not installed) and nothing else on PATH."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text, code in (("sacct", sacct, 0), ("squeue", squeue, squeue_code)):
+        if text is not None:
+            (folder / name).write_text(f"#!/bin/sh\nprintf '%s' '{text}'\n" + (f"echo '{text}' >&2\n" if code else "")
+                                       + f"exit {code}\n")
+            (folder / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(folder))
+    for name in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    if job_id is not None:
+        monkeypatch.setenv("SLURM_JOB_ID", job_id)
+
+
+@pytest.mark.slow
+def test_under_slurm_a_sigterm_is_a_preemption_requeued_by_submitit_unless_the_job_was_cancelled(tmp_path,
+                                                                                                  monkeypatch):
+    job, search_job = one_job(tmp_path / "sw", epochs=3)
+    handed_over = []
+
+    def submitit_handler(signum, frame):  # submitit's checkpoint_and_try_requeue: checkpoint(), scontrol requeue, exit
+        handed_over.append((signum, search_job.checkpoint().function))
+        raise SystemExit(-1)
+
+    sigterm = signal.getsignal(signal.SIGTERM)
+    previous = signal.signal(SCHEDULER_SIGNAL, submitit_handler)
+    try:
+        signal_at_epoch(monkeypatch, 1, signal.SIGTERM)  # SLURM pre-empting the job: SIGTERM, then SIGKILL
+        fake_slurm(monkeypatch, tmp_path / "bin1", "4242", sacct="JobID|State|NodeList\n4242|RUNNING|node1\n")
+        with pytest.raises(SystemExit):
+            search_job()
+        [(signum, requeued)] = handed_over
+        assert signum == signal.SIGTERM and isinstance(requeued, SearchJob) and requeued.argv == job.argv
+        out = tmp_path / "sw" / job.name
+        assert run_state(out).kind == RESUMABLE and run_state(out).finished == 1  # the clean stop kept epoch 1
+        # scancel sends SIGTERM too: a job SLURM's accounting calls cancelled stays stopped
+        fake_slurm(monkeypatch, tmp_path / "bin2", "4343", sacct="JobID|State|NodeList\n4343|CANCELLED by 1000|n1\n")
+        with pytest.raises(JobFailed, match="cancelled \\(scancel: SIGTERM, exit 143\\)"):
+            one_job(tmp_path / "cancelled", epochs=3)[1]()
+        fake_slurm(monkeypatch, tmp_path / "bin3", None)  # outside SLURM: reported, not requeued
+        with pytest.raises(JobFailed, match="stopped by SIGTERM \\(exit 143\\)"):
+            one_job(tmp_path / "local", epochs=3)[1]()
+        assert len(handed_over) == 1
+        assert signal.getsignal(signal.SIGTERM) is sigterm and signal.getsignal(SCHEDULER_SIGNAL) is submitit_handler
+    finally:
+        signal.signal(SCHEDULER_SIGNAL, previous)
+
+
+def test_a_job_without_accounting_data_is_asked_of_squeue_and_failed_once_it_left_the_queue(tmp_path, monkeypatch):
+    folder = tmp_path / "sw"
+    jobs, _ = plan_jobs(folder, parse_axes(["seed=0"]), tiny())
+    sweep = Sweep(folder, {"seed": ["0"]}, tiny(), jobs)
+    header = "JobID|State|NodeList\n"  # sacct without a record of the job (purged, or accounting off)
+    for number, (sacct, squeue, code, state) in enumerate([
+            (header, "RUNNING\n", 0, "running"),
+            (header, "slurm_load_jobs error: Invalid job id specified", 1, "failed"),  # it left the queue
+            (None, "", 0, "failed"),  # no sacct here, and squeue does not list it
+            (None, None, 0, "unknown")]):  # neither can be asked (a copy of the folder off the cluster)
+        jobs[0].submissions = []
+        jobs[0].add_submission(f"77{number}_0", "slurm")
+        fake_slurm(monkeypatch, tmp_path / f"bin{number}", None, sacct=sacct, squeue=squeue, squeue_code=code)
+        [status] = sweep_status(sweep)
+        assert status.state == state, (number, status)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin1"))
+    [status] = sweep_status(sweep)
+    assert "without a result" in status.detail  # what --resubmit-failed takes
+
+
+def test_a_job_that_ended_well_but_whose_run_is_not_done_is_failed_with_why(tmp_path):
+    folder = tmp_path / "sw"
+    [job], _ = plan_jobs(folder, parse_axes(["seed=0"]), tiny())
+    sweep = Sweep(folder, {"seed": ["0"]}, tiny(), [job])
+    out = folder / job.name
+    out.mkdir(parents=True)
+    (out / "config.json").write_text('{"epochs": 2}')
+    (out / "metrics.jsonl").write_text('{"epoch": 0}\n{"epoch": 1}\n')
+    (out / "genotype.json").write_text('{"epoch": 1}')
+    (out / CHECKPOINT_FILE).write_bytes(b"")
+    (out / "wandb").mkdir()
+    (out / "wandb" / "last_logged_epoch").write_text("0\n")  # W&B failed to close the run after its last epoch
+    (folder / ".submitit").mkdir()
+    job.add_submission("111", "local", start="0")
+    (folder / ".submitit" / "111_0_result.pkl").write_bytes(pickle.dumps(("success", 0)))
+    [status] = sweep_status(sweep)
+    assert status.state == "failed" and "W&B run was last closed after epoch 0" in status.detail
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda d: d.update(grid=["seed"]), "grid is not {axis: [values]}"),
+    (lambda d: d.update(fixed="--epochs 2"), "fixed is not a list of flags"),
+    (lambda d: d.update(jobs={}), "jobs is not a list"),
+    (lambda d: d["jobs"][0].update(argv=None), "argv is not a list of flags"),
+    (lambda d: d["jobs"][0].update(axes=[]), "axes is not {axis: value}"),
+    (lambda d: d["jobs"][0].update(submissions=[{"job_id": 5}]), "a submission lacks its job id or executor"),
+    (lambda d: d["jobs"][0].pop("name"), "job 1 has no name"),
+    (lambda d: d.update(launcher=3), "launcher is not an object"),
+])
+def test_a_damaged_sweep_json_is_one_line(tmp_path, capsys, edit, problem):
+    folder = tmp_path / "sw"
+    jobs, _ = plan_jobs(folder, parse_axes(["seed=0"]), tiny())
+    folder.mkdir()
+    Sweep(folder, {"seed": ["0"]}, tiny(), jobs).save()
+    document = json.loads((folder / "sweep.json").read_text())
+    edit(document)
+    (folder / "sweep.json").write_text(json.dumps(document))
+    for argv in (["--status", str(folder)], ["--resubmit-failed", str(folder)]):
+        assert sweep_cli.main(argv) == 2
+        lines = error_lines(capsys)
+        assert len(lines) == 1 and "sweep.json is damaged" in lines[0] and problem in lines[0], lines
+    (folder / "sweep.json").write_bytes(b"\xff\xfe")
+    assert sweep_cli.main(["--status", str(folder)]) == 2
+    assert "cannot read" in error_lines(capsys)[0]
+
+
+@pytest.mark.slow
+def test_cancelling_local_jobs_stops_them_with_or_without_setup_lines(tmp_path):
+    """A local job gets its PYTHONPATH through the environment (no shell), and a setup shell's children are stopped
+    too: cancel reaches the search either way."""
+    import functools
+
+    results = []
+    pool = LocalPool(tmp_path / "ok", LocalOptions(pythonpath="/the/checkout"))
+    pool.run([("env", functools.partial(os.getenv, "PYTHONPATH"))], lambda *args: None,
+             lambda key, job: results.append(job.result()))
+    assert results == ["/the/checkout"] and os.environ.get("PYTHONPATH") != "/the/checkout"
+    for setup in ([], ["true"]):
+        folder = tmp_path / f"setup{len(setup)}"
+        pool = LocalPool(folder, LocalOptions(setup=setup, pythonpath=str(REPO_ROOT)))
+        tasks = []
+
+        def started(key, job_id, extra):
+            tasks.append(_task_pid(folder))  # the job's search runs
+            raise RuntimeError("the launcher fails")  # LocalPool.run then cancels its running jobs
+
+        try:
+            with pytest.raises(RuntimeError):
+                pool.run([("sleep", functools.partial(time.sleep, 120))], started, lambda *args: None)
+            deadline = time.monotonic() + 60
+            while process_start(tasks[0]) is not None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert process_start(tasks[0]) is None, f"setup {setup}: the job still runs"
+        finally:
+            if tasks and process_start(tasks[0]) is not None:  # a failed check leaves nothing running
+                os.kill(tasks[0], signal.SIGKILL)
+
+
 def test_a_start_that_finished_no_epoch_is_moved_aside_not_overwritten(tmp_path):
     job, search_job = one_job(tmp_path / "sw", epochs=1)
     out = tmp_path / "sw" / job.name
@@ -246,6 +426,7 @@ def test_status_names_each_jobs_state_the_error_line_and_the_wandb_sync_command(
     submitit_folder.mkdir(parents=True)
     for job, metrics in zip(jobs, ['{"epoch": 0}\n{"epoch": 1}\n', '{"epoch": 0}\n', '{"epoch": 0}\n']):
         (folder / job.name).mkdir()
+        (folder / job.name / "genotype.json").write_text(json.dumps({"epoch": metrics.count("\n") - 1}))
         (folder / job.name / "config.json").write_text('{"epochs": 2}')
         (folder / job.name / "metrics.jsonl").write_text(metrics)
         (folder / job.name / CHECKPOINT_FILE).write_bytes(b"")
@@ -308,8 +489,8 @@ def test_a_local_2x2_sweep_runs_to_completion_compare_runs_aggregates_it_and_a_r
     assert all(len(job.submissions) == 1 and job.submissions[0]["job_id"] for job in sweep.jobs)
     recorded = json.loads((folder / "sweep.json").read_text())
     assert recorded["grid"] == {"method": ["darts", "darts-tse"], "seed": ["0", "1"], "K": ["2"]}
-    assert recorded["jobs"][3]["command"].endswith(f"--K 2 --out {folder / 'darts-tse-seed1'} --wandb-group darts-tse "
-                                                   f"--wandb-tags sweep:sw")
+    assert recorded["jobs"][3]["command"].endswith(f"--K 2 --out {folder / 'darts-tse-seed1'} --wandb-group "
+                                                   f"darts-tse-K2 --wandb-tags sweep:sw")
     run_dirs = [path for path in sorted(folder.iterdir()) if path.is_dir() and not path.name.startswith(".")]
     assert [path.name for path in run_dirs] == [job.name for job in sweep.jobs]  # what the shell's sw/*/ lists
     groups = group_runs([load_run(path) for path in run_dirs])

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .plotting import new_figure_classes
+from ..files import check_output_file
+from .plotting import new_figure_classes, save_png
 from .query_runs import QUERY_METRICS, QueryRun, QuerySeries, query_series
 
 LINESTYLES = ("-", "--", "-.", ":")  # lines that coincide stay visible
@@ -15,7 +16,8 @@ BAND_NAMES = {"std": "± 1 sample std over runs", "sem": "± 1 standard error ov
 def plot_query(runs: list[QueryRun], output: str | Path, *, metric: str = "test", log_clock: bool = True,
                band: str = "std") -> tuple[Path, list[QuerySeries]]:
     """Draw ``metric`` (see QUERY_METRICS) against the simulated clock in hours and save a PNG; returns it and the
-    series drawn."""
+    series drawn. OutputPathError (before anything is drawn) for an output that is not a writable .png path."""
+    output = check_output_file(output, (".png",))
     series = query_series(runs, metric, band=band, log_clock=log_clock)
     Figure, FigureCanvasAgg = new_figure_classes()
     algorithms = list(dict.fromkeys(s.algorithm for s in series))
@@ -32,7 +34,7 @@ def plot_query(runs: list[QueryRun], output: str | Path, *, metric: str = "test"
             for s in (x for x in series if x.algorithm == algorithm and x.dataset == dataset):
                 hours = s.clock_s / 3600
                 color, linestyle = styles[s.fitness]
-                axes.plot(hours, s.mean, color=color, linestyle=linestyle, label=f"{s.fitness}, {s.n} run{'s' * (s.n > 1)}")
+                axes.plot(hours, s.mean, color=color, linestyle=linestyle, label=f"{s.fitness}, {s.runs}")
                 if s.n > 1:
                     axes.fill_between(hours, s.mean - s.spread, s.mean + s.spread, color=color, alpha=0.15, linewidth=0)
             label, store = about[dataset]
@@ -47,7 +49,4 @@ def plot_query(runs: list[QueryRun], output: str | Path, *, metric: str = "test"
             if axes.lines:
                 axes.legend(fontsize="x-small")
     figure.suptitle(f"query-based NAS: lines = mean over runs, bands = {BAND_NAMES[band]}", fontsize="small")
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=110)
-    return output, series
+    return save_png(figure, output, dpi=110), series

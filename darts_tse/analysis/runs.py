@@ -69,20 +69,29 @@ def check_run_dir(path: str | Path) -> Path:
     return path
 
 
-def read_config(path: str | Path) -> dict:
+def read_config(path: str | Path, *, written_by: str = "train_search.py") -> dict:
     """config.json of a run directory ({} when absent); RunDirError when it is not a JSON object."""
     file = Path(path) / "config.json"
     if not file.is_file():
         return {}
+    return read_json_object(file, written_by=written_by)
+
+
+def read_json_object(file: str | Path, *, written_by: str = "train_search.py") -> dict:
+    """The JSON object in `file`; RunDirError (naming the command that writes it) when it is unreadable, not JSON
+    or not an object."""
+    file = Path(file)
     try:
-        config = json.loads(file.read_text(encoding="utf-8"))
+        value = json.loads(file.read_text(encoding="utf-8"))
     except UnicodeDecodeError as error:
-        raise RunDirError(f"{file} is not UTF-8 text; it is written by train_search.py, restore or remove it") from error
+        raise RunDirError(f"{file} is not UTF-8 text; it is written by {written_by}, restore or remove it") from error
     except json.JSONDecodeError as error:
-        raise RunDirError(f"{file} is not JSON ({error}); it is written by train_search.py, restore or remove it") from error
-    if not isinstance(config, dict):
-        raise RunDirError(f"{file} is not a JSON object of settings; it is written by train_search.py, restore or remove it")
-    return config
+        raise RunDirError(f"{file} is not JSON ({error}); it is written by {written_by}, restore or remove it") from error
+    except OSError as error:
+        raise RunDirError(f"cannot read {file}: {error.strerror or error}") from error
+    if not isinstance(value, dict):
+        raise RunDirError(f"{file} is not a JSON object; it is written by {written_by}, restore or remove it")
+    return value
 
 
 def read_metrics(path: str | Path) -> list[dict]:

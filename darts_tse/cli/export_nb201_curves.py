@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from ..estimators import CurveLoadError, parse_indices
-from ..files import RunLockedError
-from ..nb201 import BenchmarkError, export_curves
+from ..estimators import parse_indices
+from ..nb201 import export_curves
 from ..nb201.curves import CURVE_SOURCES, FULL_EPOCHS
 from ..nb201.curves_export import SHARD_SIZE
 from .errors import cli_main
@@ -44,18 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    indices = parse_indices(args.indices) if args.indices else None
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     try:
-        indices = parse_indices(args.indices) if args.indices else None
-        datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
         report = export_curves(args.nats, args.output, datasets=datasets, epochs=args.epochs, per_seed=args.per_seed,
                                indices=indices, shard_size=args.shard_size, overwrite=args.overwrite,
                                progress=not args.no_progress)
-    except (BenchmarkError, CurveLoadError, RunLockedError, OSError) as error:
-        print("error: " + " ".join(str(error).split()), file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print(f"interrupted: the finished shards are kept in {args.output}.parts/; run the same command again to "
-              f"continue", file=sys.stderr)
+        parts = f"{args.output}.parts"
+        kept = (f"the finished shards are kept in {parts}/; run the same command again to continue"
+                if Path(parts).is_dir() else "no shard was finished, so nothing was kept")
+        print(f"interrupted: {kept}", file=sys.stderr)
         return 130
     resumed = f" ({report.resumed} of them from an earlier, interrupted run)" if report.resumed else ""
     print(f"wrote {report.output}: {report.coverage}{resumed}")

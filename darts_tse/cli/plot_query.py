@@ -12,10 +12,10 @@ queried so far (what the TSE code's Figure 4 shows, "best test error"), monotone
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ..analysis import QUERY_METRICS, MissingDependency, RunDirError, format_query_table, load_query_run, plot_query
+from ..analysis import QUERY_METRICS, format_query_table, load_query_run, plot_query
 from ..analysis.query_runs import BANDS
+from ..files import check_output_file
 from .errors import cli_main
 
 
@@ -33,13 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        runs = [load_query_run(path) for path in args.runs]
-        output, series = plot_query(runs, args.output, metric=args.metric, log_clock=not args.linear_clock,
-                                    band=args.band)
-    except (RunDirError, MissingDependency, OSError) as error:
-        print("error: " + " ".join(str(error).split()), file=sys.stderr)
-        return 2
+    check_output_file(args.output, (".png",))  # before reading the runs
+    runs = [load_query_run(path) for path in args.runs]
+    output, series = plot_query(runs, args.output, metric=args.metric, log_clock=not args.linear_clock, band=args.band)
     print(format_query_table(series, args.metric))
     print(f"wrote {output} ({len(runs)} run{'s' if len(runs) > 1 else ''}, {len(series)} line{'s' if len(series) > 1 else ''})")
     return 0

@@ -8,7 +8,8 @@ or validation accuracy after T epochs, on a simulated clock that charges the ben
     python scripts/query_search.py --curves nb201_curves.npz --algorithm tpe --storage sqlite:///study.db --seed 1 ...
 
 Each run writes runs/query-<dataset>-<algorithm>-<fitness>-T<T>-seed<seed>/ (config.json, query.jsonl with one row
-per query, summary.json); an existing run directory is never overwritten. Plot with scripts/plot_query.py.
+per query, summary.json); an existing run directory is never overwritten: the same command skips the runs that
+finished and refuses one that did not. Plot with scripts/plot_query.py.
 Definitions, the clock and the paper's claim: docs/query_nas.md.
 """
 from __future__ import annotations
@@ -17,9 +18,7 @@ import argparse
 import logging
 import sys
 
-from ..files import RunLockedError
-from ..nb201 import BenchmarkError
-from ..query import ALGORITHMS, FITNESSES, QUERY_DATASETS, QueryConfig, QueryError, run_query_search
+from ..query import ALGORITHMS, FITNESSES, QUERY_DATASETS, QueryConfig, run_query_search
 from ..query.config import DEFAULT_POPULATION, DEFAULT_SAMPLE_SIZE
 from .errors import cli_main
 
@@ -60,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="optuna RDB storage shared by several workers, e.g. sqlite:///study.db")
     shared.add_argument("--study-name", default=None,
                         help="study in --storage (default: query-<dataset>-<algorithm>-<fitness>-T<T>)")
+    shared.add_argument("--extend-study", action="store_true",
+                        help="join a study that already holds the trials of workers that finished (an earlier "
+                             "search), on purpose; without it such a study is refused")
     return parser
 
 
@@ -68,13 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     progress = args.pop("progress")
     logging.getLogger("optuna").setLevel(logging.WARNING)  # optuna logs every trial at INFO
+    config = QueryConfig(**args)
     try:
-        config = QueryConfig(**args)
         run_query_search(config, progress=progress, announce=print)
-    except (QueryError, BenchmarkError, RunLockedError, OSError) as error:
-        print("error: " + " ".join(str(error).split()), file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("interrupted: the run being written has no summary.json (it is incomplete)", file=sys.stderr)
+        print(f"interrupted: the run being written has no summary.json (it is incomplete); move it out of "
+              f"{config.out_dir} (or delete it) and run the same command again: the finished runs are skipped",
+              file=sys.stderr)
         return 130
     return 0

@@ -18,7 +18,6 @@ continues the others from their checkpoints; nothing in the folder is deleted or
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import darts_tse
@@ -39,6 +38,7 @@ from ..sweeps import (
     job_status,
     load_sweep,
     parse_axes,
+    pythonpath,
     pythonpath_setup,
     require_slurm,
     sbatch_script,
@@ -53,6 +53,7 @@ from .sweep_plan import plan_jobs
 from .errors import cli_main
 
 ROOT = Path(darts_tse.__file__).resolve().parents[1]  # jobs import the darts_tse this command imported
+DEFAULT_CPUS_PER_JOB = 2  # SLURM: the search's Python loop and W&B's writer process (no data-loader workers)
 LOCAL_ONLY, SLURM_ONLY = ("max_parallel", "gpus"), ("partition", "account", "cpus_per_job", "mem_gb",
                                                      "array_parallelism", "sbatch")
 OPTIONS = ("executor", "gpus_per_job", "time", "setup", "max_timeouts", *LOCAL_ONLY, *SLURM_ONLY)
@@ -111,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     slurm = parser.add_argument_group("--executor slurm (sbatch)")
     slurm.add_argument("--partition", default=None)
     slurm.add_argument("--account", default=None)
-    slurm.add_argument("--cpus-per-job", type=_at_least(1), default=None)
+    slurm.add_argument("--cpus-per-job", type=_at_least(1), default=None,
+                       help=f"CPU cores per job (default {DEFAULT_CPUS_PER_JOB}: the search's loop and W&B's writer; "
+                            f"more for --gpus-per-job 0, with --threads)")
     slurm.add_argument("--mem-gb", type=_positive_float, default=None)
     slurm.add_argument("--array-parallelism", type=_at_least(1), default=None,
                        help="jobs of the array running at once (default: all)")
@@ -123,27 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     args, fixed = build_parser().parse_known_args(argv)
-    try:
-        modes = [flag for flag, given in (("--grid", args.grid), ("--status", args.status),
-                                          ("--resubmit-failed", args.resubmit_failed)) if given]
-        if len(modes) != 1:
-            raise SweepError("give one of --grid AXIS=V1,V2 ... --out DIR, --status DIR or --resubmit-failed DIR"
-                             if not modes else f"{' and '.join(modes)} do not go together; give one of them")
-        if args.status:
-            if fixed:
-                raise SweepError(f"--status takes no other flags (got {' '.join(fixed)})")
-            sweep = load_sweep(args.status)
-            print(format_status(sweep, sweep_status(sweep)))
-            return 0
-        if args.resubmit_failed:
-            if fixed:
-                raise SweepError(f"--resubmit-failed takes the recorded jobs; train_search.py flags such as "
-                                 f"{fixed[0]} need a new sweep")
-            return resubmit_failed(Path(args.resubmit_failed), args)
-        return run_grid(args, fixed)
-    except SweepError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    modes = [flag for flag, given in (("--grid", args.grid), ("--status", args.status),
+                                      ("--resubmit-failed", args.resubmit_failed)) if given]
+    if len(modes) != 1:
+        raise SweepError("give one of --grid AXIS=V1,V2 ... --out DIR, --status DIR or --resubmit-failed DIR"
+                         if not modes else f"{' and '.join(modes)} do not go together; give one of them")
+    if args.status:
+        if fixed:
+            raise SweepError(f"--status takes no other flags (got {' '.join(fixed)})")
+        sweep = load_sweep(args.status)
+        print(format_status(sweep, sweep_status(sweep)))
+        return 0
+    if args.resubmit_failed:
+        if fixed:
+            raise SweepError(f"--resubmit-failed takes the recorded jobs; train_search.py flags such as "
+                             f"{fixed[0]} need a new sweep")
+        return resubmit_failed(Path(args.resubmit_failed), args)
+    return run_grid(args, fixed)
 
 
 def run_grid(args: argparse.Namespace, fixed: list[str]) -> int:
@@ -202,14 +201,15 @@ def resolve_options(args: argparse.Namespace, recorded: dict, folder: Path) -> t
         other = "slurm" if executor == "local" else "local"
         raise SweepError(f"--{wrong[0].replace('_', '-')} is an option of --executor {other}; this sweep uses "
                          f"--executor {executor}")
-    setup = [pythonpath_setup(ROOT), *(values["setup"] or [])]
+    setup = list(values["setup"] or [])
     max_timeouts = 3 if values["max_timeouts"] is None else values["max_timeouts"]
     if executor == "slurm":
         options = SlurmOptions(time_min=values["time"] or 120, partition=values["partition"],
                                gpus_per_job=1 if values["gpus_per_job"] is None else values["gpus_per_job"],
-                               cpus_per_job=values["cpus_per_job"], mem_gb=values["mem_gb"], account=values["account"],
-                               array_parallelism=values["array_parallelism"], sbatch=_sbatch(values["sbatch"] or []),
-                               setup=setup, job_name=folder.name or "darts-tse-sweep", max_timeouts=max_timeouts)
+                               cpus_per_job=values["cpus_per_job"] or DEFAULT_CPUS_PER_JOB, mem_gb=values["mem_gb"],
+                               account=values["account"], array_parallelism=values["array_parallelism"],
+                               sbatch=_sbatch(values["sbatch"] or []), setup=[pythonpath_setup(ROOT), *setup],
+                               job_name=folder.name or "darts-tse-sweep", max_timeouts=max_timeouts)
     else:
         gpus = values["gpus"] if values["gpus"] is not None else visible_gpus()
         gpus_per_job = values["gpus_per_job"] if values["gpus_per_job"] is not None else int(bool(gpus))
@@ -217,8 +217,10 @@ def resolve_options(args: argparse.Namespace, recorded: dict, folder: Path) -> t
             raise SweepError("--gpus-per-job 1, but this machine shows no GPU (CUDA_VISIBLE_DEVICES, nvidia-smi); "
                              "give --gpus 0,1,... or --gpus-per-job 0 to run the jobs on the CPU")
         slots = gpus if gpus_per_job else []
+        # the jobs import this darts_tse through the environment submitit copies: no shell that cancel() cannot reach
         options = LocalOptions(max_parallel=values["max_parallel"] or len(slots) or 1, gpus=slots,
-                               time_min=values["time"], setup=setup, max_timeouts=max_timeouts)
+                               time_min=values["time"], setup=setup, max_timeouts=max_timeouts,
+                               pythonpath=pythonpath(ROOT))
     return options, values
 
 

@@ -1,6 +1,6 @@
 """One job of a sweep, as submitit runs it: train_search.py's ``main`` in the job's process, started, continued
 (``--resume``) or skipped as its run directory says, and requeued through submitit's checkpointing hook when the
-scheduler signals a time limit or a pre-emption."""
+scheduler signals a time limit or a pre-emption (submitit's signal, or SIGTERM under SLURM)."""
 from __future__ import annotations
 
 import os
@@ -13,12 +13,13 @@ from typing import Iterator
 import submitit
 
 from ..files import RunLockedError, run_lock
-from ..sweeps import DAMAGED, DONE, RESUMABLE, STARTED, JobFailed, run_state
+from ..sweeps import DAMAGED, DONE, RESUMABLE, STARTED, JobFailed, run_state, sacct_state
 from .runs import Terminated
 from .search import build_parser
 from .search import main as search_main
 
 SCHEDULER_SIGNAL = getattr(signal, f"SIG{submitit.JobEnvironment.USR_SIG}")  # submitit's: USR2 unless configured
+TERMINATED = 143  # train_search.py's exit code after SIGTERM (128 + 15)
 
 
 class SearchJob(submitit.helpers.Checkpointable):
@@ -27,7 +28,9 @@ class SearchJob(submitit.helpers.Checkpointable):
     When it starts, the run directory decides: done (nothing to run), a checkpoint (run with ``--resume``), no run
     files (run), run files from a start that never finished an epoch (moved into `restarted`, then run). On the
     scheduler's signal (submitit's, USR2 by default: a time limit near, a pre-emption) the search stops as on
-    SIGTERM (its checkpoint kept), and submitit's handler calls :meth:`checkpoint` and requeues the job.
+    SIGTERM (its checkpoint kept), and submitit's handler calls :meth:`checkpoint` and requeues the job. Under SLURM
+    a SIGTERM alone is a pre-emption too (SLURM sends it, then SIGKILL), and is handed to the same handler, unless
+    SLURM's accounting says the job was cancelled (``scancel`` also sends SIGTERM): that job stays stopped.
     """
 
     def __init__(self, name: str, argv: list[str], restarted: str):
@@ -48,11 +51,12 @@ class SearchJob(submitit.helpers.Checkpointable):
         print(f"{self.name}: {'resuming after ' + state.progress if state.kind == RESUMABLE else 'starting'}",
               flush=True)
         errors = ErrorLines(sys.stderr)
-        with redirect_stderr(errors), stop_on(SCHEDULER_SIGNAL) as stop:
+        # SIGTERM before or after train_search.py's main holds it stops as within it (submitit only logs SIGTERM)
+        with redirect_stderr(errors), stop_on(SCHEDULER_SIGNAL) as stop, stop_on(signal.SIGTERM):
             try:
                 code = search_main(argv)
             except Terminated:  # the signal came before train_search.py's main could catch it
-                code = 143
+                code = TERMINATED
         if code == 0:
             return 0
         if stop.signum is not None:
@@ -60,6 +64,11 @@ class SearchJob(submitit.helpers.Checkpointable):
                 stop.previous(stop.signum, None)
             raise JobFailed(f"stopped by {signal.Signals(stop.signum).name}; the checkpoint of its last finished "
                             f"epoch is kept")
+        if code == TERMINATED and slurm_job_id() is not None:
+            if sacct_state(Path(os.environ.get("SUBMITIT_FOLDER", ".")), slurm_job_id()) == "CANCELLED":
+                raise JobFailed(failure(code, errors.last, cancelled=True))
+            if callable(stop.previous):  # a pre-emption: submitit's handler requeues the job as for its own signal
+                stop.previous(signal.SIGTERM, None)
         raise JobFailed(failure(code, errors.last))
 
     def checkpoint(self, *args, **kwargs) -> submitit.helpers.DelayedSubmission:
@@ -68,9 +77,21 @@ class SearchJob(submitit.helpers.Checkpointable):
         return submitit.helpers.DelayedSubmission(SearchJob(self.name, self.argv, self.restarted))
 
 
-def failure(code: int, error_line: str) -> str:
+def slurm_job_id(environ=os.environ) -> str | None:
+    """The SLURM job id of this process (``<array id>_<task>`` in an array, as sacct and submitit name it), None
+    outside SLURM."""
+    if "SLURM_JOB_ID" not in environ:
+        return None
+    array, task = environ.get("SLURM_ARRAY_JOB_ID"), environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else environ["SLURM_JOB_ID"]
+
+
+def failure(code: int, error_line: str, *, cancelled: bool = False) -> str:
     """The one line a failed job reports."""
-    if code == 143:
+    if code == TERMINATED and cancelled:
+        return ("cancelled (scancel: SIGTERM, exit 143), the checkpoint of its last finished epoch kept; "
+                "--resubmit-failed, or re-running the sweep command, continues it")
+    if code == TERMINATED:
         return ("stopped by SIGTERM (exit 143), the checkpoint of its last finished epoch kept; re-run the sweep "
                 "command, or --resubmit-failed, to continue it")
     if code == 130:

@@ -1,9 +1,13 @@
 """The jobs of a sweep, checked before anything is submitted with train_search.py's own parser and
 ``SearchConfig.validate()`` (no second list of flags): one job per combination of the grid's values, each with its
-own ``--out`` under the sweep folder, a W&B group per method and a sweep tag (unless the flags fix them)."""
+own ``--out`` under the sweep folder, a W&B group per configuration (the method and the other non-seed axes, e.g.
+``darts-tse-K100``, so that W&B shows a configuration's seeds together) and a sweep tag (unless the flags fix them).
+Paths in the flags (``--data-dir``, ``--benchmark``) are made absolute when the sweep is planned: a job runs, and is
+resubmitted, from wherever the scheduler starts it."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..config import ConfigError, SearchConfig
@@ -15,6 +19,8 @@ SWEEP_SETS = {"out": "each job's --out is <sweep folder>/<job name>; give the sw
               "overwrite": "a sweep never deletes a job's files; it sets an unfinished start aside and starts again",
               "help": "it is not a setting"}
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+PATH_SETTINGS = ("data_dir", "benchmark")  # the settings that name a file or folder (--out is the sweep's)
+WANDB_GROUP_LENGTH = 128  # W&B's limit on a group name
 
 
 def strict_parser() -> argparse.ArgumentParser:
@@ -58,10 +64,11 @@ class GridFlags:
         return self.actions[axis].dest
 
     def tokens(self, axis: str, value: str) -> list[str]:
-        """The command-line tokens for one axis value (a switch: the flag for true, nothing for false)."""
+        """The command-line tokens for one axis value (a switch: the flag for true, nothing for false; a path made
+        absolute)."""
         flag = f"--{axis}"
         if self.actions[axis].nargs != 0:
-            return [flag, value]
+            return [flag, os.path.abspath(value) if self.dest(axis) in PATH_SETTINGS else value]
         if value.lower() not in TRUE + FALSE:
             raise SweepError(f"grid axis {axis}: {value!r} is not true or false ({flag} is a switch)")
         return [flag] if value.lower() in TRUE else []
@@ -74,6 +81,34 @@ class GridFlags:
         return value if action.choices else f"{axis}{value}"
 
 
+def absolute_paths(parser: argparse.ArgumentParser, tokens: list[str]) -> list[str]:
+    """`tokens` with the value of every path flag (PATH_SETTINGS; ``--flag VALUE`` or ``--flag=VALUE``, abbreviated
+    as argparse allows) made absolute against the current folder."""
+    actions = {option: action for action in parser._actions for option in action.option_strings}  # private, as above
+    out, tokens = [], list(tokens)
+    while tokens:
+        token = tokens.pop(0)
+        name, sign, value = token.partition("=")
+        matches = [action for option, action in actions.items() if option == name] or \
+            list({id(a): a for option, a in actions.items() if name.startswith("--") and option.startswith(name)}.values())
+        if len(matches) == 1 and matches[0].dest in PATH_SETTINGS:
+            if sign:
+                token = f"{name}={os.path.abspath(value)}"
+            elif tokens and not tokens[0].startswith("-"):
+                out.append(token)
+                token = os.path.abspath(tokens.pop(0))
+        out.append(token)
+    return out
+
+
+def wandb_group(method: str, flags: GridFlags, used: dict[str, str]) -> str:
+    """The W&B group of a job: its method and the values of its non-seed axes ('darts-tse-K100'), so that W&B shows
+    the seeds of one configuration together."""
+    parts = [method] + [flags.part(axis, value) for axis, value in used.items()
+                        if flags.dest(axis) not in ("seed", "method")]
+    return folder_name(parts)[:WANDB_GROUP_LENGTH]
+
+
 def plan_jobs(folder: Path, axes: list[Axis], fixed: list[str]) -> tuple[list[Job], list[str]]:
     """Every job of the grid (checked), and notes on the axes some methods do not use (left out of their jobs, so a
     darts job does not repeat for each K). SweepError naming the bad flag, axis value or job."""
@@ -82,6 +117,7 @@ def plan_jobs(folder: Path, axes: list[Axis], fixed: list[str]) -> tuple[list[Jo
         given = vars(parser.parse_args(fixed))
     except SweepError as error:
         raise SweepError(f"train_search.py flags of the sweep: {error}") from None
+    fixed = absolute_paths(parser, fixed)
     for dest in ("out", "resume", "overwrite"):
         if given[dest]:
             raise SweepError(f"--{dest} is not a flag for the jobs: {SWEEP_SETS[dest]}")
@@ -108,7 +144,7 @@ def plan_jobs(folder: Path, axes: list[Axis], fixed: list[str]) -> tuple[list[Jo
         argv = [*fixed, *(token for axis, value in used.items() for token in flags.tokens(axis, value)),
                 "--out", str(folder.absolute() / name)]
         if "wandb_group" not in fixed_dests and "wandb-group" not in combo:
-            argv += ["--wandb-group", config.method]
+            argv += ["--wandb-group", wandb_group(config.method, flags, used)]
         if "wandb_tags" not in fixed_dests and "wandb-tags" not in combo:
             argv += ["--wandb-tags", f"sweep:{folder.name}"[:64]]
         if name in jobs and jobs[name].argv != argv:

@@ -39,6 +39,8 @@ from .study import (
                      load_curves_nats,
                      parse_indices,
                      plot_rank_study,
+                     read_nats_epochs,
+                     read_nats_final,
                      run_rank_study,
                      study_to_dict,
 )
@@ -46,7 +48,7 @@ from .study import (
 __all__ = [
     "NATS_DATASETS", "NATS_HPS", "ArchitectureRecord", "CurveLoadError", "CurveSet", "MissingArchitecture", "RankStudy",
     "format_rank_table", "load_curves_csv", "load_curves_file", "load_curves_json", "load_curves_nats",
-    "parse_indices", "plot_rank_study", "run_rank_study", "study_to_dict",
+    "parse_indices", "plot_rank_study", "read_nats_epochs", "read_nats_final", "run_rank_study", "study_to_dict",
     "DEFAULT_BUDGET_FRACTION", "DEFAULT_E", "DEFAULT_GAMMA", "DEFAULT_OVERFIT_PATIENCE", "Estimator", "LearningCurve",
     "TSEEMATracker", "average_ranks", "kendall_tau", "default_estimators", "effective_training_budget", "overfit_epoch_valid_loss",
     "overfitting_epochs", "rank_correlations", "sovl", "spearman", "tl_mini", "to_score", "tse", "tse_e", "tse_ema",

@@ -230,10 +230,22 @@ def _open_nats(nats_dir: Path):
         raise CurveLoadError(f"cannot open NATS-Bench directory {nats_dir}: {exc}") from None
 
 
+def read_nats_epochs(api, index: int, dataset: str, *, epochs: int, hp: str = NATS_TRUTH_HP,
+                     is_random: bool | int = False) -> List[dict]:
+    """The per-epoch numbers of one NATS-Bench run: ``get_more_info(index, dataset, iepoch=e, hp=hp,
+    is_random=is_random)`` for e = 0..epochs-1 (epoch e+1), the mean over seeds (``is_random=False``) or one seed's.
+    The one reader of NATS-Bench curves (the rank study here, the curve-store export in ``nb201.curves_export``)."""
+    return [api.get_more_info(index, dataset, iepoch=e, hp=hp, is_random=is_random) for e in range(epochs)]
+
+
+def read_nats_final(api, index: int, dataset: str, *, hp: str = NATS_TRUTH_HP, is_random: bool | int = False) -> dict:
+    """The numbers of one NATS-Bench run after its last epoch (``get_more_info(..., iepoch=None)``)."""
+    return api.get_more_info(index, dataset, iepoch=None, hp=hp, is_random=is_random)
+
+
 def _nats_curve(api, index: int, dataset: str, hp: str, epochs: int, seed: Optional[int]) -> dict:
     """Per-epoch train loss (and validation loss/accuracy where present at every epoch) of one architecture."""
-    is_random = False if seed is None else int(seed)
-    infos = [api.get_more_info(index, dataset, iepoch=e, hp=hp, is_random=is_random) for e in range(epochs)]
+    infos = read_nats_epochs(api, index, dataset, epochs=epochs, hp=hp, is_random=False if seed is None else int(seed))
     curve = {"train_losses": [info["train-loss"] for info in infos]}
     for key, name in (("valid-loss", "valid_losses"), ("valid-accuracy", "valid_accs")):
         values = [info.get(key) for info in infos]
@@ -243,8 +255,7 @@ def _nats_curve(api, index: int, dataset: str, hp: str, epochs: int, seed: Optio
 
 def _nats_truth(api, index: int, dataset: str) -> Optional[float]:
     """The 200-epoch test accuracy of ``dataset``, averaged over seeds (None when absent)."""
-    info = api.get_more_info(index, dataset, hp=NATS_TRUTH_HP, is_random=False)
-    return info.get("test-accuracy")
+    return read_nats_final(api, index, dataset).get("test-accuracy")
 
 
 def _forget(api, index: int) -> None:

@@ -23,7 +23,8 @@ from typing import Iterable, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from darts_tse.files import atomic_write, atomic_write_text, run_lock
+from darts_tse.estimators import read_nats_epochs, read_nats_final
+from darts_tse.files import LOCK_FILE, atomic_write, atomic_write_text, run_lock
 from darts_tse.space.genotype import NUM_ARCHITECTURES
 
 from .api_backend import API_SOURCES
@@ -91,35 +92,43 @@ def export_curves(source: str | Path, output: str | Path, *, datasets: Sequence[
     keys = store_keys(datasets, per_seed)
 
     parts = output.with_name(output.name + ".parts")
-    with run_lock(parts):
-        _check_parts_settings(parts, settings)
-        shards = _read_shards(parts, keys)
-        done = {int(i) for shard in shards for i in shard["indices"]}
-        todo = [i for i in wanted if i not in done]
-        buffer: list[dict] = []
-        bar = tqdm(total=len(wanted), initial=len(wanted) - len(todo), desc="export curves", unit="arch",
-                   disable=not progress)
-        with bar:
-            for index in todo:
-                record, reason = read_record(bench, index, datasets, epochs, per_seed)
-                if record is None:
-                    bad.append({"index": index, "reason": reason})
-                    bar.write(f"skipped NB201 index {index}: {reason}")
-                else:
-                    buffer.append(record)
-                if len(buffer) == shard_size:
-                    shards.append(_write_shard(parts, len(shards), buffer, keys))
-                    buffer = []
-                bar.update()
-            if buffer:
-                shards.append(_write_shard(parts, len(shards), buffer, keys))
-        arrays = _merge(shards, keys)
-        if not len(arrays["indices"]):
-            reasons = "; ".join(f"{b['index']}: {b['reason']}" for b in bad[:3])
-            raise CurveStoreError(f"no architecture of {bench.path} could be exported ({reasons})")
-        bad.sort(key=lambda b: b["index"])
-        meta = _meta(bench, settings, len(arrays["indices"]), bad)
-        atomic_write(output, lambda handle: write_store(handle, meta, arrays))
+    held = False
+    try:
+        with run_lock(parts):
+            held = True
+            _check_parts_settings(parts, settings)
+            shards = _read_shards(parts, keys)
+            done = {int(i) for shard in shards for i in shard["indices"]}
+            todo = [i for i in wanted if i not in done]
+            number = _next_shard_number(parts)  # after the highest on disk: a deleted shard's number is not reused
+            buffer: list[dict] = []
+            bar = tqdm(total=len(wanted), initial=len(wanted) - len(todo), desc="export curves", unit="arch",
+                       disable=not progress)
+            with bar:
+                for index in todo:
+                    record, reason = read_record(bench, index, datasets, epochs, per_seed)
+                    if record is None:
+                        bad.append({"index": index, "reason": reason})
+                        bar.write(f"skipped NB201 index {index}: {reason}")
+                    else:
+                        buffer.append(record)
+                    if len(buffer) == shard_size:
+                        shards.append(_write_shard(parts, number, buffer, keys))
+                        number, buffer = number + 1, []
+                    bar.update()
+                if buffer:
+                    shards.append(_write_shard(parts, number, buffer, keys))
+            arrays = _merge(shards, keys)
+            if not len(arrays["indices"]):
+                reasons = "; ".join(f"{b['index']}: {b['reason']}" for b in bad[:3])
+                raise CurveStoreError(f"no architecture of {bench.path} could be exported ({reasons})")
+            bad.sort(key=lambda b: b["index"])
+            meta = _meta(bench, settings, len(arrays["indices"]), bad)
+            atomic_write(output, lambda handle: write_store(handle, meta, arrays))
+    except BaseException:
+        if held:
+            _remove_if_no_shards(parts)  # nothing to continue: the next export may use other flags
+        raise
     shutil.rmtree(parts)
     return ExportReport(output=output, exported=len(arrays["indices"]), resumed=len(done), bad=bad,
                         coverage=CurveStore(output).coverage)
@@ -150,7 +159,7 @@ def read_record(bench: NatsBenchmark, index: int, datasets: Sequence[str], epoch
 def _run_columns(api, index: int, dataset: str, epochs: int, is_random: bool | int) -> dict[str, np.ndarray]:
     """The columns of one dataset from ``get_more_info`` (mean over seeds, or one seed), as the module docstring says."""
     source = CURVE_SOURCES[dataset]
-    infos = [api.get_more_info(index, source, iepoch=e, hp=HP, is_random=is_random) for e in range(epochs)]
+    infos = read_nats_epochs(api, index, source, epochs=epochs, hp=HP, is_random=is_random)
     train_loss = _required(infos, "train-loss", source)
     all_time = _required(infos, "train-all-time", source)
     epoch_time = np.diff(all_time, prepend=0.0)
@@ -193,7 +202,7 @@ def _optional(infos: list[dict], key: str) -> np.ndarray:
 
 
 def _final(api, index: int, api_dataset: str, key: str, is_random: bool | int) -> np.float64:
-    value = api.get_more_info(index, api_dataset, iepoch=None, hp=HP, is_random=is_random).get(key)
+    value = read_nats_final(api, index, api_dataset, hp=HP, is_random=is_random).get(key)
     if value is None or not math.isfinite(float(value)):
         raise ValueError(f"{api_dataset} has no finite {key} after {FULL_EPOCHS} epochs")
     return np.float64(value)
@@ -213,9 +222,10 @@ def _check_settings(datasets: Sequence[str], epochs: int, shard_size: int) -> tu
 
 
 def _check_parts_settings(parts: Path, settings: dict) -> None:
-    """Write the settings of a new export; refuse to continue one started with other settings."""
+    """Write the settings of a new export; refuse to continue one started with other settings (one that wrote no
+    shard has nothing to continue: its settings are replaced)."""
     file = parts / SETTINGS_FILE
-    if file.is_file():
+    if file.is_file() and _shard_files(parts):
         try:
             previous = json.loads(file.read_text(encoding="utf-8"))
         except ValueError as error:
@@ -228,9 +238,30 @@ def _check_parts_settings(parts: Path, settings: dict) -> None:
         atomic_write_text(file, json.dumps(settings) + "\n")
 
 
+def _shard_files(parts: Path) -> list[Path]:
+    return sorted(parts.glob("shard-*.npz"))
+
+
+def _next_shard_number(parts: Path) -> int:
+    numbers = [int(file.stem[len("shard-"):]) for file in _shard_files(parts) if file.stem[len("shard-"):].isdigit()]
+    return max(numbers, default=-1) + 1
+
+
+def _remove_if_no_shards(parts: Path) -> None:
+    """Remove what an export that wrote no shard left in ``parts`` (its settings and lock), and the folder if that
+    empties it; never a shard, never another file."""
+    if parts.is_dir() and not _shard_files(parts):
+        for name in (SETTINGS_FILE, LOCK_FILE):
+            (parts / name).unlink(missing_ok=True)
+        try:
+            parts.rmdir()
+        except OSError:  # it holds something else: left alone
+            pass
+
+
 def _read_shards(parts: Path, keys: list[str]) -> list[dict]:
     shards = []
-    for file in sorted(parts.glob("shard-*.npz")):
+    for file in _shard_files(parts):
         try:
             with np.load(file, allow_pickle=False) as data:
                 shards.append({key: np.asarray(data[key]) for key in ["indices", *keys]})
@@ -241,7 +272,8 @@ def _read_shards(parts: Path, keys: list[str]) -> list[dict]:
 
 
 def _write_shard(parts: Path, number: int, records: list[dict], keys: list[str]) -> dict:
-    shard = {key: np.stack([r[key] for r in records]) for key in ["indices", *keys]}
+    shard = {"indices": np.stack([r["indices"] for r in records])}
+    shard.update({key: np.stack([r[key] for r in records]).astype(_dtype(key)) for key in keys})  # the store's dtypes
     atomic_write(parts / f"shard-{number:05d}.npz", lambda handle: np.savez_compressed(handle, **shard))
     return shard
 
@@ -253,9 +285,13 @@ def _merge(shards: list[dict], keys: list[str]) -> dict[str, np.ndarray]:
     order = np.argsort(indices, kind="stable")
     arrays = {"indices": indices[order]}
     for key in keys:
-        merged = np.concatenate([s[key] for s in shards])[order]
-        arrays[key] = merged.astype(np.float64 if key.rsplit(".", 1)[-1] in ARCH_COLUMNS else np.float32)
+        arrays[key] = np.concatenate([s[key] for s in shards])[order].astype(_dtype(key))  # shards of older exports: float64
     return arrays
+
+
+def _dtype(key: str):
+    """The store's dtype of an array key: float64 for the per-architecture numbers, float32 for the curves."""
+    return np.float64 if key.rsplit(".", 1)[-1] in ARCH_COLUMNS else np.float32
 
 
 def _meta(bench: NatsBenchmark, settings: dict, count: int, bad: list[dict]) -> dict:

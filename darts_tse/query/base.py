@@ -35,6 +35,14 @@ class QueryStrategy(ABC):
         self._pending = None
         self._observe(genotype, float(fitness))
 
+    def abandon(self) -> None:
+        """Drop the pending proposal without a fitness (the search stopped before scoring it, or while telling it)."""
+        self._pending = None
+        self._abandon()
+
+    def _abandon(self) -> None:  # noqa: B027 - a hook with a default, as proposal_info
+        """Forget what :meth:`_propose` set up for a proposal that was never told (default: nothing)."""
+
     def proposal_info(self) -> dict:
         """Fields about the last proposal for the query log (default: none)."""
         return {}

@@ -57,6 +57,7 @@ class QueryConfig:
     curve_seed: int | None = None
     storage: str | None = None
     study_name: str | None = None
+    extend_study: bool = False
     out_dir: str = "runs"
 
     def __post_init__(self) -> None:
@@ -79,11 +80,15 @@ class QueryConfig:
             _integer("--max-queries", self.max_queries, 1)
         _integer("--runs", self.runs, 1)
         _integer("--seed", self.seed, 0)
+        # every setting must be a number config.json can hold; the ranges only where the algorithm and fitness use it
         _integer("--population", self.population, 1)
-        _integer("--sample-size", self.sample_size, 1, self.population)
-        if not 0.0 <= float(self.gamma) <= 1.0:
+        _integer("--sample-size", self.sample_size, 1, self.population if self.algorithm == "re" else None)
+        _finite("--gamma", self.gamma)
+        _finite("--tse-e", self.tse_e)
+        if self.fitness == "tse-ema" and not 0.0 <= float(self.gamma) <= 1.0:
             raise QueryError(f"--gamma must lie in [0, 1], got {self.gamma}")
-        if float(self.tse_e) != int(self.tse_e) or not 1 <= int(self.tse_e) <= self.budget_epochs:
+        if self.fitness == "tse-e" and (float(self.tse_e) != int(self.tse_e)
+                                        or not 1 <= int(self.tse_e) <= self.budget_epochs):
             raise QueryError(f"--tse-e must be a whole number of epochs in 1..T={self.budget_epochs} (the store holds "
                              f"epoch means, not minibatch losses), got {self.tse_e}")
         if self.curve_seed is not None:
@@ -95,8 +100,9 @@ class QueryConfig:
             if self.runs != 1:
                 raise QueryError("--storage makes every worker one part of a single shared run: give --runs 1, and "
                                  "start one worker per process with its own --seed")
-        elif self.study_name is not None:
-            raise QueryError("--study-name names a study in --storage; give --storage too (e.g. sqlite:///study.db)")
+        elif self.study_name is not None or self.extend_study:
+            flag = "--study-name names a study" if self.study_name is not None else "--extend-study joins a study"
+            raise QueryError(f"{flag} in --storage; give --storage too (e.g. sqlite:///study.db)")
 
     @property
     def epochs_charged(self) -> int:
@@ -118,10 +124,36 @@ class QueryConfig:
         return self.study_name or f"query-{self.dataset}-{self.algorithm}-{self.fitness}-T{self.epochs_charged}"
 
     def to_dict(self) -> dict:
-        """The settings as a plain dict (the storage URL without its password)."""
+        """The settings as a plain dict (the storage URL without its password; with a storage, the study's name)."""
         out = asdict(self)
         out["storage"] = masked_url(self.storage)
+        if self.storage is not None:
+            out["study_name"] = self.shared_study_name()
         return out
+
+    def used(self) -> dict:
+        """The settings that decide the search's numbers, with those the algorithm and fitness do not use left out
+        (what workers of one shared study must agree on)."""
+        unused = unused_settings(self.algorithm, self.fitness)
+        return {key: value for key, value in self.to_dict().items() if key in SEARCH_SETTINGS and key not in unused}
+
+
+# the settings that decide a search's numbers (the rest say where it runs, how long, or which seed)
+SEARCH_SETTINGS = ("dataset", "algorithm", "fitness", "budget_epochs", "population", "sample_size", "gamma", "tse_e",
+                   "curve_seed")
+
+
+def unused_settings(algorithm: str, fitness: str) -> set[str]:
+    """The settings that an ``algorithm`` with a ``fitness`` ignores (RE's population and tournament size, TSE-EMA's
+    γ, TSE-E's E): they tell no two searches apart."""
+    unused = set()
+    if algorithm != "re":
+        unused |= {"population", "sample_size"}
+    if fitness != "tse-ema":
+        unused.add("gamma")
+    if fitness != "tse-e":
+        unused.add("tse_e")
+    return unused
 
 
 def masked_url(url: str | None) -> str | None:
@@ -132,6 +164,11 @@ def masked_url(url: str | None) -> str | None:
 def _choice(flag: str, value: str, choices) -> None:
     if value not in choices:
         raise QueryError(f"{flag} {value!r} is not one of {', '.join(choices)}")
+
+
+def _finite(flag: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise QueryError(f"{flag} must be a finite number, got {value!r}")
 
 
 def _integer(flag: str, value, low: int, high: int | None = None) -> None:

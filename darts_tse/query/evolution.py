@@ -37,14 +37,16 @@ class RegularizedEvolution(QueryStrategy):
         self.rng = np.random.default_rng(seed)
         self.last_parent: Genotype | None = None
         self.last_edge: int | None = None
+        self.last_sample: list[tuple[Genotype, float]] = []  # the tournament of the last proposal, in draw order
 
     def _propose(self) -> Genotype:
-        self.last_parent, self.last_edge = None, None
+        self.last_parent, self.last_edge, self.last_sample = None, None, []
         if len(self.population) < self.population_size:
             return self.space.random(self.rng)
         members = list(self.population)
         picks = self.rng.integers(len(members), size=self.sample_size)
-        parent = max((members[int(i)] for i in picks), key=lambda member: member[1])[0]
+        self.last_sample = [members[int(i)] for i in picks]
+        parent = max(self.last_sample, key=lambda member: member[1])[0]  # max keeps the first of equals
         child, edge = self.space.mutate(parent, self.rng)
         if edge is not None:
             self.last_parent, self.last_edge = parent, edge

@@ -4,14 +4,17 @@ A query trains the cell for the epochs its fitness needs and scores it (higher i
 
 * ``tse-ema``: −TSE-EMA over epochs 1..T of the training loss, γ = 0.999 (``estimators.tse_ema``; Ru et al., eq. 4).
 * ``tse-e``: −TSE-E, the training losses of the last E = 1 epochs before T (``estimators.tse_e``).
-* ``val-acc``: the validation accuracy at epoch T (``estimators.vacc_es``): x-valid where the benchmark recorded it
-  at every epoch 1..T (CIFAR-10), else ``valtest`` (ori-test = x-valid ∪ x-test; NB201 evaluates x-valid only after the
-  last of 200 epochs for CIFAR-100 and ImageNet16-120; the TSE code uses valtest there too).
+* ``val-acc``: the validation accuracy at epoch T (``estimators.vacc_es``) of one column per dataset, chosen on the
+  mean over seeds: x-valid where the benchmark recorded it at every epoch 1..T (CIFAR-10), else ``valtest``
+  (ori-test = x-valid ∪ x-test; NB201 evaluates x-valid only after the last of 200 epochs for CIFAR-100 and
+  ImageNet16-120; the TSE code uses valtest there too). The label names valtest: ``Val Acc[valtest] (T=10)``.
 * ``val-acc-final``: the NB201 valid accuracy after all 200 epochs (x-valid).
 
-The clock charges the benchmark's training time of those epochs: ``epoch_time`` summed over epochs 1..T, or
-``total_time`` (all 200 epochs) for ``val-acc-final``. Evaluation time is not charged (the TSE code charges
-``train-all-time`` too). The curves are the store's mean over seeds, or one seed's.
+A row whose curves cannot give the fitness (NaN: a seed the benchmark lacks for that cell, a missing value) is left
+out of the search space. The clock charges the benchmark's training time of those epochs: ``epoch_time`` summed over
+epochs 1..T, or ``total_time`` (all 200 epochs) for ``val-acc-final``. Evaluation time is not charged (the TSE code
+charges ``train-all-time`` too). The fitness and its cost come from the store's mean over seeds, or one seed's
+curves (``--curve-seed``); the numbers a search is judged by (``test``, ``valid``) are always the mean over seeds.
 """
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ from .config import FINAL_EPOCHS, FITNESSES, QueryError
 @dataclass(frozen=True)
 class Evaluation:
     """Per store row: ``values`` (fitness, higher is better; NaN where the curves cannot give it) and ``costs``
-    (simulated seconds of one query), plus the true NB201 ``test`` and ``valid`` numbers the run is judged by."""
+    (simulated seconds of one query), plus the true NB201 ``test`` and ``valid`` numbers the run is judged by (200
+    epochs, mean over seeds). ``note``: what a user should know about the fitness before reading its numbers."""
 
     fitness: str
     epochs: int
@@ -39,11 +43,16 @@ class Evaluation:
     costs: np.ndarray
     test: np.ndarray
     valid: np.ndarray
+    note: str = ""
 
 
-def fitness_label(fitness: str, epochs: int) -> str:
-    """'TSE-EMA (T=10)', 'Val Acc (T=200)' (the paper's legend names)."""
-    return f"{FITNESSES[fitness]} (T={epochs})"
+VALTEST = "valtest"
+
+
+def fitness_label(fitness: str, epochs: int, split: str | None = None) -> str:
+    """'TSE-EMA (T=10)', 'Val Acc (T=200)' (the paper's legend names); 'Val Acc[valtest] (T=10)' where Val Acc at T
+    reads the valtest split."""
+    return f"{FITNESSES[fitness]}{f'[{split}]' if split else ''} (T={epochs})"
 
 
 def evaluate(curves: DatasetCurves, fitness: str, epochs: int, *, gamma: float, E: int) -> Evaluation:
@@ -54,7 +63,9 @@ def evaluate(curves: DatasetCurves, fitness: str, epochs: int, *, gamma: float, 
         raise QueryError(f"T={epochs} epochs, but the curve store keeps {curves.num_epochs} epochs per curve; lower "
                          f"--budget-epochs or export the store with more --epochs")
     source = f"{CURVE_SOURCES[curves.dataset]}, {'mean over seeds' if curves.seed is None else f'seed {curves.seed}'}"
+    mean = curves.store.curves(curves.dataset)  # the numbers a search is judged by
     rows = len(curves.store)
+    split, note = None, ""
     if fitness in ("tse-ema", "tse-e"):
         loss = curves.train_loss[:, :epochs].astype(np.float64)
     if fitness == "tse-ema":
@@ -64,9 +75,15 @@ def evaluate(curves: DatasetCurves, fitness: str, epochs: int, *, gamma: float, 
         values = _per_row(rows, lambda r: to_score(tse_e(loss[r], E), False))
         description = f"-TSE-E (E={E}) of train-loss, epochs {epochs - E + 1}..{epochs} ({source})"
     elif fitness == "val-acc":
-        column, name = _validation_column(curves, epochs)
-        values = _per_row(rows, lambda r: vacc_es(column[r, :epochs].astype(np.float64)))
+        column, name = _validation_column(mean, epochs)
+        split = VALTEST if column == "valtest_acc" else None
+        accuracy = curves.column(column)[:, :epochs].astype(np.float64)
+        values = _per_row(rows, lambda r: vacc_es(accuracy[r]))
         description = f"{name} at epoch {epochs} ({source})"
+        if split:
+            note = (f"Val Acc at T={epochs} on {curves.dataset} reads valtest (ori-test = x-valid + x-test: NB201 "
+                    f"evaluates x-valid only after epoch {FINAL_EPOCHS}), as the TSE code does; it contains the "
+                    f"x-test half whose accuracy the search is judged by (--fitness val-acc-final uses x-valid)")
     else:
         values = curves.final_valid.astype(np.float64)
         description = f"NB201 valid accuracy (x-valid) after {FINAL_EPOCHS} epochs ({source})"
@@ -74,18 +91,20 @@ def evaluate(curves: DatasetCurves, fitness: str, epochs: int, *, gamma: float, 
         costs = curves.total_time.astype(np.float64)
     else:
         costs = curves.epoch_time[:, :epochs].astype(np.float64).sum(axis=1)
-    return Evaluation(fitness=fitness, epochs=epochs, label=fitness_label(fitness, epochs), description=description,
-                      values=values, costs=costs, test=curves.final_test, valid=curves.final_valid)
+    return Evaluation(fitness=fitness, epochs=epochs, label=fitness_label(fitness, epochs, split),
+                      description=description, values=values, costs=costs, test=mean.final_test,
+                      valid=mean.final_valid, note=note)
 
 
-def _validation_column(curves: DatasetCurves, epochs: int) -> tuple[np.ndarray, str]:
-    """x-valid accuracy where every row has it at epochs 1..T, else valtest; which one, as a label."""
-    if np.isfinite(curves.valid_acc[:, :epochs]).all():
-        return curves.valid_acc, "valid-accuracy (x-valid)"
-    if np.isfinite(curves.valtest_acc[:, :epochs]).all():
-        return curves.valtest_acc, "valtest-accuracy (ori-test = x-valid + x-test, as the TSE code)"
-    raise QueryError(f"the curve store has no validation accuracy for every architecture at epochs 1..{epochs} of "
-                     f"{curves.dataset}; use another fitness")
+def _validation_column(mean: DatasetCurves, epochs: int) -> tuple[str, str]:
+    """The validation column of a dataset, chosen on the mean over seeds: x-valid where the benchmark recorded it at
+    epochs 1..T (for any row: rows without it are left out), else valtest; and how to name it."""
+    for column, name in (("valid_acc", "valid-accuracy (x-valid)"),
+                         ("valtest_acc", "valtest-accuracy (ori-test = x-valid + x-test, as the TSE code)")):
+        if np.isfinite(mean.column(column)[:, :epochs]).all(axis=1).any():
+            return column, name
+    raise QueryError(f"the curve store has no validation accuracy at epochs 1..{epochs} of {mean.dataset} for any "
+                     f"architecture; use another fitness")
 
 
 def _per_row(rows: int, score) -> np.ndarray:

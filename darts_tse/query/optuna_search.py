@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import random
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from darts_tse.space.genotype import NUM_EDGES, Genotype
 
@@ -27,24 +29,61 @@ MAX_MISSES = 1000
 STORAGE_ATTEMPTS = 5
 STATE_FORMAT = 1
 SAMPLERS = {"rs": optuna.samplers.RandomSampler, "tpe": optuna.samplers.TPESampler}
+FINISHED_PREFIX = "finished worker: "  # a study user attribute per worker whose search ended (its value: the time)
+RACE, LOCKED, OTHER = "race", "locked", "other"
+
+
+def storage_error_kind(error: BaseException) -> str:
+    """What a storage error means: RACE (workers creating a new database's tables at once, optuna#1092: an integrity
+    error, 'already exists'), LOCKED (SQLite's 'database is locked': another worker held it past the timeout), or
+    OTHER (a database that cannot be opened or reached)."""
+    chain, seen = [], error
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = " ".join(str(e) for e in chain).lower()
+    if "database is locked" in text or "database table is locked" in text:
+        return LOCKED
+    if any(isinstance(e, IntegrityError) for e in chain) or "already exists" in text:
+        return RACE
+    return OTHER
+
+
+def _detail(error: BaseException) -> str:
+    """The driver's own message (sqlalchemy wraps it, optuna wraps that)."""
+    while isinstance(error, optuna.exceptions.StorageInternalError) and error.__cause__ is not None:
+        error = error.__cause__
+    text = " ".join(str(getattr(error, "orig", None) or error).split()) or type(error).__name__
+    return f"{type(error).__name__}: {text}"
+
+
+def locked_error(storage: str | None, error: BaseException) -> QueryError:
+    """The one line for SQLite's 'database is locked' while a worker asks or tells."""
+    return QueryError(f"optuna storage {masked_url(storage)!r} is busy ({_detail(error)}): another worker held the SQLite "
+                      f"file past its timeout; SQLite suits a few workers on one machine: run fewer, wait longer "
+                      f"(add ?timeout=60 to the URL), or use a PostgreSQL or MySQL storage")
 
 
 def _open_study(storage: str | None, sampler, study_name: str | None) -> optuna.Study:
     """Create or load the study. Workers that start together race to create a new database's tables (optuna#1092);
-    the loser's integrity or operational error is retried a few times, by when the winner has made them."""
+    the loser's error is retried a few times, by when the winner has made them. A database that cannot be opened is
+    not retried."""
     for attempt in range(1, STORAGE_ATTEMPTS + 1):
         try:
             return optuna.create_study(storage=storage, sampler=sampler, study_name=study_name, direction="maximize",
                                        load_if_exists=True)
-        except (IntegrityError, OperationalError) as error:
-            if attempt == STORAGE_ATTEMPTS:
-                raise QueryError(f"cannot open optuna storage {masked_url(storage)!r} after {attempt} tries "
-                                 f"({type(error).__name__}: {error}); create the study once first: optuna create-study "
-                                 f"--storage URL --study-name NAME --direction maximize") from error
-            time.sleep(0.2 * attempt + random.random() * 0.2)
         except Exception as error:  # noqa: BLE001 - sqlalchemy and the drivers raise many kinds for a bad URL
-            raise QueryError(f"cannot open optuna storage {masked_url(storage)!r} ({type(error).__name__}: {error}); "
-                             f"give an RDB URL optuna accepts, e.g. sqlite:///study.db") from error
+            kind = storage_error_kind(error) if isinstance(error, (SQLAlchemyError, optuna.exceptions.OptunaError)) \
+                else OTHER
+            if kind == OTHER:
+                raise QueryError(f"cannot open optuna storage {masked_url(storage)!r} ({_detail(error)}); give an RDB "
+                                 f"URL optuna accepts whose database can be opened, e.g. sqlite:///study.db (a "
+                                 f"relative path, in a folder that exists and is writable)") from error
+            if attempt == STORAGE_ATTEMPTS:
+                raise QueryError(f"cannot open optuna storage {masked_url(storage)!r} after {attempt} tries, other "
+                                 f"workers creating or holding it ({_detail(error)}); create the study once first: "
+                                 f"optuna create-study --storage URL --study-name NAME --direction maximize") from error
+            time.sleep(0.2 * attempt + random.random() * 0.2)
     raise AssertionError("unreachable")
 
 
@@ -57,22 +96,46 @@ class OptunaSearch(QueryStrategy):
     """``rs`` or ``tpe`` through an optuna study (in memory, or shared through ``storage`` under ``study_name``).
 
     ``identity`` (the store, dataset, fitness, T) is kept in the study's user attributes; a worker joining a study
-    made with another identity is refused, so a shared study never mixes fitnesses or search spaces.
+    made with another identity is refused, so a shared study never mixes fitnesses or search spaces. A study that
+    already holds completed trials of workers that finished is an earlier search: joining it is refused unless
+    ``extend`` (a new search would otherwise start, silently, from its trials). :attr:`trials_at_start` counts the
+    completed trials the study held when this worker joined.
     """
 
     def __init__(self, space: ArchitectureSpace, sampler: str, *, seed: int = 0, storage: str | None = None,
-                 study_name: str | None = None, identity: dict | None = None) -> None:
+                 study_name: str | None = None, identity: dict | None = None, extend: bool = False) -> None:
         super().__init__()
         if sampler not in SAMPLERS:
             raise QueryError(f"unknown optuna sampler {sampler!r}; choose {', '.join(SAMPLERS)}")
         self.space = space
         self.sampler_name = sampler
+        self.storage = storage
         self.distributions = {edge_name(e): CategoricalDistribution(space.choices(e)) for e in range(NUM_EDGES)}
         self.study = _open_study(storage, SAMPLERS[sampler](seed=seed), study_name)
-        self._check_identity(dict(identity or {}))
         self._trial: optuna.Trial | None = None
         self._last_number: int | None = None
         self.misses = 0
+        with self._storage():
+            self._check_identity(dict(identity or {}))
+            self.trials_at_start = len(self.completed_trials())
+            self.finished_workers = sorted(key[len(FINISHED_PREFIX):] for key in self.study.user_attrs
+                                           if key.startswith(FINISHED_PREFIX))
+        if self.trials_at_start and self.finished_workers and not extend:
+            raise QueryError(f"optuna study {self.study.study_name!r} in {masked_url(storage)!r} already holds "
+                             f"{self.trials_at_start} completed trials of a search that finished (workers: "
+                             f"{'; '.join(self.finished_workers[:3])}{' ...' if len(self.finished_workers) > 3 else ''}); "
+                             f"a new search would start from them: give a new --study-name, or --extend-study to add "
+                             f"to that search on purpose")
+
+    @contextmanager
+    def _storage(self) -> Iterator[None]:
+        """A shared storage's 'database is locked' as one line (QueryError)."""
+        try:
+            yield
+        except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
+            if self.storage is not None and storage_error_kind(error) == LOCKED:
+                raise locked_error(self.storage, error) from error
+            raise
 
     def _check_identity(self, identity: dict) -> None:
         if self.study.direction != optuna.study.StudyDirection.MAXIMIZE:
@@ -86,22 +149,39 @@ class OptunaSearch(QueryStrategy):
                              f"({', '.join(differ)} differ); use the same flags to join it, or another --study-name")
 
     def _propose(self) -> Genotype:
-        for _ in range(MAX_MISSES):
-            trial = self.study.ask(self.distributions)
-            genotype = Genotype(tuple(trial.params[edge_name(e)] for e in range(NUM_EDGES)))
-            if genotype in self.space:
-                self._trial, self._last_number = trial, trial.number
-                return genotype
-            trial.set_user_attr("reason", "not in the curve store")
-            self.study.tell(trial, state=TrialState.FAIL)
-            self.misses += 1
+        with self._storage():
+            for _ in range(MAX_MISSES):
+                trial = self.study.ask(self.distributions)
+                genotype = Genotype(tuple(trial.params[edge_name(e)] for e in range(NUM_EDGES)))
+                if genotype in self.space:
+                    self._trial, self._last_number = trial, trial.number
+                    return genotype
+                trial.set_user_attr("reason", "not in the curve store")
+                self.study.tell(trial, state=TrialState.FAIL)
+                self.misses += 1
         raise QueryError(f"{MAX_MISSES} proposals in a row lie outside the curve store's {len(self.space)} architectures; "
                          f"the store is too sparse for --algorithm {self.sampler_name}: use a fuller store or --algorithm re")
 
     def _observe(self, genotype: Genotype, fitness: float) -> None:
+        trial = self._trial
+        with self._storage():
+            trial.set_user_attr("nb201_index", genotype.index)
+            self.study.tell(trial, fitness)
+        self._trial = None
+
+    def _abandon(self) -> None:
+        """Tell optuna the pending trial FAILED (an interrupted or failed worker), so the shared study does not keep
+        it RUNNING for ever (TPE's constant liar would count it)."""
         trial, self._trial = self._trial, None
-        trial.set_user_attr("nb201_index", genotype.index)
-        self.study.tell(trial, fitness)
+        if trial is not None:
+            trial.set_user_attr("reason", "the worker stopped before it was scored")
+            self.study.tell(trial, state=TrialState.FAIL)
+
+    def mark_finished(self, worker: str) -> None:
+        """Record in a shared study that ``worker``'s search has ended (a later search is then refused unless it
+        extends the study on purpose)."""
+        with self._storage():
+            self.study.set_user_attr(FINISHED_PREFIX + worker, time.strftime("%Y-%m-%d %H:%M:%S"))
 
     def proposal_info(self) -> dict:
         """The optuna trial number of the last proposal (unique across the workers of a shared study)."""
@@ -109,7 +189,8 @@ class OptunaSearch(QueryStrategy):
 
     def completed_trials(self) -> list:
         """The study's finished trials (all workers' in a shared study)."""
-        return self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        with self._storage():
+            return self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
     def state_dict(self) -> dict:
         """The study's completed trials as ``{"params", "value"}`` (the sampler's RNG is not kept)."""

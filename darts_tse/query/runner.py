@@ -1,6 +1,7 @@
 """Run query-based searches over a curve store: the ask/tell loop, the simulated clock, and each run's directory.
 
-A run directory (``<out_dir>/query-<dataset>-<algorithm>-<fitness>-T<T>-seed<seed>``, never reused) holds
+A run directory (``<out_dir>/query-<dataset>-<algorithm>-<fitness>-T<T>-seed<seed>``, never overwritten: the same
+command skips a finished one and refuses an unfinished one) holds
 ``config.json`` (every setting, the store, the fitness definition, the labels of the numbers), ``query.jsonl`` (one
 row per query, flushed as it happens) and ``summary.json`` (written last: a run without it did not finish).
 After every query a row records the clock, the fitness, and two views of the search so far:
@@ -15,8 +16,10 @@ The optimum is the best NB201 test accuracy in the search space (the store's arc
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import socket
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -33,13 +36,20 @@ from darts_tse.nb201.labels import nb201_label
 from darts_tse.space.genotype import Genotype
 
 from .base import QueryStrategy
-from .config import ALGORITHMS, QueryConfig, QueryError
+from .config import ALGORITHMS, QueryConfig, QueryError, unused_settings
 from .evolution import RegularizedEvolution
 from .fitness import Evaluation, evaluate
 from .optuna_search import OptunaSearch
 from .space import ArchitectureSpace
 
+log = logging.getLogger(__name__)
+
 RUN_FORMAT = 1
+CONFIG_FILE, QUERY_FILE, SUMMARY_FILE = "config.json", "query.jsonl", "summary.json"
+# the settings a finished run must share with the command for the command to skip it (seed and run number are in
+# its directory name; out_dir and the storage are where it ran)
+RESUME_SETTINGS = ("curves", "dataset", "algorithm", "fitness", "budget_epochs", "wallclock", "max_queries",
+                   "population", "sample_size", "gamma", "tse_e", "curve_seed", "study_name")
 CLOCK_NOTE = ("simulated wall-clock: the sum over queries of the benchmark's training time of the epochs each fitness "
               "needs (T epochs, or all 200 for val-acc-final); look-ups and evaluation are free")
 
@@ -68,6 +78,7 @@ def prepare_search(config: QueryConfig) -> SearchSetup:
     store = load_curve_store(config.curves)
     curves = store.curves(config.dataset, config.curve_seed)
     evaluation = evaluate(curves, config.fitness, config.epochs_charged, gamma=config.gamma, E=int(config.tse_e))
+    # a row is searchable where its fitness, its cost and the numbers it is judged by are all known
     usable = np.isfinite(evaluation.values) & np.isfinite(evaluation.costs) & np.isfinite(evaluation.test)
     rows = {store.genotypes[r]: int(r) for r in np.flatnonzero(usable)}
     return SearchSetup(store, evaluation, ArchitectureSpace(list(rows)), rows, int((~usable).sum()))
@@ -80,33 +91,35 @@ def build_strategy(config: QueryConfig, setup: SearchSetup, seed: int) -> QueryS
                                     seed=seed)
     study_name = config.shared_study_name() if config.storage else None
     return OptunaSearch(setup.space, config.algorithm, seed=seed, storage=config.storage, study_name=study_name,
-                        identity=search_identity(config, setup))
+                        identity=search_identity(config, setup), extend=config.extend_study)
 
 
 def search_identity(config: QueryConfig, setup: SearchSetup) -> dict:
-    """What a shared study's workers must agree on: the store's architectures, dataset, fitness, its settings."""
+    """What a shared study's workers must agree on: the store's architectures and the settings the search uses."""
     store = setup.store
-    return {"store": f"{len(store)} architectures, crc32 {zlib.crc32(store.indices.tobytes()):08x}",
-            "dataset": config.dataset, "algorithm": config.algorithm, "fitness": config.fitness,
-            "epochs": config.epochs_charged, "gamma": config.gamma, "tse_e": config.tse_e, "curve_seed": config.curve_seed}
+    return {"store": f"{len(store)} architectures, crc32 {zlib.crc32(store.indices.tobytes()):08x}", **config.used()}
 
 
 def run_query_search(config: QueryConfig, *, progress: bool = True,
                      announce: Callable[[str], None] = lambda message: None) -> list[Path]:
     """Run ``config.runs`` searches (seeds config.seed, +1, ...); returns their run directories.
 
-    Refuses, before any run starts, when a run directory already exists.
+    A run directory that holds a finished run of the same settings (its ``summary.json``) is skipped, so the same
+    command continues an interrupted ``--runs N``; before any run starts, it refuses a run directory of an
+    unfinished run (an interrupted one: move it away to run that seed again) or of other settings.
     """
     setup = prepare_search(config)
     outs = [Path(config.out_dir) / config.run_name(seed) for seed in config.seeds]
-    existing = [str(out) for out in outs if out.exists()]
-    if existing:
-        raise QueryError(f"run directory {existing[0]} exists (runs are never overwritten); choose another --out-dir, "
-                         f"or --seed for new seeds" + (f" ({len(existing)} exist)" if len(existing) > 1 else ""))
+    finished = [out for out in outs if out.exists() and _check_finished(out, config)]
     announce(f"search space: {len(setup.space):,} architectures of the curve store: {setup.store.coverage}"
              + (f"; {setup.left_out} left out (their curves cannot give {setup.evaluation.label})" if setup.left_out else ""))
+    if setup.evaluation.note:
+        announce(f"note: {setup.evaluation.note}")
     for number, (seed, out) in enumerate(zip(config.seeds, outs), start=1):
-        summary = run_one(config, setup, seed, out, number=number, progress=progress)
+        if out in finished:
+            announce(f"{out}: finished earlier (summary.json); skipped")
+            continue
+        summary = run_one(config, setup, seed, out, number=number, progress=progress, announce=announce)
         incumbent = summary["incumbent"]
         announce(f"{out}: {summary['queries']} queries, {summary['clock_s'] / 3600:.1f} simulated hours; incumbent "
                  f"{incumbent['index']} test {incumbent['test']:.2f} ({summary['labels']['test']}), regret "
@@ -114,44 +127,85 @@ def run_query_search(config: QueryConfig, *, progress: bool = True,
     return outs
 
 
+def _check_finished(out: Path, config: QueryConfig) -> bool:
+    """True for a run directory that holds a finished run of ``config``'s settings; QueryError (naming it and what to
+    do) for anything else: an unfinished run, a run of other settings, not a run."""
+    if not (out / SUMMARY_FILE).is_file():
+        raise QueryError(f"run directory {out} holds an unfinished run (no {SUMMARY_FILE}: it was interrupted or "
+                         f"failed); runs are never overwritten: move it away (or delete it) to run seed "
+                         f"{out.name.rpartition('seed')[2]} again, or choose another --out-dir")
+    try:
+        recorded = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
+        recorded = {key: recorded.get(key) for key in RESUME_SETTINGS}
+    except (OSError, ValueError, AttributeError) as error:
+        raise QueryError(f"run directory {out} has no readable {CONFIG_FILE} ({error}); it is not a run of "
+                         f"scripts/query_search.py: choose another --out-dir") from error
+    unused = unused_settings(config.algorithm, config.fitness)
+    wanted = {key: value for key, value in config.to_dict().items() if key in RESUME_SETTINGS and key not in unused}
+    differ = sorted(key for key in wanted if recorded[key] != wanted[key])
+    if differ:
+        raise QueryError(f"run directory {out} holds a finished run of other settings ({', '.join(differ)} differ); "
+                         f"runs are never overwritten: choose another --out-dir")
+    return True
+
+
 def run_one(config: QueryConfig, setup: SearchSetup, seed: int, out: Path, *, number: int = 1,
-            progress: bool = True) -> dict:
+            progress: bool = True, announce: Callable[[str], None] = lambda message: None) -> dict:
     """One search into the new directory ``out``; returns its summary."""
     strategy = build_strategy(config, setup, seed)  # first: a bad --storage leaves no run directory behind
+    if isinstance(strategy, OptunaSearch) and config.storage:
+        joined = strategy.trials_at_start
+        announce(f"optuna study {strategy.study.study_name!r} in {config.to_dict()['storage']}: "
+                 + (f"joined, with {joined} completed trials of other workers" if joined else "no trials yet"))
     try:
         out.mkdir(parents=True, exist_ok=False)
     except FileExistsError:
         raise QueryError(f"run directory {out} exists (runs are never overwritten); choose another --out-dir") from None
     evaluation = setup.evaluation
     with run_lock(out):
-        atomic_write_text(out / "config.json", json.dumps(run_config(config, setup, seed, number), indent=2) + "\n")
+        atomic_write_text(out / CONFIG_FILE, json.dumps(run_config(config, setup, seed, number), indent=2) + "\n")
         log = QueryLog(setup.optimum["test"])
         clock, stopped = 0.0, None
         total = config.wallclock if config.wallclock is not None else config.max_queries
         bar = tqdm(total=total, desc=f"run {number}/{config.runs} (seed {seed})", disable=not progress,
                    unit="s" if config.wallclock is not None else "query")
-        with open(out / "query.jsonl", "w", encoding="utf-8") as handle, bar:
-            while stopped is None:
-                genotype = strategy.propose()
-                row = setup.rows[genotype]
-                fitness, cost = float(evaluation.values[row]), float(evaluation.costs[row])
-                clock += cost
-                strategy.observe(genotype, fitness)
-                entry = log.add(genotype, fitness, cost, clock, float(evaluation.test[row]),
-                                float(evaluation.valid[row]), strategy.proposal_info())
-                handle.write(json.dumps(entry) + "\n")
-                handle.flush()
-                bar.update(min(cost, total - bar.n) if config.wallclock is not None else 1)
-                if config.max_queries is not None and log.queries >= config.max_queries:
-                    stopped = "max_queries"
-                elif config.wallclock is not None and clock >= config.wallclock:
-                    stopped = "wallclock"
-            os.fsync(handle.fileno())
+        try:
+            with open(out / QUERY_FILE, "w", encoding="utf-8") as handle, bar:
+                while stopped is None:
+                    genotype = strategy.propose()
+                    row = setup.rows[genotype]
+                    fitness, cost = float(evaluation.values[row]), float(evaluation.costs[row])
+                    clock += cost
+                    strategy.observe(genotype, fitness)
+                    entry = log.add(genotype, fitness, cost, clock, float(evaluation.test[row]),
+                                    float(evaluation.valid[row]), strategy.proposal_info())
+                    handle.write(json.dumps(entry) + "\n")
+                    handle.flush()
+                    bar.update(min(cost, total - bar.n) if config.wallclock is not None else 1)
+                    if config.max_queries is not None and log.queries >= config.max_queries:
+                        stopped = "max_queries"
+                    elif config.wallclock is not None and clock >= config.wallclock:
+                        stopped = "wallclock"
+                os.fsync(handle.fileno())
+        finally:
+            _abandon(strategy)
         summary = log.summary(stopped, clock, setup, config)
         if isinstance(strategy, OptunaSearch) and config.storage:
             summary["study"] = study_summary(strategy, config, setup)
-        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+        if isinstance(strategy, OptunaSearch) and config.storage:
+            strategy.mark_finished(f"seed {seed} on {socket.gethostname()}, {out.resolve()}")
     return summary
+
+
+def _abandon(strategy: QueryStrategy) -> None:
+    """Drop a proposal the search stopped before scoring (a shared study's trial is told FAILED). A storage error
+    here is only logged: the error that stopped the search is the one to report."""
+    try:
+        strategy.abandon()
+    except Exception as error:  # noqa: BLE001 - e.g. the database that stopped the search is still locked
+        log.warning("could not tell optuna the unfinished trial failed (%s: %s); the study keeps it RUNNING",
+                    type(error).__name__, error)
 
 
 def run_config(config: QueryConfig, setup: SearchSetup, seed: int, number: int) -> dict:
@@ -164,6 +218,7 @@ def run_config(config: QueryConfig, setup: SearchSetup, seed: int, number: int) 
         "kind": "query-based NAS",
         "darts_tse": __version__,
         **settings,
+        "unused_settings": sorted(unused_settings(config.algorithm, config.fitness)),
         "algorithm_name": ALGORITHMS[config.algorithm],
         "epochs_charged": config.epochs_charged,
         "fitness_label": setup.evaluation.label,

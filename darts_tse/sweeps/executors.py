@@ -1,6 +1,10 @@
 """Where the jobs run, through submitit: ``local`` (submitit's local executor, at most --max-parallel jobs at once,
 each on its own GPU or on the CPU) and ``slurm`` (one sbatch job array with the requested resources); the sbatch
-script a dry run prints; and what a submission's job id says later (queued, running, ended, its result)."""
+script a dry run prints; and what a submission's job id says later (queued, running, ended, its result).
+
+Checked against submitit 1.5.4, whose private parts are used where it has no public way (each use says so):
+``SlurmExecutor._make_submission_file_text`` / ``_submitit_command_str`` and ``parameters["map_count"]`` (the dry
+run's script), ``LocalJob._process`` (the process a local job runs in, to stop a setup shell's children)."""
 from __future__ import annotations
 
 import os
@@ -8,6 +12,7 @@ import pickle
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -18,6 +23,7 @@ from typing import Callable, Iterable
 
 import submitit
 
+from ..tracking import environment
 from .grid import SweepError
 from .record import is_running, process_start
 
@@ -28,8 +34,15 @@ SLURM_RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING"}
 
 
 def pythonpath_setup(root: Path) -> str:
-    """The shell line that lets a job import the same darts_tse as the command that submitted it."""
+    """The shell line that lets a SLURM job import the same darts_tse as the command that submitted it."""
     return f"export PYTHONPATH={shlex.quote(str(root))}${{PYTHONPATH:+:$PYTHONPATH}}"
+
+
+def pythonpath(root: Path, environ=os.environ) -> str:
+    """PYTHONPATH with `root` first: what a local job needs to import the same darts_tse (submitit copies the
+    launcher's environment into the job, so no setup shell is needed for it)."""
+    rest = environ.get("PYTHONPATH")
+    return str(root) + (f"{os.pathsep}{rest}" if rest else "")
 
 
 class JobFailed(RuntimeError):
@@ -80,8 +93,8 @@ def sbatch_script(folder: Path, options: SlurmOptions, jobs: int) -> str:
     writer = _ScriptWriter(folder, max_num_timeout=options.max_timeouts)
     writer.update_parameters(**options.parameters(jobs))
     if jobs > 1:
-        writer.parameters["map_count"] = jobs  # how submit_array marks an array
-    return writer._make_submission_file_text(writer._submitit_command_str, "dry-run")
+        writer.parameters["map_count"] = jobs  # how submit_array marks an array (private, submitit 1.5.4)
+    return writer._make_submission_file_text(writer._submitit_command_str, "dry-run")  # private, submitit 1.5.4
 
 
 def require_slurm() -> None:
@@ -113,8 +126,9 @@ class LocalOptions:
     max_parallel: int = 1
     gpus: list[int] = field(default_factory=list)  # empty: the jobs run on the CPU
     time_min: float | None = None  # None: no limit
-    setup: list[str] = field(default_factory=list)
+    setup: list[str] = field(default_factory=list)  # the user's shell lines (they make submitit start a shell)
     max_timeouts: int = 3
+    pythonpath: str | None = None  # the jobs' PYTHONPATH (None: the launcher's)
 
 
 def visible_gpus(environ=os.environ) -> list[int]:
@@ -140,7 +154,8 @@ class LocalPool:
 
     Slot i runs on GPU ``gpus[i]`` (``CUDA_VISIBLE_DEVICES``), or on the CPU without GPUs. ``on_submit(key, job_id,
     extra)`` is called as each job starts, ``on_end(key, job)`` as it ends; a requeued job (a time limit reached)
-    is restarted by submitit in its slot.
+    is restarted by submitit in its slot. The jobs get ``options.pythonpath`` through the environment submitit
+    copies, so without setup lines a job runs without a shell and :meth:`cancel` reaches it.
     """
 
     def __init__(self, folder: Path, options: LocalOptions, poll_s: float = 0.5):
@@ -167,7 +182,9 @@ class LocalPool:
                 for slot in range(self.options.max_parallel):
                     if pending and slot not in running:
                         key, function = pending.popleft()
-                        job = self._executor(slot).submit(function)
+                        pythonpath = {"PYTHONPATH": self.options.pythonpath} if self.options.pythonpath else {}
+                        with environment(**pythonpath):  # submitit copies the environment into the job
+                            job = self._executor(slot).submit(function)
                         running[slot] = (key, job)
                         gpu = self.options.gpus[slot] if self.options.gpus else None
                         on_submit(key, job.job_id, {"start": process_start(job.job_id), "gpu": gpu})
@@ -178,25 +195,82 @@ class LocalPool:
                         on_end(key, job)
         finally:
             for _, job in running.values():
-                job.cancel(check=False)
+                cancel(job)
+
+
+def cancel(job: submitit.LocalJob) -> None:
+    """Stop a local job: SIGINT to its process (submitit's controller, which stops its task, as Ctrl-C does), and,
+    where setup lines made submitit start a shell that does not pass signals on, to the shell's children too."""
+    job.cancel(check=False)
+    process = getattr(job, "_process", None)  # the Popen of the job (private, submitit 1.5.4)
+    if process is not None and process.poll() is None:
+        for child in _children(process.pid):
+            try:
+                os.kill(child, signal.SIGINT)
+            except OSError:  # it ended meanwhile
+                pass
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc; none where it cannot be read)."""
+    children = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text(encoding="ascii", errors="replace")
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:  # field 4, counted after the command name
+                children.append(int(entry.name))
+    return children
 
 
 # ---- what a job id says later -------------------------------------------------------------------------------------
 def activity(submission: dict, folder: Path) -> str:
-    """QUEUED, RUNNING, ENDED or UNKNOWN for a recorded submission (SLURM: its sacct state; local: whether its
-    process still runs on this machine)."""
+    """QUEUED, RUNNING, ENDED or UNKNOWN for a recorded submission (SLURM: its sacct state, else squeue's, where a
+    job squeue does not list has ended; local: whether its process still runs on this machine)."""
     if submission.get("executor") == "local":
         if submission.get("host") != socket.gethostname():
             return UNKNOWN
         return RUNNING if is_running({**submission, "pid": submission["job_id"]}) else ENDED
-    if shutil.which("sacct") is None:  # e.g. a copy of the sweep folder read off the cluster
-        return UNKNOWN
-    state = (submitit.SlurmJob(folder, submission["job_id"]).state.split() or [""])[0].upper()  # "CANCELLED by 12"
+    state = sacct_state(folder, submission["job_id"])
+    if not state:  # no sacct here, or no accounting data for the job (purged, accounting off)
+        listed = squeue_state(submission["job_id"])
+        if listed is None:  # e.g. a copy of the sweep folder read off the cluster
+            return UNKNOWN
+        if listed == "":
+            return ENDED
+        state = listed
     if state in SLURM_QUEUED:
         return QUEUED
     if state in SLURM_RUNNING:
         return RUNNING
-    return UNKNOWN if state in ("UNKNOWN", "") else ENDED
+    return UNKNOWN if state == "UNKNOWN" else ENDED
+
+
+def sacct_state(folder: Path, job_id: str) -> str:
+    """The state SLURM's accounting (sacct, through submitit) records for `job_id`: its first word ('RUNNING',
+    'CANCELLED' of 'CANCELLED by 12', ...), '' when sacct is not here or has no record of the job."""
+    if shutil.which("sacct") is None:  # e.g. a copy of the sweep folder read off the cluster
+        return ""
+    state = submitit.SlurmJob(folder, job_id).watcher.get_state(job_id, mode="force")  # not the cache of 2 s ago
+    word = (state.split() or [""])[0].upper()
+    return "" if word == "UNKNOWN" else word
+
+
+def squeue_state(job_id: str) -> str | None:
+    """The state squeue lists for `job_id` ('PENDING', 'RUNNING', ...), '' when it does not list it (the job is
+    neither queued nor running), None when squeue cannot be asked."""
+    if shutil.which("squeue") is None:
+        return None
+    try:
+        result = subprocess.run(["squeue", "--noheader", "--format=%T", f"--jobs={job_id}"], capture_output=True,
+                                text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if result.returncode != 0:  # a job id it no longer knows: "slurm_load_jobs error: Invalid job id specified"
+        return "" if "invalid job id" in result.stderr.lower() else None
+    return (result.stdout.split() or [""])[0].upper()
 
 
 def job_paths(submission: dict, folder: Path):

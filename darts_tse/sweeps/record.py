@@ -101,20 +101,59 @@ class Sweep:
 
 
 def load_sweep(folder: str | Path) -> Sweep:
-    """The sweep recorded in `folder`/sweep.json; SweepError when there is none or it is unreadable."""
+    """The sweep recorded in `folder`/sweep.json; SweepError when there is none, or it is unreadable or damaged (a
+    field of the wrong type)."""
     folder = Path(folder)
     path = folder / SWEEP_FILE
     if not path.is_file():
         raise SweepError(f"{folder} is not a sweep folder (no {SWEEP_FILE}); pass the --out of a sweep")
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        jobs = [Job(item["name"], dict(item["axes"]), list(item["argv"]), list(item.get("submissions", [])))
-                for item in document["jobs"]]
-        return Sweep(folder, dict(document["grid"]), list(document["fixed"]), jobs, dict(document.get("executor") or {}),
-                     document.get("launcher"))
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise SweepError(f"{path} is not a sweep record ({type(error).__name__}: {error}); it is written by "
-                         f"scripts/sweep.py") from error
+    except (OSError, ValueError) as error:  # ValueError: not JSON, or not UTF-8
+        raise SweepError(f"cannot read {path} ({type(error).__name__}: {error}); it is written by scripts/sweep.py, "
+                         f"restore it") from error
+    problem = _damage(document)
+    if problem:
+        raise SweepError(f"{path} is damaged ({problem}); it is written by scripts/sweep.py, restore it")
+    jobs = [Job(item["name"], dict(item["axes"]), list(item["argv"]), list(item.get("submissions", [])))
+            for item in document["jobs"]]
+    return Sweep(folder, dict(document["grid"]), list(document["fixed"]), jobs, dict(document.get("executor") or {}),
+                 document.get("launcher"))
+
+
+def _damage(document) -> str:
+    """What in a sweep.json document is not as :meth:`Sweep.save` writes it ('' when nothing)."""
+    def strings(value) -> bool:
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+    if not isinstance(document, dict):
+        return "it is not a JSON object"
+    grid = document.get("grid")
+    if not isinstance(grid, dict) or not all(strings(values) for values in grid.values()):
+        return "grid is not {axis: [values]}"
+    if not strings(document.get("fixed")):
+        return "fixed is not a list of flags"
+    if not isinstance(document.get("executor") or {}, dict):
+        return "executor is not an object"
+    launcher = document.get("launcher")
+    if launcher is not None and not isinstance(launcher, dict):
+        return "launcher is not an object"
+    jobs = document.get("jobs")
+    if not isinstance(jobs, list):
+        return "jobs is not a list"
+    for number, job in enumerate(jobs, 1):
+        if not isinstance(job, dict) or not isinstance(job.get("name"), str) or not job["name"]:
+            return f"job {number} has no name"
+        axes, submissions = job.get("axes"), job.get("submissions", [])
+        if not isinstance(axes, dict) or not all(isinstance(v, str) for v in axes.values()):
+            return f"job {job['name']}: axes is not {{axis: value}}"
+        if not strings(job.get("argv")):
+            return f"job {job['name']}: argv is not a list of flags"
+        if not isinstance(submissions, list) or not all(
+                isinstance(item, dict) and isinstance(item.get("job_id"), str) and item["job_id"]
+                and isinstance(item.get("executor"), str) for item in submissions):
+            return f"job {job['name']}: a submission lacks its job id or executor"
+    return ""
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from ..tracking import sync_runs_command
 from .executors import QUEUED, RUNNING, UNKNOWN, activity, last_log_line, outcome
 from .record import Job, Sweep, is_running
 from .state import DAMAGED, DONE, run_state
@@ -43,6 +44,8 @@ def job_status(sweep: Sweep, job: Job) -> JobStatus:
     result = outcome(submission, sweep.submitit_folder)
     if result is not None and result[0] == "error":
         return JobStatus(job.name, FAILED, result[1], job_id)
+    if result is not None and run.detail:  # it ended well, but its run is not done: e.g. W&B failed to close it
+        return JobStatus(job.name, FAILED, run.detail, job_id)
     if now == UNKNOWN:
         return JobStatus(job.name, UNKNOWN, f"the scheduler cannot be asked here; {run.progress} finished", job_id)
     if run.kind == DAMAGED:
@@ -57,15 +60,6 @@ def sweep_status(sweep: Sweep) -> list[JobStatus]:
     return [job_status(sweep, job) for job in sweep.jobs]
 
 
-def wandb_sync_command(sweep: Sweep) -> tuple[str, int] | None:
-    """(the one command that uploads every job's W&B offline runs, all segments in order; the number of segments),
-    or None when there is none."""
-    segments = sum(len(list((sweep.run_dir(job) / "wandb").glob("offline-run-*"))) for job in sweep.jobs)
-    if not segments:
-        return None
-    return f"wandb sync {shlex.quote(str(sweep.folder))}/*/wandb/offline-run-*", segments
-
-
 def format_status(sweep: Sweep, statuses: list[JobStatus]) -> str:
     """The status table, a summary line, and the commands that sync W&B and compare the results."""
     counts = [f"{sum(s.state == state for s in statuses)} {state}" for state in STATES
@@ -74,7 +68,7 @@ def format_status(sweep: Sweep, statuses: list[JobStatus]) -> str:
     lines = [f"sweep {sweep.folder}: {len(statuses)} jobs: {', '.join(counts)}", "",
              f"{'job':<{width}}  {'state':<13}  {'job id':<12}  details"]
     lines += [f"{s.name:<{width}}  {s.state:<13}  {s.job_id or '-':<12}  {s.detail}".rstrip() for s in statuses]
-    sync = wandb_sync_command(sweep)
+    sync = sync_runs_command(sweep.folder)
     lines.append("")
     if sync is None:
         lines.append("W&B: no offline runs to sync")

@@ -5,9 +5,10 @@ genotype.json; W&B's files and ``last_logged_epoch`` in ``wandb/`` (offline/onli
 """
 from .local_files import FAILED, FINISHED, INTERRUPTED, LocalFiles, Sink, genotype_row
 from .wandb_files import UnknownWandbFormat, last_logged_step, offline_segments, read_payloads, read_records
-from .wandb_sink import (LOGGED_MARKER, WandbSink, flatten_metrics, new_wandb_id, probability_scalars,
-                         resolve_wandb_mode, sync_command)
+from .wandb_sink import (LOGGED_MARKER, WandbSink, environment, flatten_metrics, new_wandb_id, probability_scalars,
+                         resolve_wandb_mode, sync_command, sync_runs_command)
 
 __all__ = ["FAILED", "FINISHED", "INTERRUPTED", "LOGGED_MARKER", "LocalFiles", "Sink", "UnknownWandbFormat", "WandbSink",
-           "flatten_metrics", "genotype_row", "last_logged_step", "new_wandb_id", "offline_segments",
-           "probability_scalars", "read_payloads", "read_records", "resolve_wandb_mode", "sync_command"]
+           "environment", "flatten_metrics", "genotype_row", "last_logged_step", "new_wandb_id", "offline_segments",
+           "probability_scalars", "read_payloads", "read_records", "resolve_wandb_mode", "sync_command",
+           "sync_runs_command"]

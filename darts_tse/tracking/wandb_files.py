@@ -79,9 +79,12 @@ def read_records(path: str | Path) -> list:
     return records
 
 
+OFFLINE_SEGMENT_GLOB = "offline-run-*"  # W&B's folder of one offline segment, named by its start time
+
+
 def offline_segments(wandb_dir: str | Path, run_id: str) -> list[Path]:
     """Every offline segment file of run `run_id` under `wandb_dir` (one per process that logged to it), oldest first."""
-    return sorted(Path(wandb_dir).glob(f"offline-run-*/run-{run_id}.wandb"))
+    return sorted(Path(wandb_dir).glob(f"{OFFLINE_SEGMENT_GLOB}/run-{run_id}.wandb"))
 
 
 def last_logged_step(wandb_dir: str | Path, run_id: str) -> int:

@@ -17,7 +17,7 @@ from ..files import FINAL_GENOTYPE_FILE, GENOTYPES_FILE, WANDB_DIR, WANDB_MARKER
 from ..nb201.labels import nb201_label
 from ..space.genotype import EDGES, OPS
 from .local_files import FINISHED
-from .wandb_files import UnknownWandbFormat, last_logged_step, offline_segments
+from .wandb_files import OFFLINE_SEGMENT_GLOB, UnknownWandbFormat, last_logged_step, offline_segments
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,16 @@ def sync_command(out: Path, run_id: str) -> str:
     first: ``wandb sync <out>/wandb/offline-run-A <out>/wandb/offline-run-B``."""
     segments = [str(path.parent) for path in offline_segments(Path(out) / WANDB_DIR, run_id)]
     return "wandb sync " + " ".join(shlex.quote(segment) for segment in segments) if segments else \
-        f"wandb sync {shlex.quote(str(Path(out) / WANDB_DIR))}/offline-run-*"
+        f"wandb sync {shlex.quote(str(Path(out) / WANDB_DIR))}/{OFFLINE_SEGMENT_GLOB}"
+
+
+def sync_runs_command(folder: Path) -> tuple[str, int] | None:
+    """(the one command that uploads the offline W&B segments of every run directory in `folder` (a sweep's), all of
+    them, each run's oldest first; how many segments there are), or None when there is none."""
+    segments = len(list(Path(folder).glob(f"*/{WANDB_DIR}/{OFFLINE_SEGMENT_GLOB}")))
+    if not segments:
+        return None
+    return f"wandb sync {shlex.quote(str(folder))}/*/{WANDB_DIR}/{OFFLINE_SEGMENT_GLOB}", segments
 
 
 def resolve_wandb_mode(flag: str, environ: Mapping[str, str] = os.environ) -> str:
@@ -83,8 +92,9 @@ def resolve_wandb_mode(flag: str, environ: Mapping[str, str] = os.environ) -> st
 
 
 @contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the body, then restore what was there."""
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the body, then restore what was there (W&B's mode here; a sweep's local jobs
+    copy the environment they start in)."""
     previous = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -177,7 +187,7 @@ class WandbSink:
                 self.log_epoch(row["metrics"], row["arch"])
 
     def _init(self, config: dict):
-        with _environment(WANDB_MODE=self.mode):  # wandb.init reads WANDB_MODE itself and rejects unknown values
+        with environment(WANDB_MODE=self.mode):  # wandb.init reads WANDB_MODE itself and rejects unknown values
             run = self.wandb.init(dir=str(self.out), mode=self.mode, project=self.project, group=self.group,
                                   tags=self.tags, name=self.name, id=self.run_id, config=config, resume="allow",
                                   allow_val_change=True, reinit="create_new", settings=wandb_settings(self.wandb))
