@@ -277,10 +277,11 @@ def _run_directory(out: Path, *, fresh: bool) -> Iterator[_Claim]:
     directory too when this call created it: a failed start leaves nothing, and never touches another's files."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.mkdir()
-        created = True
-    except FileExistsError:
-        created = False
+        try:
+            out.mkdir()  # exclusive: only the process that made the directory may remove it again
+            created = True
+        except FileExistsError:
+            created = False
     except OSError as error:
         raise ConfigError(f"cannot create --out {out}: {error.strerror or error}; choose a writable directory") from error
     claim = _Claim(created)
