@@ -2,7 +2,7 @@
 
 A resumed run repeats exactly what an uninterrupted one computes when every kernel-relevant setting is the same:
 the torch version, the device (type and name), the CPU thread count (float32 reductions split across threads sum
-in another order), channels-last, and on CUDA the CUDA/cuDNN versions and ``cudnn.benchmark`` / deterministic
+in another order), channels-last, a compiled forward (fused kernels round differently), and on CUDA the CUDA/cuDNN versions and ``cudnn.benchmark`` / deterministic
 algorithms. The batches, the RNG streams and every state are restored exactly regardless; with other kernels the
 continuation differs by float round-off (single ReLU inputs near 0 flip, ~1e-4 on α after a few epochs).
 """
@@ -15,10 +15,10 @@ import torch
 
 # the keys whose change breaks bit-exact resume (the others are recorded for the reader)
 EXACTNESS_KEYS = ("torch", "device_type", "device_name", "threads", "channels_last", "cuda", "cudnn",
-                  "cudnn_benchmark", "deterministic_algorithms")
+                  "cudnn_benchmark", "deterministic_algorithms", "compile")
 
 
-def run_environment(device: torch.device, *, channels_last: bool) -> dict:
+def run_environment(device: torch.device, *, channels_last: bool, compile: str | None = None) -> dict:
     """The versions, device and kernel settings this process computes with (after ``--threads`` was applied)."""
     cuda = device.type == "cuda"
     return {
@@ -31,6 +31,7 @@ def run_environment(device: torch.device, *, channels_last: bool) -> dict:
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "cudnn_benchmark": bool(torch.backends.cudnn.benchmark) if cuda else None,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "compile": compile,  # the torch.compile mode of the supernet's mixed forward (None: eager)
     }
 
 
