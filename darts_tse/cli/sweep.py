@@ -53,7 +53,7 @@ from .sweep_plan import plan_jobs
 from .errors import cli_main
 
 ROOT = Path(darts_tse.__file__).resolve().parents[1]  # jobs import the darts_tse this command imported
-LOCAL_ONLY, SLURM_ONLY = ("max_parallel", "gpus"), ("partition", "account", "cpus_per_job", "mem_gb",
+LOCAL_ONLY, SLURM_ONLY = ("max_parallel", "gpus", "jobs_per_gpu"), ("partition", "account", "cpus_per_job", "mem_gb",
                                                      "array_parallelism", "sbatch")
 OPTIONS = ("executor", "gpus_per_job", "time", "setup", "max_timeouts", *LOCAL_ONLY, *SLURM_ONLY)
 
@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="jobs at once (default: one per GPU, 1 on the CPU)")
     local.add_argument("--gpus", type=_gpu_list, default=None, metavar="0,1,...",
                        help="the GPUs to give jobs, one each (default: CUDA_VISIBLE_DEVICES, else nvidia-smi's)")
+    local.add_argument("--jobs-per-gpu", type=_at_least(1), default=None,
+                       help="jobs sharing one GPU at once, for searches that fit side by side (default 1; "
+                            "docs/benchmarks.md: peak memory per method)")
     slurm = parser.add_argument_group("--executor slurm (sbatch)")
     slurm.add_argument("--partition", default=None)
     slurm.add_argument("--account", default=None)
@@ -217,8 +220,9 @@ def resolve_options(args: argparse.Namespace, recorded: dict, folder: Path) -> t
             raise SweepError("--gpus-per-job 1, but this machine shows no GPU (CUDA_VISIBLE_DEVICES, nvidia-smi); "
                              "give --gpus 0,1,... or --gpus-per-job 0 to run the jobs on the CPU")
         slots = gpus if gpus_per_job else []
-        options = LocalOptions(max_parallel=values["max_parallel"] or len(slots) or 1, gpus=slots,
-                               time_min=values["time"], setup=setup, max_timeouts=max_timeouts)
+        per_gpu = values["jobs_per_gpu"] or 1
+        options = LocalOptions(max_parallel=values["max_parallel"] or len(slots) * per_gpu or 1, gpus=slots,
+                               jobs_per_gpu=per_gpu, time_min=values["time"], setup=setup, max_timeouts=max_timeouts)
     return options, values
 
 
@@ -244,7 +248,8 @@ def dry_run_text(sweep: Sweep, options: LocalOptions | SlurmOptions) -> str:
                      f"with --resume once it has a checkpoint); its sbatch script:")
         lines += ["", sbatch_script(sweep.submitit_folder.absolute(), options, len(sweep.jobs))]
     else:
-        where = f"GPU {', '.join(map(str, options.gpus))} (one each)" if options.gpus else "the CPU"
+        share = "one each" if options.jobs_per_gpu == 1 else f"up to {options.jobs_per_gpu} jobs on each"
+        where = f"GPU {', '.join(map(str, options.gpus))} ({share})" if options.gpus else "the CPU"
         lines.append(f"--executor local: {options.max_parallel} at a time, on {where}; time limit "
                      f"{f'{options.time_min} min' if options.time_min else 'none'}")
     return "\n".join(lines)
