@@ -75,7 +75,7 @@ def supernet_weights(C: int, N: int, num_classes: int = 10) -> int:
 # ---- presets ----------------------------------------------------------------------------------------------------
 # --preset uniform (the default): every method gets the shared settings above (AutoDL / TSE code), so that the methods
 # differ in their α signal only. --preset paper: each method gets the settings of its released code, each fact as
-# (value, the file it was read from); a setting named on the command line still wins. docs/benchmarks.md lists them,
+# (value, the file it was read from); a setting named on the command line still wins. docs/comparison.md lists them,
 # and what those codebases do that no setting here can express.
 _AUTODL = "D-X-Y/AutoDL-Projects"
 _TSE = "rubinxin/TSE weight_sharing_nas/differentiable_nas"

@@ -5,7 +5,7 @@ overfitting-curve plot and a markdown report in one folder.
     python scripts/compare_methods.py --methods darts darts-tse drnas drnas-tse --seeds 0 1 2 --dataset cifar10 \
         --benchmark nb201_table.csv --out runs/compare-nb201 --preset paper
 
-See darts_tse/cli/compare_methods.py (--help) and docs/benchmarks.md.
+See darts_tse/cli/compare_methods.py (--help) and docs/comparison.md.
 """
 import sys
 from pathlib import Path

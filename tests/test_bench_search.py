@@ -35,8 +35,9 @@ def test_bench_search_times_every_method_and_writes_json_once(tmp_path, capsys):
     for method, row in result["methods"].items():
         assert row["steps"] == 2 and row["ms_per_minibatch"] > 0 and len(row["train_seconds"]) == 1, method
         assert row["eval_batches"] == 2 and row["eval_median_seconds"] > 0 and row["peak_mem_mb"] is None
-        assert row["projected_search_minutes"] == pytest.approx(
-            50 * (row["train_seconds"][0] + row["eval_seconds"][0]) / 60)
+        assert (row["epoch_minibatches"], row["epoch_eval_batches"]) == (3, 3)  # 12 images in batches of 4
+        assert row["projected_search_minutes"] == pytest.approx(  # whole epochs at the measured (2-batch) rates
+            50 * (row["train_seconds"][0] * 3 / 2 + row["eval_seconds"][0] * 3 / 2) / 60)
     config = result["config"]
     assert (config["device"], config["C"], config["train_images"], config["precision"]) == ("cpu", 2, 12, "fp32")
     assert config["torch"] and config["device_name"] and config["threads"] >= 1

@@ -8,7 +8,7 @@ plot (mean ± std over seeds) and a short markdown report, all in one folder.
         --epochs 3 --steps-per-epoch 20 --wandb disabled --out runs/compare-small     # a small CPU comparison
 
 Every flag not listed below is a train_search.py flag, passed to every search (checked by its parser before
-anything runs). ``--preset paper`` gives each method the settings of its released code (docs/benchmarks.md has the
+anything runs). ``--preset paper`` gives each method the settings of its released code (docs/comparison.md has the
 table); ``--preset uniform`` (the default) the same shared settings for all.
 
 What OUT holds: ``runs/`` (the sweep: one run directory per method and seed, ``sweep.json``), ``comparison.txt`` and
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                 "preset": args.preset, "train_search_flags": fixed}
     check_folder(out, settings)
     code = sweep_cli.main(sweep_argv(args, settings, out / RUNS_DIR))
-    if code == 2:  # a flag or folder the sweep refused (it printed why); nothing ran
-        return 2
+    if code in (2, 130):  # a flag or folder the sweep refused (it printed why), or Ctrl-C: no report
+        return code
     runs_folder = out / RUNS_DIR
     sweep = load_sweep(runs_folder)
     runs = load_runs([runs_folder / job.name for job in sweep.jobs], note=lambda line: print(line, file=sys.stderr))

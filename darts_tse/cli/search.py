@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     method.add_argument("--method", choices=list(METHODS), default=DEFAULTS.method, help="search method (default %(default)s)")
     method.add_argument("--preset", choices=PRESETS, default=DEFAULTS.preset,
                         help="uniform: every method gets the shared settings below; paper: each method gets its "
-                             "released code's settings (docs/benchmarks.md lists them; a flag you give still wins) "
+                             "released code's settings (docs/comparison.md lists them; a flag you give still wins) "
                              "(default %(default)s)")
     method.add_argument("--K", type=int, default=DEFAULTS.K, help="TSE: training minibatches per α step (default %(default)s)")
     method.add_argument("--tse-mode", choices=TSE_MODES, default=DEFAULTS.tse_mode,

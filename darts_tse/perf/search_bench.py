@@ -8,8 +8,10 @@ no checkpoint, no files). Per method it reports the median over the timed epochs
 minibatch and of the evaluation's seconds, their search-valid batch count, and on CUDA the peak memory allocated
 during the timed epochs (``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``: model, optimizer
 state, data and activations; what one search needs on the device). Both timers end in a read of a device number
-(the loss sums), so on CUDA they include the device's work. ``projected_search_minutes`` is ``search_epochs`` ×
-(median train + eval seconds of an epoch): arithmetic on the measured epochs, labelled as such.
+(the loss sums), so on CUDA they include the device's work. ``projected_search_minutes`` is ``search_epochs`` whole
+epochs at the measured rates: (ms per minibatch × the data's minibatches + evaluation seconds per batch × its
+search-valid batches) × ``search_epochs``, so a run capped by ``steps_per_epoch`` still projects whole epochs;
+arithmetic on the measured epochs, labelled as such.
 """
 from __future__ import annotations
 
@@ -92,24 +94,20 @@ def time_method(bench: SearchBenchConfig, method: str, device: torch.device) -> 
                 eval_s.append(result.eval_seconds)
                 steps = result.train["steps"]
         peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
-        eval_batches = _eval_batches(config, len(parts.data.valid))
+        full_train = math.ceil(len(parts.data.train) / config.batch_size)
+        full_eval = math.ceil(len(parts.data.valid) / config.batch_size)
     finally:
         del parts
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()
-    epoch_s = statistics.median(train_s) + statistics.median(eval_s)
-    return {"ms_per_minibatch": 1000 * statistics.median(train_s) / steps, "steps": steps,
-            "train_seconds": train_s, "eval_seconds": eval_s, "eval_median_seconds": statistics.median(eval_s),
-            "eval_batches": eval_batches, "peak_mem_mb": peak,
-            "projected_search_minutes": bench.search_epochs * epoch_s / 60}
-
-
-def _eval_batches(config: RunConfig, valid_images: int) -> int:
-    """The search-valid batches one evaluation reads (a one-shot run reads them once per probe)."""
-    batches = math.ceil(valid_images / config.batch_size)
-    limit = config.valid_batch_limit()
-    return min(batches, limit) if limit else batches
+    ms, eval_median = 1000 * statistics.median(train_s) / steps, statistics.median(eval_s)
+    eval_batches = min(full_eval, config.valid_batch_limit() or full_eval)  # per probe for a one-shot run
+    whole_epoch_s = ms * full_train / 1000 + eval_median * full_eval / eval_batches
+    return {"ms_per_minibatch": ms, "steps": steps, "train_seconds": train_s, "eval_seconds": eval_s,
+            "eval_median_seconds": eval_median, "eval_batches": eval_batches, "peak_mem_mb": peak,
+            "epoch_minibatches": full_train, "epoch_eval_batches": full_eval,
+            "projected_search_minutes": bench.search_epochs * whole_epoch_s / 60}
 
 
 def run_search_benchmark(bench: SearchBenchConfig) -> dict:
@@ -148,6 +146,6 @@ def format_search_table(result: dict) -> str:
         peak = "-" if row["peak_mem_mb"] is None else f"{row['peak_mem_mb']:.0f}"
         lines.append(f"{method:<20}{row['ms_per_minibatch']:>15.1f}{row['steps']:>12}{row['eval_median_seconds']:>9.2f}"
                      f"{row['eval_batches']:>13}{peak:>10}{row['projected_search_minutes']:>34.1f}")
-    lines.append("projected = search epochs × (median train + eval seconds of a timed epoch); one-shot evaluations "
-                 "read the eval batches once per probe")
+    lines.append("projected = search epochs of whole epochs (all minibatches, all eval batches) at the measured rates; "
+                 "one-shot evaluations read the eval batches once per probe")
     return "\n".join(lines)
