@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 
@@ -43,6 +43,10 @@ CUSTOM_DATASETS = ("folder", "npz")  # your own data: --data-dir names the folde
 TSE_MODES = ("joint", "rollout")
 DRNAS_REGULARIZERS = ("l2", "kl")
 WANDB_MODES = ("online", "offline", "disabled")
+PRECISIONS = ("fp32", "bf16")  # bf16: torch.autocast around every forward of the supernet (docs/benchmarks.md)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile modes of the supernet's mixed forward
+HVP_METHODS = ("finite-difference", "exact")  # the Hessian-vector product of second-order DARTS
+PRESETS = ("uniform", "paper")
 L2_ARCH_WEIGHT_DECAY = 1e-3  # Adam's weight decay on α unless DrNAS' KL term is the regulariser
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 MIN_IMAGE_SIZE = 4  # the supernet halves the resolution twice: sizes are multiples of 4
@@ -51,9 +55,11 @@ MAX_SUPERNET_WEIGHTS = 500_000_000  # ~6 GB with gradients and momentum in float
 DEVICE_TYPES = ("auto", "cpu", "cuda")
 NB201_CELLS = 5**6
 
-# Settings that do not change what a run computes: they may differ when a run is resumed.
+# Settings that do not change what a run computes: they may differ when a run is resumed. (The kernel choices
+# -- threads, compile, cudnn_benchmark -- change float round-off only; a resume with others says so.)
 NOT_SEARCH_RELEVANT = frozenset({"out", "device", "data_dir", "benchmark", "progress", "threads",
-                                 "wandb", "wandb_project", "wandb_group", "wandb_tags"})
+                                 "wandb", "wandb_project", "wandb_group", "wandb_tags",
+                                 "compile", "cudnn_benchmark", "data_on_device"})
 
 
 def supernet_weights(C: int, N: int, num_classes: int = 10) -> int:
@@ -65,6 +71,95 @@ def supernet_weights(C: int, N: int, num_classes: int = 10) -> int:
     cells = sum(60 * N * (C * 2**stage) ** 2 for stage in range(3))
     reductions = sum(9 * c * 2 * c + 9 * (2 * c) ** 2 + 4 * 2 * c + c * 2 * c for c in (C, 2 * C))
     return cells + reductions + 27 * C + 2 * C + 2 * 4 * C + 4 * C * num_classes + num_classes
+
+
+# ---- presets ----------------------------------------------------------------------------------------------------
+# --preset uniform (the default): every method gets the shared settings above (AutoDL / TSE code), so that the methods
+# differ in their α signal only. --preset paper: each method gets the settings of its released code, each fact as
+# (value, the file it was read from); a setting named on the command line still wins. docs/comparison.md lists them,
+# and what those codebases do that no setting here can express.
+_AUTODL = "D-X-Y/AutoDL-Projects"
+_TSE = "rubinxin/TSE weight_sharing_nas/differentiable_nas"
+_DRNAS = "xiangning-chen/DrNAS 201-space/train_search.py"
+PAPER_PRESET: dict[str, dict[str, tuple[object, str]]] = {
+    "darts": {
+        "epochs": (50, f"{_AUTODL} configs/nas-benchmark/algos/DARTS.config (epochs 50)"),
+        "batch_size": (64, f"{_AUTODL} configs/nas-benchmark/algos/DARTS.config (batch_size 64)"),
+        "lr": (0.025, f"{_AUTODL} configs/nas-benchmark/algos/DARTS.config (LR 0.025)"),
+        "lr_min": (0.001, f"{_AUTODL} configs/nas-benchmark/algos/DARTS.config (eta_min 0.001)"),
+        "momentum": (0.9, f"{_AUTODL} configs/nas-benchmark/algos/DARTS.config (momentum 0.9)"),
+        "nesterov": (True, f"{_AUTODL} configs/nas-benchmark/algos/DARTS.config (nesterov 1)"),
+        "weight_decay": (5e-4, f"{_AUTODL} configs/nas-benchmark/algos/DARTS.config (decay 0.0005)"),
+        "grad_clip": (5.0, f"{_AUTODL} exps/NAS-Bench-201-algos/DARTS-V1.py (--gradient_clip default 5)"),
+        "order": (1, f"{_AUTODL} exps/NAS-Bench-201-algos/DARTS-V1.py (first order: arch_loss.backward() at w)"),
+        "arch_lr": (3e-4, f"{_AUTODL} scripts-search/NAS-Bench-201-algos/DARTS-V1.sh (--arch_learning_rate 0.0003)"),
+        "arch_beta1": (0.5, f"{_AUTODL} exps/NAS-Bench-201-algos/DARTS-V1.py (Adam betas=(0.5, 0.999))"),
+        "arch_beta2": (0.999, f"{_AUTODL} exps/NAS-Bench-201-algos/DARTS-V1.py (Adam betas=(0.5, 0.999))"),
+        "arch_weight_decay": (1e-3, f"{_AUTODL} scripts-search/NAS-Bench-201-algos/DARTS-V1.sh (--arch_weight_decay 0.001)"),
+    },
+    "darts-tse": {
+        "epochs": (50, "rubinxin/TSE README.md (search-cell.py --search_epochs=50)"),
+        "K": (100, "rubinxin/TSE README.md (search-cell.py --inner_steps=100)"),
+        "tse_mode": ("rollout", f"{_TSE}/darts_tse_nb201/search-cell.py (--higher_loop default bilevel: roll out on a "
+                                f"copy, restore, step α, then train the weights on the same batches)"),
+        "grad_clip": (None, f"{_TSE}/darts_tse_nb201 (no clip_grad_norm_ anywhere in it)"),
+        "batch_size": (64, f"{_TSE}/darts_tse_nb201/configs/nas-benchmark/algos/weight-sharing.config (batch_size 64)"),
+        "lr": (0.025, f"{_TSE}/darts_tse_nb201/configs/nas-benchmark/algos/weight-sharing.config (LR 0.025)"),
+        "lr_min": (0.001, f"{_TSE}/darts_tse_nb201/configs/nas-benchmark/algos/weight-sharing.config (eta_min 0.001)"),
+        "momentum": (0.9, f"{_TSE}/darts_tse_nb201/configs/nas-benchmark/algos/weight-sharing.config (momentum 0.9)"),
+        "nesterov": (True, f"{_TSE}/darts_tse_nb201/configs/nas-benchmark/algos/weight-sharing.config (nesterov 1)"),
+        "weight_decay": (5e-4, f"{_TSE}/darts_tse_nb201/configs/nas-benchmark/algos/weight-sharing.config (decay 0.0005)"),
+        "arch_lr": (3e-4, f"{_TSE}/darts_tse_nb201/search-cell.py (--arch_learning_rate default 3e-4)"),
+        "arch_beta1": (0.5, f"{_TSE}/darts_tse_nb201/search-cell.py (Adam betas=(0.5, 0.999))"),
+        "arch_beta2": (0.999, f"{_TSE}/darts_tse_nb201/search-cell.py (Adam betas=(0.5, 0.999))"),
+        "arch_weight_decay": (1e-3, f"{_TSE}/darts_tse_nb201/search-cell.py (--arch_weight_decay default 1e-3)"),
+    },
+    "drnas": {
+        "epochs": (100, f"{_DRNAS} (--epochs default 100)"),
+        "batch_size": (64, f"{_DRNAS} (--batch_size default 64)"),
+        "lr": (0.025, f"{_DRNAS} (--learning_rate default 0.025)"),
+        "lr_min": (0.001, f"{_DRNAS} (--learning_rate_min default 0.001)"),
+        "momentum": (0.9, f"{_DRNAS} (--momentum default 0.9)"),
+        "nesterov": (False, f"{_DRNAS} (torch.optim.SGD without nesterov)"),
+        "weight_decay": (3e-4, f"{_DRNAS} (--weight_decay default 3e-4)"),
+        "grad_clip": (5.0, f"{_DRNAS} (--grad_clip default 5)"),
+        "order": (1, f"{_DRNAS} (--unrolled off by default)"),
+        "drnas_reg": ("l2", f"{_DRNAS} (--reg_type default l2)"),
+        "arch_lr": (3e-4, f"{_DRNAS} (--arch_learning_rate default 3e-4)"),
+        "arch_beta1": (0.5, "xiangning-chen/DrNAS architect.py (Adam betas=(0.5, 0.999))"),
+        "arch_beta2": (0.999, "xiangning-chen/DrNAS architect.py (Adam betas=(0.5, 0.999))"),
+        "arch_weight_decay": (None, "xiangning-chen/DrNAS architect.py (Adam weight_decay = --reg_scale, 1e-3, with "
+                                    "l2; 0 with kl: what --arch-weight-decay's default does)"),
+    },
+    "drnas-tse": {
+        "epochs": (100, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (train_epochs = [50, 50])"),
+        "K": (100, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (format_input_data(..., inner_steps=100))"),
+        "tse_mode": ("rollout", f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (--higher_loop default bilevel)"),
+        "arch_warmup_epochs": (10, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (α steps only `if epoch >= 10`, "
+                                   f"epoch counted within each of the two stages)"),
+        "grad_clip": (None, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (train_higher has no clip_grad_norm_)"),
+        "batch_size": (64, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (--batch_size default 64)"),
+        "lr": (0.025, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (--learning_rate default 0.025)"),
+        "lr_min": (0.001, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (--learning_rate_min default 0.001)"),
+        "momentum": (0.9, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (--momentum default 0.9)"),
+        "nesterov": (False, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (torch.optim.SGD without nesterov)"),
+        "weight_decay": (3e-4, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (--weight_decay default 3e-4)"),
+        "drnas_reg": ("l2", f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (--reg_type default l2)"),
+        "arch_lr": (3e-4, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (--arch_learning_rate default 3e-4)"),
+        "arch_beta1": (0.5, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (Adam betas=(0.5, 0.999))"),
+        "arch_beta2": (0.999, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (Adam betas=(0.5, 0.999))"),
+        "arch_weight_decay": (None, f"{_TSE}/drnas_nb201/201-space/train_search_tse.py (Adam weight_decay = "
+                                    f"--reg_scale, 1e-3, with l2; 0 with kl: what --arch-weight-decay's default does)"),
+    },
+}
+
+
+def preset_settings(preset: str, method: str) -> dict[str, object]:
+    """The settings `preset` gives `method` (uniform: none, the shared defaults stand)."""
+    _choice("preset", preset, PRESETS)
+    if preset == "uniform":
+        return {}
+    return {name: value for name, (value, _) in PAPER_PRESET[method].items()}
 
 
 @dataclass
@@ -92,6 +187,11 @@ class RunConfig:
     # supernet
     track_running_stats: bool = False
     channels_last: bool = True
+    # fast paths (all off by default, so that fp32 results stay as they are)
+    precision: str = "fp32"  # "bf16": autocast around every forward of the supernet
+    compile: str | None = None  # a torch.compile mode for the supernet's mixed forward, None: eager
+    cudnn_benchmark: bool = False  # CUDA only: torch.backends.cudnn.benchmark
+    data_on_device: bool = False  # copy both uint8 halves to the device once; batches are gathered there
     # data
     max_train_samples: int | None = None
     synthetic_samples: int = 512
@@ -111,6 +211,9 @@ class RunConfig:
         """Raise ConfigError naming the first invalid setting; returns self."""
         _choice("dataset", self.dataset, DATASETS)
         _choice("wandb", self.wandb, WANDB_MODES)
+        _choice("precision", self.precision, PRECISIONS)
+        if self.compile is not None:
+            _choice("compile", self.compile, COMPILE_MODES)
         for name in ("epochs", "batch_size", "C", "N", "synthetic_samples", "synthetic_image_size"):
             _integer(name, getattr(self, name), low=1)
         for name in ("steps_per_epoch", "max_train_samples", "threads"):
@@ -156,6 +259,11 @@ class RunConfig:
                 raise ConfigError("--out is empty; give the run directory, or leave --out out for runs/<name>")
             if Path(self.out).exists() and not Path(self.out).is_dir():
                 raise ConfigError(f"--out {self.out} is a file; give a directory for the run's files")
+        return self
+
+    def resolve(self, given: set[str]) -> RunConfig:
+        """The config a command line means: subclasses fill in what a preset sets for the settings not in `given`
+        (the names the command line gave). Here: unchanged."""
         return self
 
     def unused_settings(self) -> dict[str, str]:
@@ -220,6 +328,8 @@ class SearchConfig(RunConfig):
     K: int = 100
     tse_mode: str = "joint"
     order: int = 1
+    hvp: str = "finite-difference"  # order 2: DARTS' central difference, or "exact" (double backward)
+    preset: str = "uniform"  # recorded; resolve() applies it (see PAPER_PRESET)
     # α: Adam
     arch_lr: float = 3e-4
     arch_beta1: float = 0.5
@@ -252,6 +362,8 @@ class SearchConfig(RunConfig):
         _choice("method", self.method, METHODS)
         _choice("tse_mode", self.tse_mode, TSE_MODES)
         _choice("drnas_reg", self.drnas_reg, DRNAS_REGULARIZERS)
+        _choice("hvp", self.hvp, HVP_METHODS)
+        _choice("preset", self.preset, PRESETS)
         if self.order not in (1, 2):
             raise ConfigError(f"--order must be 1 (first order) or 2 (unrolled second order), got {self.order}")
         _integer("K", self.K, low=1)
@@ -270,7 +382,16 @@ class SearchConfig(RunConfig):
         for name in ("arch_beta1", "arch_beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must lie in [0, 1), got {getattr(self, name)}")
+        if self.compile is not None and self.order == 2 and self.hvp == "exact" and self.method_spec.architect == "validation":
+            raise ConfigError("--hvp exact differentiates twice, which torch.compile'd forwards do not support; drop "
+                              "--compile, or use --hvp finite-difference")
         return self
+
+    def resolve(self, given: set[str]) -> SearchConfig:
+        """This config with its preset's settings for its method, except those in `given` (the settings the
+        command line named, which win)."""
+        values = {name: value for name, value in preset_settings(self.preset, self.method).items() if name not in given}
+        return replace(self, **values) if values else self
 
     def unused_settings(self) -> dict[str, str]:
         """The method- and dataset-specific settings this search does not use, each with the runs that do."""
@@ -279,6 +400,8 @@ class SearchConfig(RunConfig):
             unused |= {"K": "only darts-tse and drnas-tse use it", "tse_mode": "only darts-tse and drnas-tse use it"}
         if method.architect != "validation":
             unused["order"] = "only darts and drnas have a second order"
+        if method.architect != "validation" or self.order != 2:
+            unused["hvp"] = "only the second order (--order 2) of darts and drnas has a Hessian-vector product"
         if method.mixing != "dirichlet":
             unused["drnas_reg"] = "only drnas and drnas-tse use it"
         if method.mixing != "dirichlet" or self.drnas_reg != "kl":

@@ -31,10 +31,14 @@ class OutputPathError(ValueError):
     """An output path that cannot be written as asked (a folder, a wrong extension, a read-only place)."""
 
 
-def check_output_file(path: str | Path, suffixes: tuple[str, ...], what: str = "-o") -> Path:
+def check_output_file(path: str | Path, suffixes: tuple[str, ...], what: str = "-o", *,
+                      overwrite: bool = True) -> Path:
     """`path` as a Path if a file with one of `suffixes` can be written there; OutputPathError (one line, with the
-    fix) for a folder, another extension, or a parent that is not a writable folder."""
+    fix) for a folder, another extension, a parent that is not a writable folder, or (``overwrite=False``) a file
+    that exists already."""
     path = Path(path)
+    if not overwrite and path.is_file():
+        raise OutputPathError(f"{what} {path} exists already; choose a new name, or pass --overwrite to replace it")
     if path.is_dir():
         raise OutputPathError(f"{what} {path} is a folder; give a file name, e.g. {path / ('out' + suffixes[0])}")
     if path.suffix.lower() not in suffixes:

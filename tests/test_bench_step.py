@@ -29,7 +29,7 @@ def test_bench_step_writes_positive_timings_and_memory(tmp_path):
 
     for key in TIME_KEYS:
         assert _positive(result[key]), key
-    cases = ["weights_only", "darts", "darts_tse_joint", "darts_tse_rollout"]
+    cases = ["weights_only", "darts", "darts_tse_joint", "darts_tse_rollout", "oneshot_random"]
     if result["config"]["xautodl"]:
         assert _positive(result["xautodl_weights_only_s"])
         cases.append("xautodl_weights_only")
@@ -46,9 +46,12 @@ def test_bench_step_writes_positive_timings_and_memory(tmp_path):
     assert (config["C"], config["N"], config["batch_size"], config["image_size"]) == (4, 1, 4, 8)
     assert config["repeats"] == 1 and config["warmup"] == 0 and config["channels_last"] is True
     assert config["torch"] and config["device_name"] and _positive(config["threads"]) and config["memory_method"]
+    assert "cuda" in config and "cudnn" in config and config["precision"] == "fp32" and config["compile"] is None
+    assert _positive(result["oneshot_random_s"])
     # the table names every case, the three target ratios and the free-α floor
     assert "DARTS-TSE joint" in proc.stdout and "joint / weights-only" in proc.stdout and "ours / xautodl" in proc.stdout
-    assert "weights-only / darts" in proc.stdout
+    assert "weights-only / darts" in proc.stdout and "one-shot, 1 random path" in proc.stdout
+    assert "torch " in proc.stdout.splitlines()[0] and "device=cpu" in proc.stdout.splitlines()[0]
 
 
 @pytest.mark.slow
@@ -85,3 +88,13 @@ def test_profile_step_attributes_the_alpha_dots_to_the_joint_step_only():
     assert len(table.splitlines()) == 1 + 2 + 1 + 2 + 3  # header, a line per case, blank, title, header, top 3
     with pytest.raises(ValueError, match="rounds"):
         profile_cases(config, ["weights_only"], rounds=0)
+
+
+def test_bench_step_refuses_to_overwrite_a_json_file_unless_asked(tmp_path, capsys):
+    from conftest import load_script
+
+    existing = tmp_path / "old.json"
+    existing.write_text("{}")
+    assert load_script("bench_step").main(["--json", str(existing)]) == 2
+    assert "exists already; choose a new name, or pass --overwrite to replace it" in capsys.readouterr().err
+    assert existing.read_text() == "{}"

@@ -588,3 +588,17 @@ def test_local_jobs_get_one_gpu_each_and_gpus_come_from_cuda_visible_devices(tmp
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8f3a")
     with pytest.raises(SweepError, match="--gpus"):
         visible_gpus()
+
+
+def test_several_local_jobs_may_share_a_gpu_when_asked(tmp_path, capsys):
+    pool = LocalPool(tmp_path, LocalOptions(max_parallel=3, gpus=[4], jobs_per_gpu=3))
+    assert [pool._executor(slot).parameters["visible_gpus"] for slot in range(3)] == [(4,), (4,), (4,)]
+    two = LocalPool(tmp_path, LocalOptions(max_parallel=4, gpus=[0, 1], jobs_per_gpu=2))
+    assert [two.gpu(slot) for slot in range(4)] == [0, 1, 0, 1]
+    with pytest.raises(SweepError, match="--max-parallel 4 needs as many GPUs.*1 job\\(s\\) per GPU"):
+        LocalPool(tmp_path, LocalOptions(max_parallel=4, gpus=[0, 1]))
+    with pytest.raises(SweepError, match="--jobs-per-gpu must be >= 1"):
+        LocalPool(tmp_path, LocalOptions(max_parallel=1, gpus=[0], jobs_per_gpu=0))
+    assert sweep_cli.main(["--grid", "seed=0,1,2", "--out", str(tmp_path / "shared"), "--executor", "local", "--gpus",
+                           "0", "--jobs-per-gpu", "3", "--dry-run", "--dataset", "synthetic"]) == 0
+    assert "--executor local: 3 at a time, on GPU 0 (up to 3 jobs on each)" in capsys.readouterr().out

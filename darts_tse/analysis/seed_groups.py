@@ -133,25 +133,35 @@ def summary(group: RunGroup, dataset: str, split: str, epoch: int | None = None)
             "genotypes": sorted({row["genotype"] for row in rows if row.get("genotype") is not None})}
 
 
-def format_summary(summaries: list[dict], dataset: str, split: str, given_epoch: bool = False) -> str:
-    """The summaries as a fixed-width table, with a title saying what every number is (``given_epoch``: all
-    summaries are at one epoch the user chose). A number that fewer seeds have than the row counts says its n."""
+def summary_title(summaries: list[dict], dataset: str, split: str, given_epoch: bool = False) -> str:
+    """What every number of the summary table is: when, which statistic, which NB201 accuracy."""
     when = (f"At epoch {summaries[0]['epoch']} (0-based)" if given_epoch
             else "At the last epoch (0-based) every seed of a group finished")
-    title = (f"{when}: {STATISTIC}.\n"
-             f"NB201 = 200-epoch {nb201_label(dataset, split)} accuracy (%) of the derived genotype (the benchmark's "
-             f"mean over its own training seeds).")
-    header = ["group", "seeds", "epoch", f"NB201 {nb201_label(dataset, split)}", "skip edges",
-              "search-train loss", "search-valid loss", "genotypes"]
-    lines = [header]
+    return (f"{when}: {STATISTIC}.\n"
+            f"NB201 = 200-epoch {nb201_label(dataset, split)} accuracy (%) of the derived genotype (the benchmark's "
+            f"mean over its own training seeds).")
+
+
+def summary_rows(summaries: list[dict], dataset: str, split: str) -> list[list[str]]:
+    """The summary table's header and one row of cells per group. A number that fewer seeds have than the row
+    counts says its n."""
+    rows = [["group", "seeds", "epoch", f"NB201 {nb201_label(dataset, split)}", "skip edges",
+             "search-train loss", "search-valid loss", "genotypes"]]
     for item in summaries:
         seeds = len(item["seeds"])
-        lines.append([item["label"], str(seeds), _epoch_cell(item), _pm(item["nb201"], 2, seeds),
-                      _pm(item["skip_count"], 1, seeds), _pm(item["train_loss"], 3, seeds),
-                      _pm(item["valid_loss"], 3, seeds), _genotype_cell(item["genotypes"])])
-    widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+        rows.append([item["label"], str(seeds), _epoch_cell(item), _pm(item["nb201"], 2, seeds),
+                     _pm(item["skip_count"], 1, seeds), _pm(item["train_loss"], 3, seeds),
+                     _pm(item["valid_loss"], 3, seeds), _genotype_cell(item["genotypes"])])
+    return rows
+
+
+def format_summary(summaries: list[dict], dataset: str, split: str, given_epoch: bool = False) -> str:
+    """The summaries as a fixed-width table, with a title saying what every number is (``given_epoch``: all
+    summaries are at one epoch the user chose)."""
+    lines = summary_rows(summaries, dataset, split)
+    widths = [max(len(line[column]) for line in lines) for column in range(len(lines[0]))]
     table = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines]
-    return "\n".join([title, "", *table])
+    return "\n".join([summary_title(summaries, dataset, split, given_epoch), "", *table])
 
 
 def json_document(summaries: list[dict], curves: list[Curves], dataset: str, split: str) -> dict:

@@ -1,7 +1,9 @@
 """``scripts/bench_step.py``: time one search minibatch of every case (weights only, DARTS 1st order, DARTS-TSE
-joint/rollout, xautodl's supernet) and measure its peak memory; see :mod:`darts_tse.perf.step_bench`.
+joint/rollout, a one-shot step on one random path, xautodl's supernet) and measure its peak memory; see
+:mod:`darts_tse.perf.step_bench`. The table and the JSON name the device, torch (and CUDA/cuDNN) versions.
 
     python scripts/bench_step.py --C 16 --N 5 --batch-size 64 --image-size 32 --json bench.json
+    python scripts/bench_step.py --device cuda --precision bf16 --compile reduce-overhead --cudnn-benchmark --json gpu.json
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import MAX_SEED, MIN_IMAGE_SIZE
+from ..config import COMPILE_MODES, MAX_SEED, MIN_IMAGE_SIZE, PRECISIONS
 from ..files import atomic_write_text, check_output_file
 from ..perf import CASES, BenchConfig, format_table, run_benchmark
 from .errors import cli_main
@@ -29,6 +31,10 @@ def add_step_arguments(p: argparse.ArgumentParser) -> None:
                    help="channels_last memory format for both supernets")
     p.add_argument("--K", type=int, default=2, help="TSE window: minibatches per α step")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32", help="our supernet: bf16 autocast (default fp32)")
+    p.add_argument("--compile", choices=COMPILE_MODES, default=None, metavar="MODE",
+                   help=f"our supernet: torch.compile its mixed forward ({', '.join(COMPILE_MODES)}; default eager)")
+    p.add_argument("--cudnn-benchmark", action="store_true", help="CUDA: torch.backends.cudnn.benchmark = True")
 
 
 def check_step_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -48,7 +54,8 @@ def step_config(args: argparse.Namespace, **overrides) -> BenchConfig:
     """A BenchConfig from the flags of :func:`add_step_arguments` (and any other BenchConfig field in `overrides`)."""
     return BenchConfig(C=args.C, N=args.N, batch_size=args.batch_size, image_size=args.image_size,
                        num_classes=args.num_classes, threads=args.threads, channels_last=args.channels_last, K=args.K,
-                       seed=args.seed, **overrides)
+                       seed=args.seed, precision=args.precision, compile=args.compile,
+                       cudnn_benchmark=args.cudnn_benchmark, **overrides)
 
 
 def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
@@ -61,7 +68,8 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="measure peak memory (CPU: one subprocess per case)")
     p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
-    p.add_argument("--json", type=Path, default=None, help="write the results here")
+    p.add_argument("--json", type=Path, default=None, help="write the results here (a new file, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     args = p.parse_args(argv)
     check_step_arguments(p, args)
     if args.repeats < 1 or args.warmup < 0:
@@ -70,14 +78,14 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
         p.error("--device cuda: CUDA is not available")
     config = step_config(args, device=args.device, repeats=args.repeats, warmup=args.warmup, memory=args.memory,
                          cases=tuple(args.cases))
-    return config, args.json
+    return config, args.json, args.overwrite
 
 
 @cli_main
 def main(argv=None) -> int:
-    config, json_path = parse_args(argv)
+    config, json_path, overwrite = parse_args(argv)
     if json_path is not None:
-        check_output_file(json_path, (".json",), "--json")
+        check_output_file(json_path, (".json",), "--json", overwrite=overwrite)
     result = run_benchmark(config)
     print(format_table(result))
     if json_path is not None:

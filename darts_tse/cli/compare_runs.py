@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..analysis import check_search_run, choose_nb201, format_summary, group_curves, group_runs, json_document, load_runs, summary
+from ..analysis import check_search_run, compare, load_runs
 from ..files import atomic_write_text, check_output_file
 from ..nb201.labels import NB201_SPLITS
 from .errors import cli_main
@@ -44,12 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     json_path = check_output_file(args.json, (".json",), "--json") if args.json is not None else None
     runs = [check_search_run(run) for run in load_runs(args.runs, note=lambda line: print(line, file=sys.stderr))]
-    dataset, split = choose_nb201(runs, args.dataset, args.split)
-    groups = group_runs(runs)
-    summaries = [summary(group, dataset, split, args.epoch) for group in groups]
-    print(format_summary(summaries, dataset, split, given_epoch=args.epoch is not None))
+    comparison = compare(runs, args.dataset, args.split, args.epoch)
+    print(comparison.table())
     if json_path is not None:
-        document = json_document(summaries, [group_curves(group, dataset, split) for group in groups], dataset, split)
-        atomic_write_text(json_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+        atomic_write_text(json_path, json.dumps(comparison.document(), indent=2, allow_nan=False) + "\n")
         print(f"wrote {json_path}")
     return 0

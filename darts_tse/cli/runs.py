@@ -11,7 +11,7 @@ import sys
 import threading
 from typing import Callable
 
-from ..config import DATASETS, WANDB_MODES, RunConfig
+from ..config import COMPILE_MODES, DATASETS, PRECISIONS, WANDB_MODES, RunConfig
 
 ParserFactory = Callable[[], argparse.ArgumentParser]
 
@@ -63,6 +63,20 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
     net.add_argument("--track-running-stats", action="store_true",
                      help="cell BatchNorm tracks running statistics (default off)")
     net.add_argument("--no-channels-last", dest="channels_last", action="store_false", help="use NCHW memory format")
+
+    fast = parser.add_argument_group("fast paths (each off by default; docs/benchmarks.md says what each measured)")
+    fast.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                      help="bf16: torch.autocast(bfloat16) around every forward of the supernet (weight steps, α "
+                           "passes, evaluation); losses, gradients, weights and optimizers stay float32 "
+                           "(default %(default)s)")
+    fast.add_argument("--compile", choices=COMPILE_MODES, default=defaults.compile, metavar="MODE",
+                      help="torch.compile the supernet's mixed forward (and its backward) with this mode: "
+                           f"{', '.join(COMPILE_MODES)} (reduce-overhead: CUDA graphs on CUDA); default: eager")
+    fast.add_argument("--cudnn-benchmark", action="store_true",
+                      help="CUDA: torch.backends.cudnn.benchmark = True (autotuned convolutions; not bit-reproducible)")
+    fast.add_argument("--data-on-device", action="store_true",
+                      help="copy both uint8 halves of the data to the device once and gather, augment and normalise "
+                           "every batch there (the same batches, no host work per step)")
 
     weights = parser.add_argument_group("weight optimizer (SGD, cosine schedule)")
     weights.add_argument("--lr", type=float, default=defaults.lr, help="(default %(default)s)")
@@ -120,7 +134,8 @@ def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str]
 
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if _in_main_thread() else None
     try:
-        config = resumed_config(args["out"], given_settings(build_parser, argv), kind) if resume else kind(**args)
+        given = given_settings(build_parser, argv)
+        config = resumed_config(args["out"], given, kind) if resume else kind(**args).resolve(set(given))
         if not isinstance(config, kind):
             print(f"error: {args['out']} holds a {config.kind} run, not a {kind.kind} run; resume it with the command "
                   f"that started it", file=sys.stderr)

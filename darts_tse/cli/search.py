@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import DRNAS_REGULARIZERS, METHODS, TSE_MODES, SearchConfig
+from ..config import DRNAS_REGULARIZERS, HVP_METHODS, METHODS, PRESETS, TSE_MODES, SearchConfig
 from . import runs
 from .errors import cli_main
 
@@ -20,11 +20,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     method = parser.add_argument_group("method")
     method.add_argument("--method", choices=list(METHODS), default=DEFAULTS.method, help="search method (default %(default)s)")
+    method.add_argument("--preset", choices=PRESETS, default=DEFAULTS.preset,
+                        help="uniform: every method gets the shared settings below; paper: each method gets its "
+                             "released code's settings (docs/comparison.md lists them; a flag you give still wins) "
+                             "(default %(default)s)")
     method.add_argument("--K", type=int, default=DEFAULTS.K, help="TSE: training minibatches per α step (default %(default)s)")
     method.add_argument("--tse-mode", choices=TSE_MODES, default=DEFAULTS.tse_mode,
                         help="TSE: joint = paper Algorithm 3 (one pass per minibatch); rollout = released code (default %(default)s)")
     method.add_argument("--order", type=int, choices=(1, 2), default=DEFAULTS.order,
                         help="DARTS/DrNAS: 1 = first order, 2 = unrolled second order (default %(default)s)")
+    method.add_argument("--hvp", choices=HVP_METHODS, default=DEFAULTS.hvp,
+                        help="--order 2: the Hessian-vector product by DARTS' central finite difference "
+                             "(ε = 0.01/‖v‖) or exact, by double backward (default %(default)s)")
     method.add_argument("--arch-warmup-epochs", type=int, default=DEFAULTS.arch_warmup_epochs,
                         help="epochs with α frozen at the start, < --epochs (default %(default)s)")
     method.add_argument("--drnas-reg", choices=DRNAS_REGULARIZERS, default=DEFAULTS.drnas_reg,

@@ -54,7 +54,7 @@ from .errors import cli_main
 
 ROOT = Path(darts_tse.__file__).resolve().parents[1]  # jobs import the darts_tse this command imported
 DEFAULT_CPUS_PER_JOB = 2  # SLURM: the search's Python loop and W&B's writer process (no data-loader workers)
-LOCAL_ONLY, SLURM_ONLY = ("max_parallel", "gpus"), ("partition", "account", "cpus_per_job", "mem_gb",
+LOCAL_ONLY, SLURM_ONLY = ("max_parallel", "gpus", "jobs_per_gpu"), ("partition", "account", "cpus_per_job", "mem_gb",
                                                      "array_parallelism", "sbatch")
 OPTIONS = ("executor", "gpus_per_job", "time", "setup", "max_timeouts", *LOCAL_ONLY, *SLURM_ONLY)
 
@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="jobs at once (default: one per GPU, 1 on the CPU)")
     local.add_argument("--gpus", type=_gpu_list, default=None, metavar="0,1,...",
                        help="the GPUs to give jobs, one each (default: CUDA_VISIBLE_DEVICES, else nvidia-smi's)")
+    local.add_argument("--jobs-per-gpu", type=_at_least(1), default=None,
+                       help="jobs sharing one GPU at once, for searches that fit side by side (default 1; "
+                            "docs/benchmarks.md: peak memory per method)")
     slurm = parser.add_argument_group("--executor slurm (sbatch)")
     slurm.add_argument("--partition", default=None)
     slurm.add_argument("--account", default=None)
@@ -218,8 +221,9 @@ def resolve_options(args: argparse.Namespace, recorded: dict, folder: Path) -> t
                              "give --gpus 0,1,... or --gpus-per-job 0 to run the jobs on the CPU")
         slots = gpus if gpus_per_job else []
         # the jobs import this darts_tse through the environment submitit copies: no shell that cancel() cannot reach
-        options = LocalOptions(max_parallel=values["max_parallel"] or len(slots) or 1, gpus=slots,
-                               time_min=values["time"], setup=setup, max_timeouts=max_timeouts,
+        per_gpu = values["jobs_per_gpu"] or 1
+        options = LocalOptions(max_parallel=values["max_parallel"] or len(slots) * per_gpu or 1, gpus=slots,
+                               jobs_per_gpu=per_gpu, time_min=values["time"], setup=setup, max_timeouts=max_timeouts,
                                pythonpath=pythonpath(ROOT))
     return options, values
 
@@ -246,7 +250,8 @@ def dry_run_text(sweep: Sweep, options: LocalOptions | SlurmOptions) -> str:
                      f"with --resume once it has a checkpoint); its sbatch script:")
         lines += ["", sbatch_script(sweep.submitit_folder.absolute(), options, len(sweep.jobs))]
     else:
-        where = f"GPU {', '.join(map(str, options.gpus))} (one each)" if options.gpus else "the CPU"
+        share = "one each" if options.jobs_per_gpu == 1 else f"up to {options.jobs_per_gpu} jobs on each"
+        where = f"GPU {', '.join(map(str, options.gpus))} ({share})" if options.gpus else "the CPU"
         lines.append(f"--executor local: {options.max_parallel} at a time, on {where}; time limit "
                      f"{f'{options.time_min} min' if options.time_min else 'none'}")
     return "\n".join(lines)

@@ -35,11 +35,11 @@ def strict_parser() -> argparse.ArgumentParser:
 
 
 def search_config(parser: argparse.ArgumentParser, argv: list[str]) -> SearchConfig:
-    """The SearchConfig train_search.py would build from `argv` (unchecked)."""
+    """The SearchConfig train_search.py would build from `argv` (its preset applied; unchecked)."""
     values = vars(parser.parse_args(argv))
     values.pop("resume")
     values.pop("overwrite")
-    return SearchConfig(**values)
+    return SearchConfig(**values).resolve(set(given_settings(argv)))
 
 
 class GridFlags:

@@ -14,7 +14,7 @@ class DataError(RuntimeError):
 
 @dataclass(frozen=True)
 class ImageSplit:
-    """uint8 images (N, 3, H, W) and int64 labels (N,), both on the CPU."""
+    """uint8 images (N, 3, H, W) and int64 labels (N,), both on the CPU (or both on one device: :meth:`to`)."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -29,3 +29,7 @@ class ImageSplit:
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def to(self, device: torch.device) -> ImageSplit:
+        """The same split with both tensors on `device`."""
+        return ImageSplit(self.images.to(device), self.labels.to(device))

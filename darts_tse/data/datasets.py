@@ -9,7 +9,7 @@ import gzip
 import hashlib
 import pickle
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -64,6 +64,7 @@ class SearchData:
     classes: tuple[str, ...] | None = None  # class names where the source has them (folder, npz)
     test_images: int = 0  # images in the source's test set (npz x_test); the search never reads them
     normalisation: str = "fixed"  # "fixed" (the dataset's published constants) or "search-train" (computed on it)
+    _kept: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # device -> (train, valid)
 
     @cached_property
     def fingerprint(self) -> str:
@@ -88,15 +89,27 @@ class SearchData:
             "sha256": self.fingerprint,
         }
 
+    def keep_on(self, device: str | torch.device) -> None:
+        """Copy both halves to `device` once (~150 MB for CIFAR-10): streams and evaluation batches on that device
+        are then gathered, augmented and normalised there (the same batches)."""
+        device = torch.device(device)
+        if device.type != "cpu" and device not in self._kept:
+            self._kept[device] = (self.train.to(device), self.valid.to(device))
+
+    def split(self, name: str, device: str | torch.device = "cpu") -> ImageSplit:
+        """Half `name` ("train" or "valid"): its copy on `device` if :meth:`keep_on` made one, else the CPU one."""
+        if name not in ("train", "valid"):
+            raise ValueError(f"split must be 'train' or 'valid', not {name!r}")
+        kept = self._kept.get(torch.device(device))
+        return getattr(self, name) if kept is None else kept[0 if name == "train" else 1]
+
     def stream(self, split: str, batch_size: int, *, seed: int, device: str | torch.device = "cpu",
                shuffle: bool = True, augment: bool | None = None, stream: str | None = None) -> BatchStream:
         """A BatchStream over split "train" or "valid" with this dataset's normalisation and augmentation.
 
         The random stream name defaults to the split name, so train and valid streams are independent.
         """
-        if split not in ("train", "valid"):
-            raise ValueError(f"split must be 'train' or 'valid', not {split!r}")
-        return BatchStream(getattr(self, split), batch_size, mean=self.mean, std=self.std,
+        return BatchStream(self.split(split, device), batch_size, mean=self.mean, std=self.std,
                            augment=self.augment if augment is None else augment, seed=seed,
                            stream=stream or split, device=device, shuffle=shuffle,
                            crop_padding=self.crop_padding, hflip=self.hflip)

@@ -3,6 +3,10 @@
 Everything random in a batch stream is a pure function of (seed, stream, epoch[, batch]): the sample order of an epoch
 comes from a CPU torch.Generator seeded by a stable hash of (seed, stream, epoch), the crop/flip of batch b from one
 seeded by (seed, stream, epoch, b). Neither touches the global RNG, so a resumed run sees exactly the same batches.
+
+No host synchronisation per batch on CUDA: an epoch's crop/flip draws are made on the CPU when the epoch starts and
+copied to the device once (from pinned memory, asynchronously), as are the epoch's sample order when the images live
+on the device (``SearchData.keep_on``) and each batch's images when they do not. The batches are the same either way.
 """
 from __future__ import annotations
 
@@ -26,19 +30,41 @@ def _generator(*parts: object) -> torch.Generator:
     return torch.Generator().manual_seed(stable_seed(*parts))
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`tensor` on `device`: unchanged where it is there already; from the CPU to CUDA through pinned memory,
+    asynchronously (no host synchronisation)."""
+    if tensor.device == device:
+        return tensor
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+def augment_draws(batch: int, padding: int, hflip: bool, generator: torch.Generator) -> torch.Tensor:
+    """The random crop offsets and flips of a batch of `batch` images, drawn on the CPU from `generator`: int64
+    (3, batch) = (row offset, column offset, flip 0/1)."""
+    off_y = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
+    off_x = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
+    flip = torch.rand(batch, generator=generator) < 0.5
+    if not hflip:
+        flip.zero_()
+    return torch.stack([off_y, off_x, flip.long()])
+
+
 def augment_batch(images: torch.Tensor, padding: int, hflip: bool, generator: torch.Generator) -> torch.Tensor:
     """Random crop (zero padding `padding`) and optional horizontal flip of a (B, C, H, W) batch, in one gather.
 
     The random offsets/flips are drawn on the CPU from `generator`, then the crop runs on the batch's device.
     """
+    draws = to_device(augment_draws(images.shape[0], padding, hflip, generator), images.device)
+    return apply_augment(images, padding, draws)
+
+
+def apply_augment(images: torch.Tensor, padding: int, draws: torch.Tensor) -> torch.Tensor:
+    """The crop and flip of :func:`augment_draws`' `draws` (on the images' device) applied to a (B, C, H, W) batch."""
     b, c, h, w = images.shape
     dev = images.device
-    off_y = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-    off_x = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-    flip = torch.rand(b, generator=generator) < 0.5
-    if not hflip:
-        flip.zero_()
-    off_y, off_x, flip = off_y.to(dev), off_x.to(dev), flip.to(dev)
+    off_y, off_x, flip = draws[0], draws[1], draws[2].bool()
     padded = F.pad(images, (padding,) * 4) if padding else images
     ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
     rows = off_y[:, None] + ar_h  # (B, H)
@@ -50,6 +76,8 @@ def augment_batch(images: torch.Tensor, padding: int, hflip: bool, generator: to
 class BatchStream:
     """Deterministic batches of one ImageSplit, normalised float32 on `device`, optionally augmented.
 
+    The split may live on the CPU (each batch is gathered there and copied) or on `device` (batches are gathered
+    there: nothing but the epoch's order and crop/flip draws crosses from the host, once per epoch).
     `crop_padding` None means 4 for images of 32 px or more, else 2 (ImageNet16). No drop_last: the last batch is short.
     """
 
@@ -64,7 +92,6 @@ class BatchStream:
         self.augment, self.seed, self.stream, self.shuffle, self.hflip = augment, seed, stream, shuffle, hflip
         self.crop_padding = crop_padding if crop_padding is not None else (4 if split.images.shape[-1] >= 32 else 2)
         self.device = torch.device(device)
-        self._pin = self.device.type == "cuda"
         mean_t = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         std_t = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self._shift = (mean_t * 255).to(self.device)  # (x/255 - mean)/std == (x - 255 mean) * (1 / (255 std))
@@ -92,26 +119,37 @@ class BatchStream:
         return self._iterate(epoch, start, total)
 
     def _iterate(self, epoch: int, start: int, total: int) -> Iterator[Batch]:
-        order = self.order(epoch)
+        order = to_device(self.order(epoch), self.split.images.device)
+        draws = self._draws(epoch, range(start, total))
+        first = start * self.batch_size
         for index in range(start, total):
-            yield self._batch(order[index * self.batch_size:(index + 1) * self.batch_size], epoch, index)
+            rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+            indices = order[rows]
+            batch_draws = None if draws is None else draws[:, rows.start - first:rows.start - first + len(indices)]
+            yield self._batch(indices, batch_draws)
 
     def batch(self, epoch: int, index: int) -> Batch:
         """Batch `index` of `epoch` alone (same values as the one `epoch(epoch)` yields at that position)."""
         if not 0 <= index < self.num_batches():
             raise IndexError(f"batch index {index} out of range [0, {self.num_batches()})")
-        return self._batch(self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size], epoch, index)
+        indices = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        return self._batch(to_device(indices, self.split.images.device), self._draws(epoch, range(index, index + 1)))
 
-    def _batch(self, indices: torch.Tensor, epoch: int, index: int) -> Batch:
-        images = self.split.images.index_select(0, indices)
-        labels = self.split.labels.index_select(0, indices)
-        if self._pin:
-            images, labels = images.pin_memory(), labels.pin_memory()
-        images = images.to(self.device, non_blocking=True)
-        labels = labels.to(self.device, non_blocking=True)
-        if self.augment:
-            gen = _generator("augment", self.seed, self.stream, epoch, index)
-            images = augment_batch(images, self.crop_padding, self.hflip, gen)
+    def _draws(self, epoch: int, batches: range) -> torch.Tensor | None:
+        """The crop/flip draws of `batches` of `epoch` side by side (3, their images), on the device; None without
+        augmentation. Batch b's come from its own generator, seeded by (seed, stream, epoch, b)."""
+        if not self.augment or not batches:
+            return None
+        n = len(self.split)
+        draws = [augment_draws(min(self.batch_size, n - index * self.batch_size), self.crop_padding, self.hflip,
+                               _generator("augment", self.seed, self.stream, epoch, index)) for index in batches]
+        return to_device(torch.cat(draws, dim=1), self.device)
+
+    def _batch(self, indices: torch.Tensor, draws: torch.Tensor | None) -> Batch:
+        images = to_device(self.split.images.index_select(0, indices), self.device)
+        labels = to_device(self.split.labels.index_select(0, indices), self.device)
+        if draws is not None:
+            images = apply_augment(images, self.crop_padding, draws)
         return images.float().sub_(self._shift).mul_(self._scale), labels
 
 

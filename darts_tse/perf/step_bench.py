@@ -1,11 +1,12 @@
-"""Per-minibatch cost of a search step: weights only, DARTS first order, DARTS-TSE (joint, rollout), xautodl's supernet.
+"""Per-minibatch cost of a search step: weights only, DARTS first order, DARTS-TSE (joint, rollout), a one-shot step on
+one random path, xautodl's supernet.
 
 Every case is built from the library's own pieces (``WeightTrainer``, ``ValidationArchitect``, ``TSEArchitect``), so the
 numbers are what a search run pays. All cases share one model configuration, one seed and one pool of random batches.
 
 Timing: after ``warmup`` units per case, the cases are timed round-robin (one unit of each case per round, ``repeats``
 rounds) so that load drifting on a shared machine hits every case alike; the reported time is the median per minibatch.
-A unit is one minibatch for the weights-only, DARTS and xautodl cases, and one whole TSE window of K minibatches (its
+A unit is one minibatch for the weights-only, DARTS, one-shot and xautodl cases, and one whole TSE window of K minibatches (its
 α step included) for the TSE cases, divided by K. On CUDA the device is synchronised before each timer read.
 
 Peak memory, per case:
@@ -23,7 +24,6 @@ import gc
 import itertools
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -37,15 +37,18 @@ import torch.nn.functional as F
 
 from ..architects import TSEArchitect, ValidationArchitect, build_arch_optimizer
 from ..mixing import SoftmaxMixing
+from ..samplers import random_path
+from ..search import AUTOCAST_DTYPES, run_environment
 from ..space import NB201SearchNetwork
 from ..training import WeightTrainer
 
-CASES = ("weights_only", "darts", "darts_tse_joint", "darts_tse_rollout", "xautodl_weights_only")
+CASES = ("weights_only", "darts", "darts_tse_joint", "darts_tse_rollout", "oneshot_random", "xautodl_weights_only")
 LABELS = {
     "weights_only": "weights only (ours)",
     "darts": "DARTS 1st order",
     "darts_tse_joint": "DARTS-TSE joint",
     "darts_tse_rollout": "DARTS-TSE rollout",
+    "oneshot_random": "one-shot, 1 random path",
     "xautodl_weights_only": "weights only (xautodl)",
 }
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +71,9 @@ class BenchConfig:
     seed: int = 0
     memory: bool = True
     cases: tuple[str, ...] = field(default=CASES)
+    precision: str = "fp32"  # our supernet's cases: bf16 autocast (xautodl's stays float32)
+    compile: str | None = None  # our supernet's cases: a torch.compile mode of the mixed forward
+    cudnn_benchmark: bool = False  # CUDA: torch.backends.cudnn.benchmark for every case
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
@@ -99,7 +105,10 @@ def _weight_optimizer(params) -> torch.optim.Optimizer:
 def _our_parts(config: BenchConfig, device: torch.device):
     torch.manual_seed(config.seed)
     model = NB201SearchNetwork(config.C, config.N, config.num_classes, mixing=SoftmaxMixing(),
-                               channels_last=config.channels_last).to(device)
+                               channels_last=config.channels_last,
+                               autocast_dtype=AUTOCAST_DTYPES[config.precision]).to(device)
+    if config.compile is not None:
+        model.compile_mixed_forward(config.compile)
     model.train()
     trainer = WeightTrainer(model, _weight_optimizer(model.weight_parameters()), grad_clip=5.0)
     return model, trainer, build_arch_optimizer(model)
@@ -133,6 +142,14 @@ def build_case(case: str, config: BenchConfig, device: torch.device) -> Callable
                 pass
             assert architect.alpha_steps == 1
             return config.K
+        return unit
+    if case == "oneshot_random":  # RandNAS: one uniformly random path per minibatch (WeightTrainer.step_paths)
+        _, trainer, _ = _our_parts(config, device)
+        generator = torch.Generator().manual_seed(config.seed)
+
+        def unit() -> int:
+            trainer.step_paths(*next(train), [random_path(generator)])
+            return 1
         return unit
     if case == "xautodl_weights_only":
         return _xautodl_unit(config, device, train)
@@ -279,6 +296,8 @@ def run_benchmark(config: BenchConfig) -> dict:
     if config.threads:
         torch.set_num_threads(config.threads)
     device = config.resolved_device()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = config.cudnn_benchmark
     cases = [c for c in config.cases if c != "xautodl_weights_only" or xautodl_available()]
     samples, cuda_peaks = time_cases(config, cases)
     if device.type == "cuda":
@@ -294,11 +313,13 @@ def run_benchmark(config: BenchConfig) -> dict:
     else:
         peak_mem, peak_rss, memory_method = {case: None for case in cases}, None, None
     median = {case: statistics.median(samples[case]) for case in cases}
+    environment = run_environment(device, channels_last=config.channels_last, compile=config.compile)
     result = {
         "weights_only_s": median.get("weights_only"),
         "darts_s": median.get("darts"),
         "darts_tse_joint_s": median.get("darts_tse_joint"),
         "darts_tse_rollout_s": median.get("darts_tse_rollout"),
+        "oneshot_random_s": median.get("oneshot_random"),
         "xautodl_weights_only_s": median.get("xautodl_weights_only"),
         "peak_mem_mb": peak_mem,
         "peak_rss_mb": peak_rss,
@@ -309,14 +330,13 @@ def run_benchmark(config: BenchConfig) -> dict:
             # what joint / darts would be if the joint step cost exactly a weights-only step (a free α gradient)
             "weights_only_over_darts": _ratio(median.get("weights_only"), median.get("darts")),
             "rollout_over_weights_only": _ratio(median.get("darts_tse_rollout"), median.get("weights_only")),
+            "oneshot_random_over_weights_only": _ratio(median.get("oneshot_random"), median.get("weights_only")),
             "ours_over_xautodl": _ratio(median.get("weights_only"), median.get("xautodl_weights_only")),
         },
         "config": {
             **{k: v for k, v in asdict(config).items() if k not in ("cases",)},
             "device": str(device),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine()),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
+            **{key: environment[key] for key in ("device_name", "torch", "python", "cuda", "cudnn", "cudnn_benchmark")},
             "threads": torch.get_num_threads(),
             "cpu_count": os.cpu_count(),
             "xautodl": xautodl_available(),
@@ -327,15 +347,24 @@ def run_benchmark(config: BenchConfig) -> dict:
     return result
 
 
+def versions_text(cfg: dict) -> str:
+    """'torch 2.11.0, CUDA 12.8, cuDNN 91002' (CUDA and cuDNN where the run was on CUDA)."""
+    parts = [f"torch {cfg['torch']}"]
+    if cfg.get("cuda"):
+        parts.append(f"CUDA {cfg['cuda']}, cuDNN {cfg.get('cudnn')} (benchmark={cfg.get('cudnn_benchmark')})")
+    return ", ".join(parts)
+
+
 def format_table(result: dict) -> str:
     cfg = result["config"]
     lines = [f"C={cfg['C']} N={cfg['N']} batch={cfg['batch_size']} {cfg['image_size']}x{cfg['image_size']} "
-             f"device={cfg['device']} ({cfg['device_name']}) torch {cfg['torch']} threads={cfg['threads']} "
-             f"channels_last={cfg['channels_last']} K={cfg['K']} repeats={cfg['repeats']}",
+             f"device={cfg['device']} ({cfg['device_name']}) {versions_text(cfg)} threads={cfg['threads']} "
+             f"channels_last={cfg['channels_last']} precision={cfg.get('precision', 'fp32')} "
+             f"compile={cfg.get('compile')} K={cfg['K']} repeats={cfg['repeats']}",
              f"{'case':<26}{'s / minibatch':>14}{'vs weights-only':>17}{'peak MiB':>10}"]
     base = result["weights_only_s"]
     for case in CASES:
-        seconds = result[f"{case}_s"]
+        seconds = result.get(f"{case}_s")
         if seconds is None:
             lines.append(f"{LABELS[case]:<26}{'n/a':>14}")
             continue

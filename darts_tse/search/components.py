@@ -52,11 +52,24 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def configure_kernels(config: RunConfig, device: torch.device) -> None:
+    """The process-wide kernel choices a run asks for: ``cudnn.benchmark`` on CUDA (``--cudnn-benchmark``); on the
+    CPU the setting does nothing and is left alone."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = bool(config.cudnn_benchmark)
+
+
 def build_components(config: RunConfig, device: torch.device) -> SearchComponents:
-    """Data, supernet, weight optimizer, LR schedule and the run's task (seeded by config.seed)."""
+    """Data, supernet, weight optimizer, LR schedule and the run's task (seeded by config.seed), with the fast
+    paths the config asks for (bf16 autocast, a compiled mixed forward, the data kept on the device)."""
     data = load_search_data(config.dataset, config.data_dir, synthetic_samples=config.synthetic_samples,
                             synthetic_image_size=config.synthetic_image_size, seed=config.seed,
                             max_train_samples=config.max_train_samples, image_size=config.image_size)
+    if config.data_on_device:
+        data.keep_on(device)
     if isinstance(config, SearchConfig):
         kl_weight = config.kl_weight if config.drnas_reg == "kl" else 0.0
         mixing = build_mixing(config.method_spec.mixing, kl_weight=kl_weight)
@@ -64,7 +77,10 @@ def build_components(config: RunConfig, device: torch.device) -> SearchComponent
         mixing = SoftmaxMixing()  # unused: a one-shot supernet runs discrete paths only
     model = NB201SearchNetwork(config.C, config.N, data.num_classes, mixing=mixing,
                                track_running_stats=config.track_running_stats,
-                               channels_last=config.channels_last).to(device)
+                               channels_last=config.channels_last,
+                               autocast_dtype=AUTOCAST_DTYPES[config.precision]).to(device)
+    if config.compile is not None:
+        model.compile_mixed_forward(config.compile)
     weight_optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum,
                                        nesterov=config.nesterov, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs, eta_min=config.lr_min)
@@ -88,5 +104,6 @@ def _differentiable_task(config: SearchConfig, data: SearchData, model: NB201Sea
         architect = TSEArchitect(model, trainer, arch_optimizer, K=config.K, mode=config.tse_mode)
     else:
         valid_stream = CyclingBatches(data.stream("valid", config.batch_size, seed=config.seed, device=device))
-        architect = ValidationArchitect(model, trainer, arch_optimizer, valid_stream, order=config.order)
+        architect = ValidationArchitect(model, trainer, arch_optimizer, valid_stream, order=config.order,
+                                        hvp=config.hvp)
     return DifferentiableTask(model, architect, warmup_epochs=config.arch_warmup_epochs)

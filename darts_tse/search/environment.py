@@ -3,7 +3,8 @@
 A resumed run repeats exactly what an uninterrupted one computes when every kernel-relevant setting is the same:
 the torch version, the device (type and name; on CPU the model and the vector kernels torch dispatches to, e.g.
 AVX2 vs AVX512), the CPU thread count (float32 reductions split across threads sum in another order), channels-last,
-and on CUDA the CUDA/cuDNN versions, ``cudnn.benchmark``, TF32 and deterministic algorithms. The batches, the RNG streams and every state are restored exactly regardless; with other kernels the
+a compiled forward (fused kernels round differently), and on CUDA the CUDA/cuDNN versions, ``cudnn.benchmark``, TF32
+and deterministic algorithms. The batches, the RNG streams and every state are restored exactly regardless; with other kernels the
 continuation differs by float round-off (single ReLU inputs near 0 flip, ~1e-4 on α after a few epochs).
 """
 from __future__ import annotations
@@ -17,10 +18,10 @@ import torch
 # the keys whose change breaks bit-exact resume (the others are recorded for the reader)
 EXACTNESS_KEYS = ("torch", "device_type", "device_name", "cpu_capability", "threads", "channels_last", "cuda", "cudnn",
                   "cudnn_benchmark", "cudnn_allow_tf32", "matmul_allow_tf32", "float32_matmul_precision",
-                  "deterministic_algorithms")
+                  "deterministic_algorithms", "compile")
 
 
-def run_environment(device: torch.device, *, channels_last: bool) -> dict:
+def run_environment(device: torch.device, *, channels_last: bool, compile: str | None = None) -> dict:
     """The versions, device and kernel settings this process computes with (after ``--threads`` was applied)."""
     cuda = device.type == "cuda"
     return {
@@ -37,6 +38,7 @@ def run_environment(device: torch.device, *, channels_last: bool) -> dict:
         "matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32) if cuda else None,
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "compile": compile,  # the torch.compile mode of the supernet's mixed forward (None: eager)
     }
 
 

@@ -43,7 +43,7 @@ from .checkpoint import (
     save_checkpoint,
     seed_everything,
 )
-from .components import SearchComponents, build_components, resolve_device
+from .components import SearchComponents, build_components, configure_kernels, resolve_device
 from .environment import exactness_differences, run_environment
 from .tasks import SearchTask
 
@@ -97,9 +97,21 @@ def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int) -> None:
                                  f"loss is checked every {PROGRESS_EVERY} steps and at the end of each epoch)")
 
 
-def run_epoch(config: RunConfig, parts: SearchComponents, benchmark: NB201Benchmark, tse_ema: TSEEMATracker,
-              epoch: int) -> tuple[dict, dict | None]:
-    """Train one epoch, evaluate on search-valid, and build the epoch's record (and genotypes.jsonl snapshot)."""
+@dataclass
+class EpochResult:
+    """What one epoch's training and evaluation returned, and how long each took (wall-clock seconds; both end
+    in a read of a device number, so on CUDA they include the device's work)."""
+
+    train: dict
+    valid: dict
+    lr: float  # the weights' learning rate during the epoch
+    train_seconds: float
+    eval_seconds: float
+
+
+def train_and_evaluate(config: RunConfig, parts: SearchComponents, epoch: int) -> EpochResult:
+    """Train one epoch (then step the LR schedule) and evaluate on search-valid: the part of an epoch that
+    :func:`run_epoch` records and ``scripts/bench_search.py`` times."""
     started = time.perf_counter()
     lr = parts.weight_optimizer.param_groups[0]["lr"]
     train_stream = parts.data.stream("train", config.batch_size, seed=config.seed, device=parts.device)
@@ -107,12 +119,23 @@ def run_epoch(config: RunConfig, parts: SearchComponents, benchmark: NB201Benchm
     train = train_epoch(parts.task, capped(train_stream.epoch(epoch), config.steps_per_epoch), epoch=epoch,
                         total=total, progress=config.progress)
     parts.scheduler.step()
+    trained = time.perf_counter()
     limit = config.valid_batch_limit()
+    valid_split = parts.data.split("valid", parts.device)
 
     def valid_batches():
-        return capped(iterate_eval(parts.data.valid, config.batch_size, parts.data.mean, parts.data.std,
-                                   parts.device), limit)
+        return capped(iterate_eval(valid_split, config.batch_size, parts.data.mean, parts.data.std, parts.device),
+                      limit)
     valid = parts.task.evaluate(valid_batches)
+    return EpochResult(train, valid, lr, trained - started, time.perf_counter() - trained)
+
+
+def run_epoch(config: RunConfig, parts: SearchComponents, benchmark: NB201Benchmark, tse_ema: TSEEMATracker,
+              epoch: int) -> tuple[dict, dict | None]:
+    """Train one epoch, evaluate on search-valid, and build the epoch's record (and genotypes.jsonl snapshot)."""
+    started = time.perf_counter()
+    result = train_and_evaluate(config, parts, epoch)
+    train, valid = result.train, result.valid
     if not math.isfinite(valid["valid_loss"]) and valid.get("probes") != []:  # e.g. weights diverged at the end
         raise NonFiniteLossError(f"non-finite search-valid loss after epoch {epoch} (0-based), so that epoch is not "
                                  f"saved")
@@ -120,7 +143,7 @@ def run_epoch(config: RunConfig, parts: SearchComponents, benchmark: NB201Benchm
     fields, arch = parts.task.record(valid, benchmark)
     if parts.device.type == "cuda":
         torch.cuda.synchronize()
-    return epoch_record(epoch, train, valid, fields, ema, lr, time.perf_counter() - started), arch
+    return epoch_record(epoch, train, valid, fields, ema, result.lr, time.perf_counter() - started), arch
 
 
 def epoch_record(epoch: int, train: dict, valid: dict, fields: dict, tse_ema: float, lr: float,
@@ -192,11 +215,12 @@ def run_search(config: RunConfig, *, resume: bool = False, overwrite: bool = Fal
             raise ConfigError(f"--threads {config.threads} is more than this machine's {os.cpu_count()} CPUs")
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
+    configure_kernels(config, device)
     seed_everything(config.seed)
     parts = build_components(config, device)
     benchmark = load_benchmark(config.benchmark)  # every backend reads its source here: a bad one fails before epoch 1
     data_record = parts.data.record()
-    environment = run_environment(device, channels_last=config.channels_last)
+    environment = run_environment(device, channels_last=config.channels_last, compile=config.compile)
     with _run_directory(out, fresh=not resume) as claim:
         if resume:  # read again under the lock: another process may have finished an epoch since
             state = load_search_checkpoint(out / CHECKPOINT)

@@ -2,6 +2,12 @@
 
 One α of shape (6 edges, 5 ops) is an ``nn.Parameter`` shared by every cell. Weights and α are kept apart by
 identity through :meth:`weight_parameters` and :meth:`arch_parameters`, never by parameter names.
+
+Two optional fast paths, both off by default (then the forward is exactly the eager float32 one):
+``autocast_dtype=torch.bfloat16`` runs every forward under ``torch.autocast`` (the mixing weights are computed
+before it, in float32, and the logits are returned as float32, so losses and every gradient stay float32);
+:meth:`compile_mixed_forward` replaces the mixed forward (not the discrete-path one) by its ``torch.compile``'d
+version, backward included (the fused cell's custom autograd function traces into one graph).
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ class NB201SearchNetwork(nn.Module):
         in_channels: int = 3,
         alpha_init_std: float = 1e-3,
         channels_last: bool = False,
+        autocast_dtype: torch.dtype | None = None,
     ):
         super().__init__()
         if C < 1 or N < 1:
@@ -48,6 +55,14 @@ class NB201SearchNetwork(nn.Module):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             self.to(memory_format=torch.channels_last)
+        self.autocast_dtype = autocast_dtype
+        self._mixed = self._mixed_forward  # the eager mixed forward, or its compiled version
+
+    def compile_mixed_forward(self, mode: str | None = None, *, backend: str = "inductor") -> None:
+        """Use ``torch.compile(mode=mode, backend=backend)`` for the mixed forward from now on (static shapes: a
+        short last batch compiles once more). The discrete-path forward stays eager (a graph per path would not
+        pay)."""
+        self._mixed = torch.compile(self._mixed_forward, mode=mode, backend=backend, dynamic=False)
 
     # ---- parameter groups --------------------------------------------------------------------------------
     def arch_parameters(self) -> list[nn.Parameter]:
@@ -79,15 +94,24 @@ class NB201SearchNetwork(nn.Module):
         """Logits for images `x`. `mix` (6×5) overrides the mixing weights (used to reuse one sample across passes);
         `path` (a Genotype or one OPS index per edge) runs that one subnetwork instead, with the same weights, in
         every cell (one-shot NAS), and costs what a stand-alone NB201 network of that cell costs."""
+        if path is None and mix is None:
+            mix = self.mixing_weights()  # before autocast: the mixing weights stay float32
+        if self.autocast_dtype is None:
+            return self._path_forward(x, path) if path is not None else self._mixed(x, mix)
+        with torch.autocast(x.device.type, dtype=self.autocast_dtype):
+            logits = self._path_forward(x, path) if path is not None else self._mixed(x, mix)
+        return logits.float()
+
+    def _mixed_forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
         out = self.stem(x.contiguous(memory_format=self.memory_format))
-        if path is not None:
-            plan = CellPath.of(path.op_indices if isinstance(path, Genotype) else tuple(int(op) for op in path))
-            for layer in self.layers:
-                out = layer.forward_path(out, plan) if isinstance(layer, SearchCell) else layer(out)
-            return self.classifier(self.head(out))
-        if mix is None:
-            mix = self.mixing_weights()
         weights = CellWeights(mix)  # laid out once for every cell
         for layer in self.layers:
             out = layer(out, weights) if isinstance(layer, SearchCell) else layer(out)
+        return self.classifier(self.head(out))
+
+    def _path_forward(self, x: torch.Tensor, path: Genotype | tuple[int, ...]) -> torch.Tensor:
+        out = self.stem(x.contiguous(memory_format=self.memory_format))
+        plan = CellPath.of(path.op_indices if isinstance(path, Genotype) else tuple(int(op) for op in path))
+        for layer in self.layers:
+            out = layer.forward_path(out, plan) if isinstance(layer, SearchCell) else layer(out)
         return self.classifier(self.head(out))

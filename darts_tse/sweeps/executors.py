@@ -121,10 +121,12 @@ def submit_slurm(folder: Path, options: SlurmOptions, functions: list[Callable])
 # ---- local --------------------------------------------------------------------------------------------------------
 @dataclass
 class LocalOptions:
-    """Local jobs: at most `max_parallel` at once; with `gpus`, each running job holds one of them."""
+    """Local jobs: at most `max_parallel` at once; with `gpus`, each running job holds one of them, shared by at most
+    `jobs_per_gpu` jobs (searches small enough to run side by side on one GPU)."""
 
     max_parallel: int = 1
     gpus: list[int] = field(default_factory=list)  # empty: the jobs run on the CPU
+    jobs_per_gpu: int = 1
     time_min: float | None = None  # None: no limit
     setup: list[str] = field(default_factory=list)  # the user's shell lines (they make submitit start a shell)
     max_timeouts: int = 3
@@ -152,22 +154,29 @@ def visible_gpus(environ=os.environ) -> list[int]:
 class LocalPool:
     """Runs jobs with submitit's local executor, at most ``max_parallel`` at once, in the foreground.
 
-    Slot i runs on GPU ``gpus[i]`` (``CUDA_VISIBLE_DEVICES``), or on the CPU without GPUs. ``on_submit(key, job_id,
+    Slot i runs on GPU ``gpus[i % len(gpus)]`` (``CUDA_VISIBLE_DEVICES``), or on the CPU without GPUs. ``on_submit(key, job_id,
     extra)`` is called as each job starts, ``on_end(key, job)`` as it ends; a requeued job (a time limit reached)
     is restarted by submitit in its slot. The jobs get ``options.pythonpath`` through the environment submitit
     copies, so without setup lines a job runs without a shell and :meth:`cancel` reaches it.
     """
 
     def __init__(self, folder: Path, options: LocalOptions, poll_s: float = 0.5):
-        if options.gpus and options.max_parallel > len(options.gpus):
+        if options.jobs_per_gpu < 1:
+            raise SweepError(f"--jobs-per-gpu must be >= 1, got {options.jobs_per_gpu}")
+        if options.gpus and options.max_parallel > len(options.gpus) * options.jobs_per_gpu:
             raise SweepError(f"--max-parallel {options.max_parallel} needs as many GPUs, and jobs get one each: "
-                             f"{len(options.gpus)} available ({','.join(map(str, options.gpus))}); lower it, or "
-                             f"give --gpus-per-job 0 to run on the CPU")
+                             f"{len(options.gpus)} available ({','.join(map(str, options.gpus))}), "
+                             f"{options.jobs_per_gpu} job(s) per GPU; lower it, raise --jobs-per-gpu where searches fit "
+                             f"side by side, or give --gpus-per-job 0 to run on the CPU")
         self.folder, self.options, self.poll_s = Path(folder), options, poll_s
+
+    def gpu(self, slot: int) -> int | None:
+        """The GPU of slot `slot` (None: the CPU)."""
+        return self.options.gpus[slot % len(self.options.gpus)] if self.options.gpus else None
 
     def _executor(self, slot: int) -> submitit.LocalExecutor:
         executor = submitit.LocalExecutor(self.folder, max_num_timeout=self.options.max_timeouts)
-        gpus = self.options.gpus[slot:slot + 1]
+        gpus = [] if self.gpu(slot) is None else [self.gpu(slot)]
         executor.update_parameters(timeout_min=self.options.time_min or NO_LIMIT_MIN, gpus_per_node=len(gpus),
                                    visible_gpus=tuple(gpus), setup=list(self.options.setup))
         return executor
@@ -186,8 +195,7 @@ class LocalPool:
                         with environment(**pythonpath):  # submitit copies the environment into the job
                             job = self._executor(slot).submit(function)
                         running[slot] = (key, job)
-                        gpu = self.options.gpus[slot] if self.options.gpus else None
-                        on_submit(key, job.job_id, {"start": process_start(job.job_id), "gpu": gpu})
+                        on_submit(key, job.job_id, {"start": process_start(job.job_id), "gpu": self.gpu(slot)})
                 time.sleep(self.poll_s)
                 for slot, (key, job) in list(running.items()):
                     if job.done():
