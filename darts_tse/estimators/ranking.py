@@ -28,11 +28,8 @@ def average_ranks(values: Sequence[float]) -> np.ndarray:
     return ranks
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation: the Pearson correlation of the average ranks of x and y.
-
-    Returns NaN when either side is constant (the correlation is undefined). Needs >= 2 finite pairs.
-    """
+def _pairs(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """x and y as float arrays; ValueError unless they are 1-D, of one length >= 2, and finite."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1:
@@ -41,6 +38,15 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
         raise ValueError(f"need at least 2 pairs for a rank correlation, got {len(x)}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("x and y must be finite")
+    return x, y
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rank correlation: the Pearson correlation of the average ranks of x and y.
+
+    Returns NaN when either side is constant (the correlation is undefined). Needs >= 2 finite pairs.
+    """
+    x, y = _pairs(x, y)
     rx = average_ranks(x) - (len(x) + 1) / 2.0
     ry = average_ranks(y) - (len(y) + 1) / 2.0
     denom = math.sqrt(float(np.dot(rx, rx)) * float(np.dot(ry, ry)))
@@ -52,14 +58,7 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
     """Kendall's τ-b: (concordant − discordant pairs) / sqrt((pairs − ties in x)(pairs − ties in y)), which handles
     ties as scipy.stats.kendalltau does. NaN when either side is constant. Needs >= 2 finite pairs (O(n²))."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"x and y must be 1-D and the same length, got shapes {x.shape} and {y.shape}")
-    if len(x) < 2:
-        raise ValueError(f"need at least 2 pairs for a rank correlation, got {len(x)}")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise ValueError("x and y must be finite")
+    x, y = _pairs(x, y)
     upper = np.triu_indices(len(x), k=1)
     dx = np.sign(x[:, None] - x[None, :])[upper]
     dy = np.sign(y[:, None] - y[None, :])[upper]
