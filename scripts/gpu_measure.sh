@@ -6,9 +6,11 @@
 # CARRY  what travels with the checkout, prepared on a CPU machine (docs/benchmarks.md): wheels/*.whl (packages the
 #        GPU image lacks: submitit for compare), nb201_accuracy.csv (NB201 table), cifar10_subset.npz (real CIFAR-10,
 #        ~10 %), fashion-mnist/*-ubyte.gz
-# OUT    a folder; everything is written to a work folder and packed into OUT/gpu_results.tgz (one file) at the end
+# OUT    a folder; everything is written to a work folder and packed into OUT/gpu_results.tgz (one file) after every
+#        stage, so a call killed in a later stage still brings back the stages before it
 # STAGE  env tests step search fast oneshot share compare (default: env tests step search fast share); each stage
-#        has its own time limit (seconds, below) so that a stage that hangs cannot eat the lease
+#        has its own time limit (seconds, below, each <= 540 s) so that a stage that hangs cannot eat the lease; the
+#        device tool's calls are capped at 600 s, so give one stage (plus env) per call
 #
 # Every command is printed to commands.txt before it runs, with its exit status after it. For a dry run of the
 # plumbing on a CPU machine: DEVICE=cpu STEP_SIZE="--C 2 --N 1 --batch-size 4 --image-size 8 --repeats 1 --warmup 0"
@@ -30,6 +32,10 @@ fi
 py=python3
 FAST=(${FAST_FLAGS:---precision bf16 --compile reduce-overhead --cudnn-benchmark --data-on-device})  # the fast paths
 STEP_FAST=(); for flag in "${FAST[@]}"; do [[ $flag == --data-on-device ]] || STEP_FAST+=("$flag"); done  # bench_step's
+
+pack() {  # everything so far into OUT/gpu_results.tgz, replaced atomically
+    tar czf "$out/gpu_results.tgz.partial" -C "$work" --exclude='checkpoint.pt' . && mv "$out/gpu_results.tgz.partial" "$out/gpu_results.tgz"
+}
 
 run() {  # run NAME LIMIT_S COMMAND...: log to NAME.log, record the command and its exit status
     local name=$1 limit=$2; shift 2
@@ -58,19 +64,19 @@ torch.backends.cudnn.version(), torch.cuda.get_device_name(0), 'python', platfor
             "${STEP_FAST[@]}" \
             --json "$work/step_fast.json" ;;
     search)  # paper scale: C=16 N=5 b=64 32x32, 25k images per half (391 minibatches), the evaluation included
-        run bench_search_fp32 600 $py scripts/bench_search.py --device "$device" --methods darts darts-tse drnas drnas-tse \
+        run bench_search_fp32 540 $py scripts/bench_search.py --device "$device" --methods darts darts-tse drnas drnas-tse \
             "${search_size[@]}" --json "$work/search_fp32.json" ;;
     fast)
-        run bench_search_fast 600 $py scripts/bench_search.py --device "$device" --methods darts darts-tse drnas drnas-tse \
+        run bench_search_fast 540 $py scripts/bench_search.py --device "$device" --methods darts darts-tse drnas drnas-tse \
             "${search_size[@]}" "${FAST[@]}" --json "$work/search_fast.json" ;;
     oneshot)
-        run bench_search_oneshot 600 $py scripts/bench_search.py --device "$device" --methods oneshot-random oneshot-fair \
+        run bench_search_oneshot 540 $py scripts/bench_search.py --device "$device" --methods oneshot-random oneshot-fair \
             oneshot-multipath "${search_size[@]}" --json "$work/search_oneshot.json" ;;
     share)  # k DARTS-TSE searches side by side on one GPU (100-minibatch epochs), for searches per hour
         for k in 1 2 4 8; do
             echo "== share k=$k" >> "$work/commands.txt"
             for i in $(seq "$k"); do
-                timeout 420 $py scripts/bench_search.py --device "$device" --methods darts-tse --steps-per-epoch 100 \
+                timeout 125 $py scripts/bench_search.py --device "$device" --methods darts-tse --steps-per-epoch 100 \
                     "${search_size[@]}" --seed "$i" --json "$work/share_k${k}_$i.json" > "$work/share_k${k}_$i.log" 2>&1 &
             done
             wait
@@ -96,6 +102,6 @@ EOF
         cp -r /tmp/gpu_compare "$work/compare" ;;
     *) echo "unknown stage $stage" >> "$work/commands.txt" ;;
     esac
+    pack
 done
-tar czf "$out/gpu_results.tgz" -C "$work" --exclude='checkpoint.pt' .
 echo "packed $(du -h "$out/gpu_results.tgz" | cut -f1) into $out/gpu_results.tgz"

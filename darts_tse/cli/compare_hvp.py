@@ -40,6 +40,8 @@ def main(argv=None) -> int:
     p.add_argument("--mixing", choices=MIXINGS, default="softmax", help="softmax (DARTS) or dirichlet (DrNAS)")
     p.add_argument("--xi", type=_positive, default=0.025, help="ξ, the weights' learning rate in w' = w − ξ∇L_train")
     p.add_argument("--radius", type=_positive, nargs="+", default=[0.01], help="finite-difference radii (ε = radius/‖v‖)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="the network and batches in this precision (float64: the finite difference without float32 round-off)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -56,7 +58,7 @@ def main(argv=None) -> int:
     result = compare_hvp(HVPCompareConfig(
         C=args.C, N=args.N, batch_size=args.batch_size, image_size=args.image_size, batches=args.batches,
         train_steps=args.train_steps, dataset=args.dataset, data_dir=args.data_dir, mixing=args.mixing, xi=args.xi,
-        radii=tuple(args.radius), device=args.device, threads=args.threads, seed=args.seed))
+        radii=tuple(args.radius), dtype=args.dtype, device=args.device, threads=args.threads, seed=args.seed))
     print(format_hvp_table(result))
     if args.json is not None:
         atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     arch.add_argument("--arch-weight-decay", type=float, default=DEFAULTS.arch_weight_decay,
                       help="L2 on α (default 1e-3; 0 for DrNAS with --drnas-reg kl, where the KL term replaces it)")
     runs.add_run_arguments(parser, DEFAULTS,
-                           out_help="run directory (default runs/<method>[-K<K>]-<dataset>-seed<seed>-<time>)")
+                           out_help="run directory (default runs/<method>[-K<K>]-<dataset>-seed<seed>-<time>-<6 hex>)")
     return parser
 
 

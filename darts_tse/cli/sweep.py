@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the GPUs to give jobs, one each (default: CUDA_VISIBLE_DEVICES, else nvidia-smi's)")
     local.add_argument("--jobs-per-gpu", type=_at_least(1), default=None,
                        help="jobs sharing one GPU at once, for searches that fit side by side (default 1; "
-                            "docs/benchmarks.md: peak memory per method)")
+                            "how many fit: scripts/bench_search.py's peak memory, docs/benchmarks.md)")
     slurm = parser.add_argument_group("--executor slurm (sbatch)")
     slurm.add_argument("--partition", default=None)
     slurm.add_argument("--account", default=None)

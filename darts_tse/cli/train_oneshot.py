@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--probe-batches", type=int, default=None,
                           help="search-valid batches per probe (default: all, or --steps-per-epoch)")
     runs.add_run_arguments(parser, DEFAULTS,
-                           out_help="run directory (default runs/oneshot-<sampler>-<dataset>-seed<seed>-<time>)")
+                           out_help="run directory (default runs/oneshot-<sampler>[-m<paths>]-<dataset>-seed<seed>-<time>-<6 hex>)")
     return parser
 
 

@@ -46,6 +46,10 @@ class HVPCompareConfig:
     device: str = "cpu"
     threads: int | None = None
     seed: int = 0
+    dtype: str = "float32"  # float64: the whole comparison in double precision (the network, the batches)
+
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def _norm(t: torch.Tensor) -> float:
@@ -63,18 +67,21 @@ def compare_hvp(config: HVPCompareConfig) -> dict:
                             synthetic_image_size=config.image_size, seed=config.seed,
                             image_size=config.image_size if config.dataset in ("folder", "npz") else None)
     model = NB201SearchNetwork(config.C, config.N, data.num_classes, mixing=build_mixing(config.mixing),
-                               channels_last=True).to(device)
+                               channels_last=True).to(device=device, dtype=DTYPES[config.dtype])
     model.train()
     optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.xi, momentum=0.9, nesterov=True, weight_decay=5e-4)
     trainer = WeightTrainer(model, optimizer, grad_clip=5.0)
     train = CyclingBatches(data.stream("train", config.batch_size, seed=config.seed, device=device))
     valid = CyclingBatches(data.stream("valid", config.batch_size, seed=config.seed, device=device))
+    dtype = DTYPES[config.dtype]
     for _ in range(config.train_steps):
-        trainer.step(*next(train))
+        x, y = next(train)
+        trainer.step(x.to(dtype), y)
     weights = model.weight_parameters()
     rows = []
     for index in range(config.batches):
         (x, y), (x_val, y_val) = next(train), next(valid)
+        x, x_val = x.to(dtype), x_val.to(dtype)
         with buffers_kept(model):
             mix = model.mixing_weights()
             alpha_grad, vector = unrolled_validation_gradients(model, weights, x, y, x_val, y_val, mix, config.xi)
@@ -107,7 +114,7 @@ def format_hvp_table(result: dict) -> str:
     """One line per batch and radius, then the medians, under a header naming the size, data and machine."""
     cfg = result["config"]
     lines = [f"C={cfg['C']} N={cfg['N']} batch={cfg['batch_size']} {cfg['image_size']}x{cfg['image_size']} "
-             f"data={cfg['data']} mixing={cfg['mixing']} ξ={cfg['xi']} after {cfg['train_steps']} weight steps; "
+             f"data={cfg['data']} {cfg.get('dtype', 'float32')} mixing={cfg['mixing']} ξ={cfg['xi']} after {cfg['train_steps']} weight steps; "
              f"device={cfg['device']} ({cfg['device_name']}) torch {cfg['torch']} threads={cfg['threads']}",
              f"{'batch':>5}{'radius':>9}{'‖Hv_fd − Hv‖/‖Hv‖':>20}{'cos':>8}{'‖g_fd − g‖/‖g‖':>17}"
              f"{'ξ‖Hv‖/‖a‖':>11}{'fd s':>7}{'exact s':>9}"]
