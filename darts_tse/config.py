@@ -370,8 +370,10 @@ class SearchConfig(RunConfig):
         _integer("arch_warmup_epochs", self.arch_warmup_epochs, low=0)
         super().validate()
         if self.arch_warmup_epochs >= self.epochs:
-            raise ConfigError(f"--arch-warmup-epochs {self.arch_warmup_epochs} >= --epochs {self.epochs}: α would "
-                              f"never take a step; lower the warm-up or raise --epochs")
+            preset_value = preset_settings(self.preset, self.method).get("arch_warmup_epochs")
+            by_preset = f" (--preset {self.preset}'s value)" if preset_value == self.arch_warmup_epochs else ""
+            raise ConfigError(f"--arch-warmup-epochs {self.arch_warmup_epochs}{by_preset} >= --epochs {self.epochs}: α "
+                              f"would never take a step; lower the warm-up or raise --epochs")
         for name in ("arch_lr", "arch_beta1", "arch_beta2", "arch_weight_decay", "kl_weight"):
             _finite(name, getattr(self, name))
         if self.arch_lr <= 0:
@@ -440,6 +442,9 @@ class OneShotConfig(RunConfig):
             raise ConfigError(f"--probes {self.probes}: the NB201 space has only {NB201_CELLS} cells")
         if self.probe_batches is not None:
             _integer("probe_batches", self.probe_batches, low=1, when_given=True)
+        if self.compile is not None:
+            raise ConfigError("--compile compiles the supernet's mixed forward, which a one-shot run never calls (its "
+                              "paths run the discrete forward, eagerly); drop --compile")
         return super().validate()
 
     def unused_settings(self) -> dict[str, str]:

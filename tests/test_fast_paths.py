@@ -203,7 +203,9 @@ def _compiled_equals_eager(device, mode, backend="inductor"):
     x, y = torch.randn(4, 3, 8, 8, generator=g).to(device), torch.randint(0, 10, (4,), generator=g).to(device)
     try:
         results = [_loss_and_grads(model, x, y) for model in (eager, compiled, compiled)]  # twice: the cached graph
-    except Exception as error:  # no C++ compiler, an unsupported platform: inductor cannot compile here
+    except Exception as error:  # no C++ compiler, an unsupported platform: inductor cannot compile on this CPU
+        if device.type == "cuda" or backend != "inductor":  # graph capture, and CUDA graphs on a GPU, must work
+            raise
         pytest.skip(f"torch.compile cannot compile here: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
     _, loss, alpha, weights = results[0]
     for _, loss_c, alpha_c, weights_c in results[1:]:

@@ -368,3 +368,11 @@ def test_readers_of_searches_say_what_to_do_with_a_oneshot_run(oneshot_run, caps
         assert "is a one-shot supernet run" in capsys.readouterr().err
     assert plot_alpha.main([str(oneshot_run), "-o", str(oneshot_run / "a.png")]) == 2
     assert "rank its subnetworks with scripts/rank_subnets.py" in capsys.readouterr().err
+
+
+def test_a_one_shot_run_refuses_compile_which_it_would_not_use():
+    """One-shot paths run the discrete forward (eager); --compile compiles only the mixed one, so it is refused."""
+    from darts_tse.config import ConfigError, OneShotConfig
+
+    with pytest.raises(ConfigError, match="drop --compile"):
+        OneShotConfig(dataset="synthetic", compile="default").validate()

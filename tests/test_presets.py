@@ -46,7 +46,7 @@ def test_a_flag_given_on_the_command_line_wins_over_the_preset():
     assert (config.grad_clip, config.epochs, config.tse_mode) == (3.0, 5, "rollout")
     config = resolved(["--method", "drnas", "--preset", "paper", "--drnas-reg", "kl"])
     assert config.effective_arch_weight_decay == 0.0, "with kl, DrNAS' code puts no weight decay on θ"
-    with pytest.raises(Exception, match="arch-warmup-epochs 10 >= --epochs 5"):
+    with pytest.raises(Exception, match=r"arch-warmup-epochs 10 \(--preset paper.s value\) >= --epochs 5"):
         resolved(["--method", "drnas-tse", "--preset", "paper", "--epochs", "5"]).validate()
     resolved(["--method", "drnas-tse", "--preset", "paper", "--epochs", "5", "--arch-warmup-epochs", "0"]).validate()
 

@@ -362,3 +362,19 @@ def test_a_checkpoint_carrying_code_is_refused_in_one_line_and_runs_nothing(fini
 
     assert rank_subnets.main([str(run), "--subnets", "2", "--B", "1"]) == 2
     assert "refused to load" in err_lines(capsys)[0] and not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("command, argv", [
+    ("search", ["--lr", "abc"]), ("train_oneshot", ["--sampler", "nope"]), ("compare_hvp", ["--xi", "inf"]),
+    ("bench_search", ["--C", "x"]), ("compare_methods", ["--epoch", "-1"]), ("rank_subnets", ["--B", "x"]),
+    ("query_search", ["--bogus"]), ("compare_runs", []),
+])
+def test_a_bad_flag_or_value_is_one_line_not_argparses_usage_block(command, argv, capsys):
+    import importlib
+
+    module = importlib.import_module(f"darts_tse.cli.{command}")
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(argv)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "--help lists the flags" in lines[0], lines

@@ -16,11 +16,11 @@ from pathlib import Path
 from ..config import COMPILE_MODES, HVP_METHODS, PRECISIONS, TSE_MODES
 from ..files import atomic_write_text, check_output_file
 from ..perf import METHOD_CASES, SearchBenchConfig, format_search_table, run_search_benchmark
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--methods", nargs="+", choices=METHOD_CASES, default=list(METHOD_CASES))
     p.add_argument("--C", type=int, default=16, help="channels of the first stage")
     p.add_argument("--N", type=int, default=5, help="search cells per stage")
@@ -56,6 +56,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.warmup_epochs < 0 or args.search_epochs < 1:
         parser.error("--epochs and --search-epochs must be >= 1, --warmup-epochs >= 0")
+    if args.train_images < 1:
+        parser.error(f"--train-images must be >= 1, got {args.train_images}")
+    if args.image_size < 4 or args.image_size % 4:
+        parser.error(f"--image-size must be a multiple of 4 and >= 4 (the supernet halves it twice), got {args.image_size}")
     if args.json is not None:
         check_output_file(args.json, (".json",), "--json", overwrite=args.overwrite)
     bench = SearchBenchConfig(

@@ -16,7 +16,7 @@ import torch
 from ..config import COMPILE_MODES, MAX_SEED, MIN_IMAGE_SIZE, PRECISIONS
 from ..files import atomic_write_text, check_output_file
 from ..perf import CASES, BenchConfig, format_table, run_benchmark
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 
 def add_step_arguments(p: argparse.ArgumentParser) -> None:
@@ -60,7 +60,7 @@ def step_config(args: argparse.Namespace, **overrides) -> BenchConfig:
 
 def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     """The benchmark's configuration and the JSON output path (None: no file)."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_step_arguments(p)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--repeats", type=int, default=5, help="timed units per case (median reported)")

@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
-from ..config import DATASETS
+from ..config import DATASETS, RunConfig
 from ..mixing import MIXINGS
 from ..files import atomic_write_text, check_output_file
 from ..perf import HVPCompareConfig, compare_hvp, format_hvp_table
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 
 def _positive(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
 @cli_main
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--C", type=int, default=16)
     p.add_argument("--N", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
@@ -53,6 +54,9 @@ def main(argv=None) -> int:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.train_steps < 0 or (args.threads is not None and args.threads < 1):
         p.error("--train-steps must be >= 0 and --threads >= 1")
+    # the network's size, the image size, the seed and the data, checked as a run checks them
+    RunConfig(dataset=args.dataset, data_dir=args.data_dir, C=args.C, N=args.N, batch_size=args.batch_size,
+              image_size=args.image_size, seed=args.seed, threads=args.threads, wandb="disabled").validate()
     if args.json is not None:
         check_output_file(args.json, (".json",), "--json", overwrite=args.overwrite)
     result = compare_hvp(HVPCompareConfig(

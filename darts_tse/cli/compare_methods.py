@@ -26,20 +26,28 @@ import sys
 from pathlib import Path
 
 from ..analysis import MissingDependency, compare, load_runs, markdown_report, plot_curves
-from ..config import METHODS, PRESETS
+from ..config import METHODS, PRESETS, ConfigError
 from ..files import atomic_write_text
-from ..nb201.labels import NB201_SPLITS
+from ..nb201.labels import NB201_DATASETS, NB201_SPLITS
 from ..sweeps import SweepError, load_sweep
 from . import sweep as sweep_cli
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 COMMAND = "python scripts/compare_methods.py"
 RUNS_DIR, SETTINGS_FILE = "runs", "compare_methods.json"
 REPORT_FILES = ("comparison.txt", "comparison.json", "curves.png", "report.md", SETTINGS_FILE)
 
 
+
+def _epoch(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"epochs are 0-based, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False,  # an abbreviated train_search.py flag must not match ours
                                      usage="%(prog)s --methods M [M ...] --seeds S [S ...] --out DIR [--preset P] "
                                            "[executor options] [train_search.py flags]")
@@ -57,11 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-job", type=int, choices=(0, 1), default=None, help="0: run the searches on the CPU")
     run.add_argument("--time", type=int, default=None, help="minutes per search before it is restarted (default: none)")
     report = parser.add_argument_group("the report")
-    report.add_argument("--nb201-dataset", default=None,
+    report.add_argument("--nb201-dataset", default=None, choices=(*NB201_DATASETS, "cifar10-valid"),
                         help="NB201 number of the table and plots: cifar10, cifar10-valid, cifar100, imagenet16-120 "
                              "(default: cifar10 test if present, else cifar10-valid valid)")
     report.add_argument("--nb201-split", choices=NB201_SPLITS, default=None)
-    report.add_argument("--epoch", type=int, default=None, help="0-based epoch of the table (default: the last every "
+    report.add_argument("--epoch", type=_epoch, default=None, help="0-based epoch of the table (default: the last every "
                                                                 "seed finished)")
     return parser
 
@@ -70,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args, fixed = build_parser().parse_known_args(argv)
+    if not args.out:
+        raise ConfigError("--out is empty; name the comparison's folder, e.g. --out runs/compare-nb201")
     out = Path(args.out)
     settings = {"methods": list(dict.fromkeys(args.methods)), "seeds": list(dict.fromkeys(args.seeds)),
                 "preset": args.preset, "train_search_flags": fixed}

@@ -7,6 +7,7 @@ handling: an error type whose module was never imported cannot have been raised.
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 import sys
@@ -57,3 +58,11 @@ def cli_main(main):
             print(f"error: {one_line(error)}", file=sys.stderr)
             return 2
     return wrapped
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose usage errors (a bad flag or value) are one line, ``error: ...``, exit status 2, like
+    every other user error (argparse prints the whole usage block first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} ({self.prog} --help lists the flags)\n")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 
 from ..analysis import GENOTYPE_FORMATS, format_genotype, genotype_entry
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", metavar="RUN_DIR", help="run directory (the --out of train_search.py)")
     parser.add_argument("--epoch", type=int, default=None, help="0-based epoch (default: the latest finished one)")
     parser.add_argument("--format", choices=GENOTYPE_FORMATS, default="nb201",

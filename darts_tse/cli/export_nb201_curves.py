@@ -18,13 +18,13 @@ from ..estimators import parse_indices
 from ..nb201 import export_curves
 from ..nb201.curves import CURVE_SOURCES, FULL_EPOCHS
 from ..nb201.curves_export import SHARD_SIZE
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 SHOWN_BAD = 10
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nats", required=True, metavar="DIR", help="NATS-tss-v1_0-3ffb9-simple directory "
                         "(or the single NATS-tss-v1_0-3ffb9.pickle.pbz2 file)")
     parser.add_argument("-o", "--output", required=True, help="curve store to write (.npz)")

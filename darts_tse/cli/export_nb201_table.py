@@ -10,12 +10,12 @@ import sys
 
 from ..files import check_output_file
 from ..nb201 import export_table
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 
 @cli_main
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="NAS-Bench-201-v1_*.pth, NATS-tss-v1_0-3ffb9-simple directory, or NATS-tss-v1_0-3ffb9.pickle.pbz2")
     parser.add_argument("-o", "--output", required=True, help="CSV file to write")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -13,11 +13,11 @@ import argparse
 
 from ..analysis import plot_alpha
 from ..files import check_output_file
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", metavar="RUN_DIR", help="run directory (the --out of train_search.py)")
     parser.add_argument("-o", "--output", default="alpha.png", help="PNG file to write (default %(default)s)")
     parser.add_argument("--zoom", action="store_true",

@@ -19,11 +19,11 @@ import sys
 from ..analysis import load_runs, plot_curves
 from ..files import check_output_file
 from ..nb201.labels import NB201_SPLITS
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the --out of train_search.py)")
     parser.add_argument("-o", "--output", default="curves.png", help="PNG file to write (default %(default)s)")
     parser.add_argument("--dataset", default=None, help="NB201 dataset: cifar10, cifar10-valid, cifar100, imagenet16-120 "

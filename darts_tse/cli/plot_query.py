@@ -16,11 +16,11 @@ import argparse
 from ..analysis import QUERY_METRICS, format_query_table, load_query_run, plot_query
 from ..analysis.query_runs import BANDS
 from ..files import check_output_file
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of scripts/query_search.py")
     parser.add_argument("-o", "--output", default="figure4.png", help="PNG file to write (default %(default)s)")
     parser.add_argument("--y", dest="metric", choices=list(QUERY_METRICS), default="test", help="(default %(default)s)")

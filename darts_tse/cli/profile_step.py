@@ -11,12 +11,12 @@ import torch
 
 from ..perf import CASES, format_profile, profile_cases
 from .bench_step import add_step_arguments, check_step_arguments, step_config
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 
 @cli_main
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_step_arguments(p)
     p.add_argument("--cases", nargs="+", choices=[c for c in CASES if c != "xautodl_weights_only"],
                    default=["weights_only", "darts_tse_joint"], help="the first is the base of the differences")

@@ -20,13 +20,13 @@ import sys
 
 from ..query import ALGORITHMS, FITNESSES, QUERY_DATASETS, QueryConfig, run_query_search
 from ..query.config import DEFAULT_POPULATION, DEFAULT_SAMPLE_SIZE
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 DEFAULTS = QueryConfig(curves="", max_queries=1)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--curves", required=True, help="curve store (.npz) from scripts/export_nb201_curves.py")
     parser.add_argument("--dataset", choices=QUERY_DATASETS, default=DEFAULTS.dataset, help="(default %(default)s)")
     parser.add_argument("--algorithm", choices=list(ALGORITHMS), default=DEFAULTS.algorithm,

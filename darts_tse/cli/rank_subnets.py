@@ -19,11 +19,11 @@ from ..config import MAX_SEED
 from ..files import atomic_write_text, check_output_file
 from ..space.genotype import NUM_ARCHITECTURES
 from ..ranking import RankingSettings, combine, format_report, plot_ranking, rank_run, subnets_csv
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of scripts/train_oneshot.py "
                                                                    "(or of train_search.py: its supernet's weights)")
     parser.add_argument("--subnets", default="200",

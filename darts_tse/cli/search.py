@@ -9,7 +9,7 @@ import argparse
 
 from ..config import DRNAS_REGULARIZERS, HVP_METHODS, METHODS, PRESETS, TSE_MODES, SearchConfig
 from . import runs
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 DEFAULTS = SearchConfig()
 COMMAND = "python train_search.py"
@@ -17,7 +17,7 @@ COMMAND = "python train_search.py"
 
 def build_parser() -> argparse.ArgumentParser:
     """Every flag of a differentiable search: the method and α optimizer, then the flags every run has."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     method = parser.add_argument_group("method")
     method.add_argument("--method", choices=list(METHODS), default=DEFAULTS.method, help="search method (default %(default)s)")
     method.add_argument("--preset", choices=PRESETS, default=DEFAULTS.preset,

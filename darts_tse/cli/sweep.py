@@ -50,7 +50,7 @@ from ..sweeps import (
 )
 from .sweep_job import SearchJob
 from .sweep_plan import plan_jobs
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 ROOT = Path(darts_tse.__file__).resolve().parents[1]  # jobs import the darts_tse this command imported
 DEFAULT_CPUS_PER_JOB = 2  # SLURM: the search's Python loop and W&B's writer process (no data-loader workers)
@@ -83,7 +83,7 @@ def _gpu_list(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False,  # an abbreviated train_search.py flag must not match ours
                                      usage="%(prog)s --grid AXIS=V1,V2 [AXIS=...] --out DIR [train_search.py flags] "
                                            "[executor options] | --status DIR | --resubmit-failed DIR")

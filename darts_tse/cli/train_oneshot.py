@@ -14,7 +14,7 @@ import argparse
 
 from ..config import SAMPLERS, OneShotConfig
 from . import runs
-from .errors import cli_main
+from .errors import OneLineArgumentParser, cli_main
 
 DEFAULTS = OneShotConfig()
 COMMAND = "python scripts/train_oneshot.py"
@@ -22,7 +22,7 @@ COMMAND = "python scripts/train_oneshot.py"
 
 def build_parser() -> argparse.ArgumentParser:
     """Every flag of a one-shot supernet: the sampler and probe set, then the flags every run has."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sampling = parser.add_argument_group("path sampling")
     sampling.add_argument("--sampler", choices=list(SAMPLERS), default=DEFAULTS.sampler,
                           help="; ".join(f"{name}: {what}" for name, what in SAMPLERS.items())
