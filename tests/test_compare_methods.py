@@ -43,7 +43,7 @@ def test_compare_methods_runs_the_searches_and_writes_table_plots_and_report(tmp
     assert script.main(argv) == 0  # the same command again: nothing to run, the report rewritten
     printed = capsys.readouterr().out
     assert sum(line.startswith("skip ") for line in printed.splitlines()) == 4 and "nothing to submit" in printed
-    assert script.main([*argv[:6], "--preset", "uniform", *argv[8:]]) == 2
+    assert script.main([*argv[:8], "--preset", "uniform", *argv[10:]]) == 2
     assert "holds another comparison (preset: 'paper' -> 'uniform')" in capsys.readouterr().err
 
 
