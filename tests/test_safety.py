@@ -378,3 +378,14 @@ def test_a_bad_flag_or_value_is_one_line_not_argparses_usage_block(command, argv
     assert exit_info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "--help lists the flags" in lines[0], lines
+
+
+def test_an_existing_nb201_table_export_is_kept_unless_overwrite(tmp_path, capsys):
+    """The export is refused before the source is read, and the user's file is left as it was."""
+    table = tmp_path / "nb201_table.csv"
+    table.write_text("mine\n")
+    assert export_nb201_table.main([str(tmp_path / "no-source"), "-o", str(table), "--no-progress"]) == 2
+    assert "exists already; choose a new name, or pass --overwrite" in capsys.readouterr().err
+    assert table.read_text() == "mine\n"
+    assert export_nb201_table.main([str(tmp_path / "no-source"), "-o", str(table), "--overwrite", "--no-progress"]) == 2
+    assert "exists already" not in capsys.readouterr().err and table.read_text() == "mine\n"  # the source is missing

@@ -6,7 +6,6 @@
 The table has the columns of nb201_accuracy.csv and is read by ``--benchmark nb201_table.csv`` in well under a second.
 """
 import argparse
-import sys
 
 from ..files import check_output_file
 from ..nb201 import export_table
@@ -21,10 +20,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)
-    output = check_output_file(args.output, (".csv",))
-    if output.exists() and not args.overwrite:
-        print(f"error: {output} exists; choose another -o, or pass --overwrite to replace it", file=sys.stderr)
-        return 2
+    output = check_output_file(args.output, (".csv",), overwrite=args.overwrite)
     rows = export_table(args.source, output, progress=not args.no_progress)
     print(f"wrote {rows} architectures to {args.output}")
     return 0
