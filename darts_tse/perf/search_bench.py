@@ -78,6 +78,8 @@ class SearchBenchConfig:
 def time_method(bench: SearchBenchConfig, method: str, device: torch.device) -> dict:
     """Build `method`'s run and time its epochs (see the module docstring)."""
     config = bench.run_config(method)
+    if config.compile is not None:  # each method's graphs from scratch, not at the recompile limit of the one before
+        torch._dynamo.reset()
     torch.manual_seed(config.seed)
     parts = build_components(config, device)
     cuda = device.type == "cuda"

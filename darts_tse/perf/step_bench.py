@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from ..architects import TSEArchitect, ValidationArchitect, build_arch_optimizer
 from ..mixing import SoftmaxMixing
 from ..samplers import random_path
-from ..search import AUTOCAST_DTYPES, run_environment
+from ..search import AUTOCAST_DTYPES, check_compile_supported, run_environment
 from ..space import NB201SearchNetwork
 from ..training import WeightTrainer
 
@@ -108,6 +108,7 @@ def _our_parts(config: BenchConfig, device: torch.device):
                                channels_last=config.channels_last,
                                autocast_dtype=AUTOCAST_DTYPES[config.precision]).to(device)
     if config.compile is not None:
+        check_compile_supported(config.compile)
         model.compile_mixed_forward(config.compile)
     model.train()
     trainer = WeightTrainer(model, _weight_optimizer(model.weight_parameters()), grad_clip=5.0)

@@ -5,7 +5,8 @@ path sampler) → epochs → per-epoch record → sinks, with a checkpoint after
 :class:`SearchTask` and never knows which one.
 """
 from .checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, load_search_checkpoint
-from .components import AUTOCAST_DTYPES, SearchComponents, build_components, configure_kernels, resolve_device
+from .components import (AUTOCAST_DTYPES, SearchComponents, build_components, check_compile_supported, configure_kernels,
+                         resolve_device)
 from .environment import run_environment
 from .loop import (EpochResult, NonFiniteLossError, RunWriteError, resumed_config, run_epoch, run_search,
                    train_and_evaluate)
@@ -13,7 +14,7 @@ from .tasks import (DifferentiableTask, OneShotTask, SearchTask, draw_probes, ev
                     nb201_lookup, probe_rank)
 
 __all__ = ["AUTOCAST_DTYPES", "CHECKPOINT", "CheckpointError", "DifferentiableTask", "EpochResult", "NonFiniteLossError",
-           "OneShotTask", "RunWriteError", "SearchComponents", "SearchTask", "build_components", "configure_kernels",
-           "draw_probes", "evaluate", "load_checkpoint", "load_search_checkpoint", "nb201_dataset_for", "nb201_lookup",
+           "OneShotTask", "RunWriteError", "SearchComponents", "SearchTask", "build_components", "check_compile_supported",
+           "configure_kernels", "draw_probes", "evaluate", "load_checkpoint", "load_search_checkpoint", "nb201_dataset_for", "nb201_lookup",
            "probe_rank", "resolve_device", "resumed_config", "run_environment", "run_epoch", "run_search",
            "train_and_evaluate"]

@@ -11,7 +11,7 @@ from ..config import ConfigError, OneShotConfig, RunConfig, SearchConfig
 from ..data import CyclingBatches, SearchData, load_search_data
 from ..mixing import SoftmaxMixing, build_mixing
 from ..samplers import build_sampler
-from ..space import NB201SearchNetwork
+from ..space import COMPILE_CHECKED_TORCH, NB201SearchNetwork, compile_checked
 from ..training import WeightTrainer
 from .tasks import DifferentiableTask, OneShotTask, SearchTask, draw_probes, nb201_dataset_for
 
@@ -55,6 +55,15 @@ def resolve_device(name: str) -> torch.device:
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
 
 
+def check_compile_supported(compile_mode: str | None) -> None:
+    """ConfigError when `compile_mode` is set and this torch is not one on which the compiled supernet's gradients
+    were seen to equal eager ones (``space.COMPILE_CHECKED_TORCH``)."""
+    if compile_mode is not None and not compile_checked():
+        raise ConfigError(f"--compile: torch {torch.__version__} is not one on which the compiled supernet's gradients "
+                          f"were checked against eager (torch {', '.join(COMPILE_CHECKED_TORCH)}); drop --compile, "
+                          "or use one of those")
+
+
 def configure_kernels(config: RunConfig, device: torch.device) -> None:
     """The process-wide kernel choices a run asks for: ``cudnn.benchmark`` on CUDA (``--cudnn-benchmark``); on the
     CPU the setting does nothing and is left alone."""
@@ -80,6 +89,7 @@ def build_components(config: RunConfig, device: torch.device) -> SearchComponent
                                channels_last=config.channels_last,
                                autocast_dtype=AUTOCAST_DTYPES[config.precision]).to(device)
     if config.compile is not None:
+        check_compile_supported(config.compile)
         model.compile_mixed_forward(config.compile)
     weight_optimizer = torch.optim.SGD(model.weight_parameters(), lr=config.lr, momentum=config.momentum,
                                        nesterov=config.nesterov, weight_decay=config.weight_decay)

@@ -5,15 +5,16 @@ torch-free readers of run directories can use genotypes without loading torch.
 """
 from .genotype import EDGES, NUM_EDGES, NUM_OPS, OPS, Genotype, GenotypeError
 
-__all__ = ["EDGES", "NUM_EDGES", "NUM_OPS", "OPS", "Genotype", "GenotypeError", "NB201SearchNetwork", "SearchCell"]
+__all__ = ["COMPILE_CHECKED_TORCH", "EDGES", "NUM_EDGES", "NUM_OPS", "OPS", "Genotype", "GenotypeError",
+           "NB201SearchNetwork", "SearchCell", "compile_checked"]
 
 
 def __getattr__(name: str):
     """The torch-bound names, imported when first asked for (PEP 562)."""
-    if name == "NB201SearchNetwork":
-        from .supernet import NB201SearchNetwork
+    if name in ("NB201SearchNetwork", "COMPILE_CHECKED_TORCH", "compile_checked"):
+        from . import supernet
 
-        return NB201SearchNetwork
+        return getattr(supernet, name)
     if name == "SearchCell":
         from .cell import SearchCell
 

@@ -65,6 +65,11 @@ _INDEX_CACHE: dict[torch.device, torch.Tensor] = {}
 
 
 def _gather_index(device: torch.device) -> torch.Tensor:
+    """The gather index on `device`, cached per device in eager code. Compiled code neither reads nor writes the
+    cache (a constant of the graph instead): a global written from a graph costs a recompile, and under CUDA graphs
+    it would hold a graph's output."""
+    if torch.compiler.is_compiling():
+        return torch.tensor(_GATHER, dtype=torch.long, device=device)
     index = _INDEX_CACHE.get(device)
     if index is None:
         index = _INDEX_CACHE[device] = torch.tensor(_GATHER, dtype=torch.long, device=device)
@@ -175,17 +180,29 @@ class _NodeSum(torch.autograd.Function):
     Backward: every conv term gets ∂L/∂node itself, a linear term gets w[k]·∂L/∂node, and w gets the dot products
     ⟨∂L/∂node, linear_terms[k]⟩ (saved and computed only when w needs a gradient). The backward is built from
     differentiable operations, so it supports double backward (create_graph=True).
+
+    Eager, the sum accumulates in place into one fresh tensor (of the linear terms' memory layout). Under
+    ``torch.compile`` it is out of place (the compiler fuses it anyway): TorchDynamo 2.11 loses the gradient of an
+    output that a Function's forward mutates (∂L/∂α and every weight gradient before the head came out exactly 0),
+    and 2.11 and 2.13 graph-break on an ``out=`` tensor that is channels-last.
     """
 
     @staticmethod
     def forward(ctx, w: torch.Tensor, n_conv: int, *terms: torch.Tensor) -> torch.Tensor:
         convs, linear = terms[:n_conv], terms[n_conv:]
         weights = w.unbind(0)
-        out = torch.addcmul(convs[0], linear[0], weights[0], out=torch.empty_like(linear[0]))
-        for term in convs[1:]:
-            out.add_(term)
-        for term, weight in zip(linear[1:], weights[1:]):
-            out.addcmul_(term, weight)
+        if torch.compiler.is_compiling():  # out of place: see _NodeSum's docstring
+            out = torch.addcmul(convs[0], linear[0], weights[0])
+            for term in convs[1:]:
+                out = out + term
+            for term, weight in zip(linear[1:], weights[1:]):
+                out = torch.addcmul(out, term, weight)
+        else:
+            out = torch.addcmul(convs[0], linear[0], weights[0], out=torch.empty_like(linear[0]))
+            for term in convs[1:]:
+                out.add_(term)
+            for term, weight in zip(linear[1:], weights[1:]):
+                out.addcmul_(term, weight)
         ctx.n_conv, ctx.n_linear = n_conv, len(linear)
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(w, *linear)

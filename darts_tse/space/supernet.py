@@ -20,6 +20,18 @@ from .genotype import NUM_EDGES, NUM_OPS, Genotype
 from .ops import ResNetBasicBlock
 
 
+# torch releases (major.minor) on which perf.compile_check's test (tests/test_fast_paths.py: one graph, compiled
+# gradients of α and the stem equal eager, backends eager and aot_eager, fullgraph, both memory layouts) has been seen
+# to pass; --compile refuses any other. docs/benchmarks.md says where each was checked.
+COMPILE_CHECKED_TORCH = ("2.11", "2.13", "2.14")
+
+
+def compile_checked(version: str | None = None) -> bool:
+    """Whether the compiled supernet's gradients have been checked on torch `version` (default: the running one)."""
+    major_minor = ".".join((version or torch.__version__).split("+")[0].split(".")[:2])
+    return major_minor in COMPILE_CHECKED_TORCH
+
+
 class NB201SearchNetwork(nn.Module):
     """DARTS/DrNAS supernet of the NB201 space; `mixing` turns α into edge weights (softmax or Dirichlet)."""
 
@@ -58,11 +70,12 @@ class NB201SearchNetwork(nn.Module):
         self.autocast_dtype = autocast_dtype
         self._mixed = self._mixed_forward  # the eager mixed forward, or its compiled version
 
-    def compile_mixed_forward(self, mode: str | None = None, *, backend: str = "inductor") -> None:
-        """Use ``torch.compile(mode=mode, backend=backend)`` for the mixed forward from now on (static shapes: a
-        short last batch compiles once more). The discrete-path forward stays eager (a graph per path would not
-        pay)."""
-        self._mixed = torch.compile(self._mixed_forward, mode=mode, backend=backend, dynamic=False)
+    def compile_mixed_forward(self, mode: str | None = None, *, backend="inductor", fullgraph: bool = False) -> None:
+        """Use ``torch.compile(mode=mode, backend=backend, fullgraph=fullgraph)`` for the mixed forward from now on
+        (static shapes: a short last batch compiles once more). The discrete-path forward stays eager (a graph per
+        path would not pay)."""
+        self._mixed = torch.compile(self._mixed_forward, mode=mode, backend=backend, dynamic=False,
+                                    fullgraph=fullgraph)
 
     # ---- parameter groups --------------------------------------------------------------------------------
     def arch_parameters(self) -> list[nn.Parameter]:
