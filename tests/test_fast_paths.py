@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from darts_tse.config import NOT_SEARCH_RELEVANT, ConfigError, SearchConfig
 from darts_tse.data import BatchStream, ImageSplit, load_search_data
 from darts_tse.mixing import SoftmaxMixing, build_mixing
+from darts_tse.perf.compile_check import check_compiled_gradients
 from darts_tse.search import build_components, configure_kernels, run_search
-from darts_tse.space import NB201SearchNetwork
+from darts_tse.space import COMPILE_CHECKED_TORCH, NB201SearchNetwork, compile_checked
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 # bf16 keeps 8 bits of mantissa: on the tiny net below (C=8, N=1, batch 16, 16x16, at initialisation) the loss moves
@@ -244,3 +245,29 @@ def test_inductor_compiled_mixed_forward_equals_eager_on_the_cpu():
 def test_compiled_mixed_forward_with_cuda_graphs_equals_eager():
     """What --compile reduce-overhead runs on CUDA: inductor's kernels replayed as CUDA graphs."""
     _compiled_equals_eager(torch.device("cuda"), "reduce-overhead")
+
+
+@pytest.mark.parametrize("backend, mixing", [
+    ("eager", "softmax"),
+    pytest.param("aot_eager", "softmax", marks=pytest.mark.slow),
+    pytest.param("aot_eager", "dirichlet", marks=pytest.mark.slow),
+])
+@pytest.mark.parametrize("channels_last", [True, False], ids=["channels_last", "nchw"])
+def test_compiled_gradients_equal_eager_in_a_single_graph(backend, mixing, channels_last):
+    """The check behind space.COMPILE_CHECKED_TORCH: fullgraph=True (a graph break raises), one graph over two
+    training steps with the compiled copy stepping first (no recompile: the cell's index cache is not written from
+    the graph), and ∂L/∂α and the stem's gradient (behind every cell) equal eager. On torch 2.11 the in-place node
+    sums gave α a gradient of exactly 0 (hence the norm), and channels-last broke the graph on 2.11 and 2.13."""
+    result = check_compiled_gradients(backend=backend, channels_last=channels_last, mixing=mixing)
+    assert result.graphs == 1, result.to_dict()
+    assert result.alpha_grad_norm > 1e-3, result.to_dict()
+    assert result.passed, result.to_dict()
+
+
+def test_compile_refuses_a_torch_whose_compiled_gradients_were_not_checked(tmp_path, monkeypatch):
+    assert compile_checked("2.11.0+cu130") and compile_checked("2.14.1") and not compile_checked("2.12.0")
+    assert compile_checked(), f"the running torch {torch.__version__} is checked: add it to COMPILE_CHECKED_TORCH"
+    monkeypatch.setattr(torch, "__version__", "2.12.0")
+    with pytest.raises(ConfigError, match=r"^--compile: torch 2\.12\.0 is not one on which .* "
+                                          f"\\(torch {', '.join(COMPILE_CHECKED_TORCH)}\\); drop --compile"):
+        build_components(tiny(tmp_path, "a", compile="default"), torch.device("cpu"))
