@@ -22,6 +22,7 @@ from pathlib import Path
 
 import darts_tse
 
+from ..cpus import threads_per_job
 from ..files import LOCK_FILE
 from ..sweeps import (
     DONE_STATE,
@@ -253,7 +254,8 @@ def dry_run_text(sweep: Sweep, options: LocalOptions | SlurmOptions) -> str:
         share = "one each" if options.jobs_per_gpu == 1 else f"up to {options.jobs_per_gpu} jobs on each"
         where = f"GPU {', '.join(map(str, options.gpus))} ({share})" if options.gpus else "the CPU"
         lines.append(f"--executor local: {options.max_parallel} at a time, on {where}; time limit "
-                     f"{f'{options.time_min} min' if options.time_min else 'none'}")
+                     f"{f'{options.time_min} min' if options.time_min else 'none'}; "
+                     f"{threads_per_job(options.max_parallel)} CPU thread(s) each (unless --threads or OMP_NUM_THREADS say otherwise)")
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import ConfigError, RunConfig, config_from_dict
+from ..cpus import available_cpus, thread_hint
 from ..data import iterate_eval
 from ..estimators import TSEEMATracker
 from ..files import (CONFIG_FILE, LOCK_FILE, RunLockedError, lock_held, remove_run_files, remove_stale_temporaries,
@@ -48,6 +49,7 @@ from .environment import exactness_differences, run_environment
 from .tasks import SearchTask
 
 log = logging.getLogger(__name__)
+HINT_AFTER_S = 5.0  # a first epoch shorter than this says too little about the CPUs' load for a thread hint
 PROGRESS_EVERY = 20  # steps between progress-bar refreshes (the only host synchronisation inside an epoch)
 
 
@@ -210,10 +212,7 @@ def run_search(config: RunConfig, *, resume: bool = False, overwrite: bool = Fal
         _check_same_settings(config, state)
     for setting in config.ignored_settings():
         log.warning("%s", setting)
-    if config.threads:
-        if config.threads > (os.cpu_count() or 1):
-            raise ConfigError(f"--threads {config.threads} is more than this machine's {os.cpu_count()} CPUs")
-        torch.set_num_threads(config.threads)
+    configure_threads(config.threads)
     device = resolve_device(config.device)
     configure_kernels(config, device)
     seed_everything(config.seed)
@@ -229,6 +228,19 @@ def run_search(config: RunConfig, *, resume: bool = False, overwrite: bool = Fal
             _claim_directory(out, claim, overwrite, how_to_resume, config.kind, echo)
         remove_stale_temporaries(out)
         return _train(out, config, parts, benchmark, state, data_record, environment, how_to_resume, echo)
+
+
+def configure_threads(threads: int | None) -> None:
+    """torch's CPU threads: `threads` where given (at most the CPUs this process may use), else torch's default
+    capped at those CPUs (its affinity mask and SLURM's allocation, :func:`cpus.available_cpus`)."""
+    cpus = available_cpus()
+    if threads:
+        if threads > cpus:
+            raise ConfigError(f"--threads {threads} is more than this machine's {cpus} CPUs available to this process; "
+                              f"give --threads {cpus} or fewer")
+        torch.set_num_threads(threads)
+    elif torch.get_num_threads() > cpus:
+        torch.set_num_threads(cpus)
 
 
 def _check_run_directory(out: Path, resume: bool, overwrite: bool, how_to_resume: str, kind: str) -> None:
@@ -359,7 +371,12 @@ def _train(out: Path, config: RunConfig, parts: SearchComponents, benchmark: NB2
             for sink in sinks:
                 sink.start(recorded, history)
         for epoch in range(start_epoch, config.epochs):
+            cpu_started = time.process_time()
             record, arch = run_epoch(config, parts, benchmark, tse_ema, epoch)
+            if epoch == start_epoch and parts.device.type == "cpu" and record["seconds"] >= HINT_AFTER_S:
+                hint = thread_hint(time.process_time() - cpu_started, record["seconds"], torch.get_num_threads())
+                if hint:
+                    log.warning("%s", hint)
             history.append({"metrics": record, "arch": arch})
             with _writes_to(out, lambda: saved, config.epochs, how_to_resume):
                 save_checkpoint(checkpoint_path, checkpoint_state(config, parts, tse_ema, epoch, history, run_id,

@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 
 import submitit
 
+from ..cpus import job_thread_environment
 from ..tracking import environment
 from .grid import SweepError
 from .record import is_running, process_start
@@ -174,6 +175,12 @@ class LocalPool:
         """The GPU of slot `slot` (None: the CPU)."""
         return self.options.gpus[slot % len(self.options.gpus)] if self.options.gpus else None
 
+    def thread_environment(self) -> dict[str, str]:
+        """The thread pools of each job: the CPUs split between the ``max_parallel`` jobs that run at once (on the
+        CPU or sharing GPUs), unless this environment already sets them (a job's ``--threads`` wins over both)."""
+        return {name: value for name, value in job_thread_environment(self.options.max_parallel).items()
+                if name not in os.environ}
+
     def _executor(self, slot: int) -> submitit.LocalExecutor:
         executor = submitit.LocalExecutor(self.folder, max_num_timeout=self.options.max_timeouts)
         gpus = [] if self.gpu(slot) is None else [self.gpu(slot)]
@@ -192,7 +199,7 @@ class LocalPool:
                     if pending and slot not in running:
                         key, function = pending.popleft()
                         pythonpath = {"PYTHONPATH": self.options.pythonpath} if self.options.pythonpath else {}
-                        with environment(**pythonpath):  # submitit copies the environment into the job
+                        with environment(**pythonpath, **self.thread_environment()):  # submitit copies it into the job
                             job = self._executor(slot).submit(function)
                         running[slot] = (key, job)
                         on_submit(key, job.job_id, {"start": process_start(job.job_id), "gpu": self.gpu(slot)})
