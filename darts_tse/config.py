@@ -59,7 +59,7 @@ NB201_CELLS = 5**6
 # -- threads, compile, cudnn_benchmark -- change float round-off only; a resume with others says so.)
 NOT_SEARCH_RELEVANT = frozenset({"out", "device", "data_dir", "benchmark", "progress", "threads",
                                  "wandb", "wandb_project", "wandb_group", "wandb_tags",
-                                 "compile", "cudnn_benchmark", "data_on_device"})
+                                 "compile", "cudnn_benchmark", "data_on_device", "deterministic"})
 
 
 def supernet_weights(C: int, N: int, num_classes: int = 10) -> int:
@@ -192,6 +192,7 @@ class RunConfig:
     compile: str | None = None  # a torch.compile mode for the supernet's mixed forward, None: eager
     cudnn_benchmark: bool = False  # CUDA only: torch.backends.cudnn.benchmark
     data_on_device: bool = False  # copy both uint8 halves to the device once; batches are gathered there
+    deterministic: bool = False  # deterministic algorithms, cuDNN deterministic, CUBLAS_WORKSPACE_CONFIG (GPU reruns)
     # data
     max_train_samples: int | None = None
     synthetic_samples: int = 512
@@ -254,6 +255,9 @@ class RunConfig:
             raise ConfigError(f"--C {self.C} --N {self.N} make a supernet of {weights:,} weights (more than "
                               f"{MAX_SUPERNET_WEIGHTS:,}); NB201 uses --C 16 --N 5 ({supernet_weights(16, 5):,})")
         _check_device_name(self.device)
+        if self.deterministic and self.cudnn_benchmark:
+            raise ConfigError("--deterministic needs cuDNN's fixed convolution algorithms and --cudnn-benchmark "
+                              "autotunes them; give one of the two")
         if self.out is not None:
             if not str(self.out).strip():
                 raise ConfigError("--out is empty; give the run directory, or leave --out out for runs/<name>")

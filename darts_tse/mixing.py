@@ -46,6 +46,9 @@ class SoftmaxMixing(Mixing):
 class DirichletMixing(Mixing):
     """DrNAS: a reparameterised Dirichlet sample with concentration β = ELU(θ) + 1, one per forward.
 
+    The distributions are built without argument validation: β > 0 by construction, and the check would read the
+    concentration back to the host (a synchronisation of the device on every forward).
+
     `kl_weight` > 0 adds ``kl_weight · Σ_edges KL(Dir(β) ‖ Dir(1))`` to the α loss; with 0 the only regulariser is the
     L2 penalty of the α optimizer's weight decay (DrNAS' default).
     """
@@ -65,7 +68,7 @@ class DirichletMixing(Mixing):
     def weights(self, alpha: torch.Tensor, *, sample: bool) -> torch.Tensor:
         beta = self.concentration(alpha)
         if sample:
-            return Dirichlet(beta).rsample()
+            return Dirichlet(beta, validate_args=False).rsample()
         return beta / beta.sum(dim=-1, keepdim=True)
 
     def probabilities(self, alpha: torch.Tensor) -> torch.Tensor:
@@ -76,8 +79,8 @@ class DirichletMixing(Mixing):
         if self.kl_weight == 0:
             return None
         beta = self.concentration(alpha)
-        prior = Dirichlet(torch.ones_like(beta))
-        return self.kl_weight * kl_divergence(Dirichlet(beta), prior).sum()
+        prior = Dirichlet(torch.ones_like(beta), validate_args=False)
+        return self.kl_weight * kl_divergence(Dirichlet(beta, validate_args=False), prior).sum()
 
 
 def build_mixing(name: str, *, kl_weight: float = 0.0) -> Mixing:

@@ -271,3 +271,70 @@ def test_compile_refuses_a_torch_whose_compiled_gradients_were_not_checked(tmp_p
     with pytest.raises(ConfigError, match=r"^--compile: torch 2\.12\.0 is not one on which .* "
                                           f"\\(torch {', '.join(COMPILE_CHECKED_TORCH)}\\); drop --compile"):
         build_components(tiny(tmp_path, "a", compile="default"), torch.device("cpu"))
+
+
+def test_deterministic_sets_the_algorithms_and_cublas_workspace_and_is_recorded(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="--deterministic needs cuDNN's fixed convolution algorithms"):
+        tiny(tmp_path, "a", deterministic=True, cudnn_benchmark=True).validate()
+    try:
+        configure_kernels(tiny(tmp_path, "a", deterministic=True), torch.device("cpu"))
+        assert torch.are_deterministic_algorithms_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        configure_kernels(tiny(tmp_path, "a"), torch.device("cpu"))
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert "deterministic" in NOT_SEARCH_RELEVANT and tiny(tmp_path, "a").to_dict()["deterministic"] is False
+    from darts_tse.cli.search import build_parser
+
+    assert build_parser().parse_args(["--deterministic"]).deterministic is True
+
+
+@pytest.mark.parametrize("capability, warned", [((7, 5), True), ((8, 0), False)])
+def test_cuda_n_becomes_the_current_device_and_bf16_before_ampere_is_one_warning(tmp_path, monkeypatch, caplog,
+                                                                                 capability, warned):
+    """Without a GPU: the CUDA calls are stand-ins that record what configure_kernels asks of them."""
+    current = []
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
+    before = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+    try:
+        with caplog.at_level("WARNING"):
+            configure_kernels(tiny(tmp_path, "a", precision="bf16"), torch.device("cuda:1"))
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before
+    assert current == [torch.device("cuda:1")]
+    lines = [r.getMessage() for r in caplog.records if "bf16" in r.getMessage()]
+    assert lines == (["--precision bf16 on Tesla T4 (compute capability 7.5 < 8.0) runs emulated, slower than fp32; "
+                      "drop --precision bf16 on this GPU"] if warned else [])
+
+
+@pytest.mark.slow
+def test_a_compiled_alpha_only_pass_computes_only_alphas_gradient(tmp_path):
+    """DARTS' first-order α pass under torch.compile: its backward graph returns one gradient (the mixing weights',
+    which lead to α), not one per weight; the weight step's graph returns the weights' and none for α."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    from darts_tse.architects import ValidationArchitect, build_arch_optimizer
+    from darts_tse.training import WeightTrainer
+
+    gradients_returned = []
+
+    def backward_compiler(graph_module, example_inputs):
+        outputs = graph_module.graph.output_node().args[0]
+        gradients_returned.append(sum(output is not None for output in outputs))
+        return make_boxed_func(graph_module.forward)
+
+    torch._dynamo.reset()
+    model = _net()
+    model.compile_mixed_forward(backend=aot_autograd(fw_compiler=lambda gm, _: make_boxed_func(gm.forward),
+                                                     bw_compiler=backward_compiler), fullgraph=True)
+    trainer = WeightTrainer(model, torch.optim.SGD(model.weight_parameters(), lr=0.01))
+    valid = iter([_batch(seed=2)] * 2)
+    architect = ValidationArchitect(model, trainer, build_arch_optimizer(model), valid)
+    list(architect.train_epoch([_batch(seed=3), _batch(seed=4)]))
+    weights = len(model.weight_parameters())
+    assert sorted(gradients_returned) == [1, weights], gradients_returned
+    assert all(p.requires_grad for p in model.parameters()), "the weights need gradients again after the α pass"

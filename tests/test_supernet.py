@@ -238,3 +238,36 @@ def test_supernet_size_at_the_nb201_search_setting():
     assert model.alpha.shape == (6, 5)
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs and all(m.bias is None for m in convs)
+
+
+def test_the_head_averages_over_h_and_w_as_the_adaptive_pool_did_and_keeps_the_checkpoint_keys():
+    """A mean over H, W (its CUDA backward is deterministic; AdaptiveAvgPool2d's has none), in both layouts."""
+    from darts_tse.mixing import SoftmaxMixing
+    from darts_tse.space import NB201SearchNetwork
+
+    model = NB201SearchNetwork(4, 1, 10, mixing=SoftmaxMixing())
+    assert not any(isinstance(m, torch.nn.AdaptiveAvgPool2d) for m in model.modules())
+    x = torch.randn(2, 16, 5, 3)
+    expected = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())(x)
+    assert torch.allclose(model.head[2](x), expected, atol=1e-6)
+    assert torch.allclose(model.head[2](x.contiguous(memory_format=torch.channels_last)), expected, atol=1e-6)
+    assert {k for k in model.state_dict() if k.startswith("head.")} == {  # the BN's, as before: checkpoints load
+        "head.0.weight", "head.0.bias", "head.0.running_mean", "head.0.running_var", "head.0.num_batches_tracked"}
+
+
+def test_dirichlet_mixing_skips_argument_validation_which_would_sync_the_device():
+    """β = ELU(θ) + 1 > 0 by construction; validating it reads it back to the host on every forward. With validation
+    on (torch's default outside -O), a concentration it would reject still goes through: no check ran."""
+    from torch.distributions import Distribution
+
+    previous = Distribution._validate_args
+    Distribution.set_default_validate_args(True)
+    try:
+        mixing = DirichletMixing(kl_weight=1e-3)
+        broken = torch.full((6, 5), float("nan"))
+        assert mixing.weights(broken, sample=True).shape == (6, 5)  # no ValueError: nothing was validated
+        assert torch.isnan(mixing.regularizer(broken))
+        with pytest.raises(ValueError):  # what the validation would have done
+            torch.distributions.Dirichlet(DirichletMixing.concentration(broken))
+    finally:
+        Distribution.set_default_validate_args(previous)

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 
 import torch
 
-from ..training import StepStats, WeightTrainer, buffers_kept, classification_loss
+from ..training import StepStats, WeightTrainer, buffers_kept, classification_loss, weights_frozen
 from .base import Architect, Batch
 
 HVP_METHODS = ("finite-difference", "exact")
@@ -57,8 +57,9 @@ class ValidationArchitect(Architect):
 
     def _first_order_gradient(self, x_val: torch.Tensor, y_val: torch.Tensor) -> None:
         self.zero_alpha_grad()
-        loss, _ = classification_loss(self.model, x_val, y_val)
-        loss.backward(inputs=self.alpha)
+        with weights_frozen(self.model):  # α's gradient alone, also in a compiled backward
+            loss, _ = classification_loss(self.model, x_val, y_val)
+            loss.backward(inputs=self.alpha)
 
     def _second_order_gradient(self, x, y, x_val, y_val) -> None:
         # the passes at w' and w ± εv run at trial weights: they leave the BN running statistics as they were (DARTS
@@ -119,8 +120,9 @@ def finite_difference_hvp(
         with torch.no_grad():
             torch._foreach_copy_(weights, original)
             torch._foreach_add_(weights, torch._foreach_mul(vector, sign * eps))
-        loss, _ = classification_loss(model, x, y, mix)
-        gradients.append(torch.autograd.grad(loss, model.arch_parameters(), retain_graph=True)[0])
+        with weights_frozen(model):  # α's gradient alone, also in a compiled backward
+            loss, _ = classification_loss(model, x, y, mix)
+            gradients.append(torch.autograd.grad(loss, model.arch_parameters(), retain_graph=True)[0])
     with torch.no_grad():
         torch._foreach_copy_(weights, original)
     return (gradients[0] - gradients[1]) / (2 * eps)

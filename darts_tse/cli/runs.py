@@ -55,6 +55,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
     run.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1 ... (default %(default)s)")
     run.add_argument("--threads", type=int, default=None,
                      help="CPU threads for torch (default: torch's choice; recorded, since exact resume needs the same)")
+    run.add_argument("--deterministic", action="store_true",
+                     help="deterministic kernels (torch.use_deterministic_algorithms, cuDNN deterministic, "
+                          "CUBLAS_WORKSPACE_CONFIG): bit-exact reruns on one GPU, at some speed (docs/tracking.md)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
 
     net = parser.add_argument_group("supernet")

@@ -2,6 +2,8 @@
 task that drives them (an architect's search, or a path sampler's one-shot training)."""
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 
 import torch
@@ -52,6 +54,7 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+log = logging.getLogger(__name__)
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
 
 
@@ -64,11 +67,30 @@ def check_compile_supported(compile_mode: str | None) -> None:
                           "or use one of those")
 
 
+# cuBLAS' deterministic workspace (CUDA's documentation); read when cuBLAS starts, so set before the first CUDA work
+CUBLAS_WORKSPACE = ":4096:8"
+
+
 def configure_kernels(config: RunConfig, device: torch.device) -> None:
-    """The process-wide kernel choices a run asks for: ``cudnn.benchmark`` on CUDA (``--cudnn-benchmark``); on the
-    CPU the setting does nothing and is left alone."""
+    """The process-wide kernel choices a run asks for, before its first CUDA work: deterministic algorithms
+    (``--deterministic``: ``torch.use_deterministic_algorithms``, cuDNN deterministic, ``CUBLAS_WORKSPACE_CONFIG``
+    unless the environment sets it); on CUDA ``cudnn.benchmark`` (``--cudnn-benchmark``), `device` made the current
+    device (``cuda:N``: no context on GPU 0, synchronisations on N), and one warning line for bf16 on a GPU without
+    native bf16 (compute capability below 8.0: emulated, slower than fp32). On the CPU the cuDNN settings are left
+    alone."""
+    deterministic = bool(config.deterministic)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(deterministic)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = bool(config.cudnn_benchmark)
+        torch.backends.cudnn.deterministic = deterministic
+        if device.index is not None:
+            torch.cuda.set_device(device)
+        capability = torch.cuda.get_device_capability(device)
+        if config.precision == "bf16" and capability < (8, 0):
+            log.warning("--precision bf16 on %s (compute capability %d.%d < 8.0) runs emulated, slower than fp32; "
+                        "drop --precision bf16 on this GPU", torch.cuda.get_device_name(device), *capability)
 
 
 def build_components(config: RunConfig, device: torch.device) -> SearchComponents:

@@ -18,7 +18,7 @@ import torch
 # the keys whose change breaks bit-exact resume (the others are recorded for the reader)
 EXACTNESS_KEYS = ("torch", "device_type", "device_name", "cpu_capability", "threads", "channels_last", "cuda", "cudnn",
                   "cudnn_benchmark", "cudnn_allow_tf32", "matmul_allow_tf32", "float32_matmul_precision",
-                  "deterministic_algorithms", "compile")
+                  "deterministic_algorithms", "cudnn_deterministic", "compile")
 
 
 def run_environment(device: torch.device, *, channels_last: bool, compile: str | None = None) -> dict:
@@ -38,6 +38,7 @@ def run_environment(device: torch.device, *, channels_last: bool, compile: str |
         "matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32) if cuda else None,
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic) if cuda else None,
         "compile": compile,  # the torch.compile mode of the supernet's mixed forward (None: eager)
     }
 

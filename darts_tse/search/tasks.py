@@ -172,13 +172,14 @@ def evaluate(model: NB201SearchNetwork, batches: Iterable[Batch], *, path: Genot
     """Loss and accuracy of the supernet (deterministic mixing: softmax / Dirichlet mean), or of its subnetwork
     `path`, over the given batches; the model is left in training mode."""
     model.eval()
-    loss_sum = torch.zeros(())
-    correct = torch.zeros((), dtype=torch.long)
+    device = model.alpha.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
     count = 0
     for x, y in batches:
         logits = model(x) if path is None else model(x, path=path)
-        loss_sum = loss_sum.to(logits.device) + F.cross_entropy(logits, y, reduction="sum")
-        correct = correct.to(logits.device) + (logits.argmax(1) == y).sum()
+        loss_sum = loss_sum + F.cross_entropy(logits, y, reduction="sum")
+        correct = correct + (logits.argmax(1) == y).sum()
         count += y.shape[0]
     model.train()
     return {"valid_loss": loss_sum.item() / count, "valid_acc": 100.0 * correct.item() / count}

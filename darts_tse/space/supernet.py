@@ -20,6 +20,14 @@ from .genotype import NUM_EDGES, NUM_OPS, Genotype
 from .ops import ResNetBasicBlock
 
 
+class GlobalAveragePool(nn.Module):
+    """(B, C, H, W) → (B, C), the mean over H and W: what ``AdaptiveAvgPool2d(1)`` + ``Flatten`` compute, with a
+    backward that has a deterministic CUDA implementation (the adaptive pool's has none)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+
 # torch releases (major.minor) on which perf.compile_check's test (tests/test_fast_paths.py: one graph, compiled
 # gradients of α and the stem equal eager, backends eager and aot_eager, fullgraph, both memory layouts) has been seen
 # to pass; --compile refuses any other. docs/benchmarks.md says where each was checked.
@@ -62,7 +70,7 @@ class NB201SearchNetwork(nn.Module):
                 width *= 2
             layers.extend(SearchCell(width, track_running_stats=track_running_stats) for _ in range(N))
         self.layers = nn.ModuleList(layers)
-        self.head = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=True), GlobalAveragePool())
         self.classifier = nn.Linear(width, num_classes)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:

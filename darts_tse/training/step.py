@@ -34,6 +34,23 @@ def alpha_gradients(model: NB201SearchNetwork, enabled: bool) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+@contextmanager
+def weights_frozen(model: NB201SearchNetwork) -> Iterator[None]:
+    """The supernet's weights need no gradient in the body (α-only passes). Eager autograd skips their gradients
+    anyway when asked for α's alone; a compiled forward's backward is one graph that computes the gradient of
+    every input needing one, so it gets its own α-only graph (one more compile) instead of computing and dropping
+    every weight's gradient."""
+    weights = model.weight_parameters()
+    previous = [p.requires_grad for p in weights]
+    for p in weights:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(weights, previous):
+            p.requires_grad_(flag)
+
+
 def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mix: torch.Tensor | None = None, *,
                         path: Sequence[int] | None = None):
     """(mean cross-entropy, logits) of the supernet on one batch (of the subnetwork `path`, where given)."""
