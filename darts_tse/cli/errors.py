@@ -25,7 +25,9 @@ USER_ERROR_TYPES = {  # module -> the user errors it defines
     "darts_tse.analysis.plotting": ("MissingDependency",),
     "darts_tse.query.config": ("QueryError",),
     "darts_tse.sweeps.grid": ("SweepError",),
+    "darts_tse.trust": ("UntrustedInputError",),
 }
+INTERRUPTED = "interrupted: nothing was written (this command writes its output only when it ends)"
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -41,9 +43,13 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def cli_main(main):
-    """Decorate a command's ``main(argv) -> int``: a user's error prints ``error: <one line>`` and returns 2; a
-    closed stdout (``| head``) returns 141 (128 + SIGPIPE) without a traceback."""
+def cli_main(main=None, *, interrupted: str = INTERRUPTED):
+    """Decorate a command's ``main(argv) -> int``: a user's error prints ``error: <one line>`` and returns 2; Ctrl-C
+    prints `interrupted` (one line: what is kept) and returns 130; a closed stdout (``| head``) returns 141
+    (128 + SIGPIPE) without a traceback. ``@cli_main`` or ``@cli_main(interrupted="interrupted: ... is kept")``."""
+    if main is None:
+        return functools.partial(cli_main, interrupted=interrupted)
+
     @functools.wraps(main)
     def wrapped(argv: list[str] | None = None) -> int:
         try:
@@ -52,6 +58,9 @@ def cli_main(main):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # Python would flush into the closed pipe again at exit
             return 141
+        except KeyboardInterrupt as interrupt:  # SIGTERM's subclass (cli.runs.Terminated) carries 143
+            print(interrupted, file=sys.stderr)
+            return getattr(interrupt, "exit_code", 130)
         except Exception as error:
             if not isinstance(error, user_errors()):
                 raise

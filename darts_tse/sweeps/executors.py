@@ -7,8 +7,8 @@ Checked against submitit 1.5.4, whose private parts are used where it has no pub
 run's script), ``LocalJob._process`` (the process a local job runs in, to stop a setup shell's children)."""
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import re
 import shlex
 import shutil
@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 
 import submitit
 
+from ..files import atomic_write_text
 from ..tracking import environment
 from .grid import SweepError
 from .record import is_running, process_start
@@ -181,9 +182,11 @@ class LocalPool:
                                    visible_gpus=tuple(gpus), setup=list(self.options.setup))
         return executor
 
-    def run(self, work: Iterable[tuple[str, Callable]], on_submit: Callable, on_end: Callable) -> None:
-        """Run every (key, function) of `work`; returns when all have ended. Ctrl-C stops the running jobs (their
-        searches keep the checkpoint of their last finished epoch)."""
+    def run(self, work: Iterable[tuple[str, Callable]], on_submit: Callable, on_end: Callable,
+            busy: Callable[[str], bool] = lambda key: False) -> None:
+        """Run every (key, function) of `work`; returns when all have ended (a job whose process ended while
+        `busy(key)` says its work still runs, e.g. its search still holds its run's lock, keeps its slot until that
+        ends). Ctrl-C stops the running jobs (their searches keep the checkpoint of their last finished epoch)."""
         pending = deque(work)
         running: dict[int, tuple[str, submitit.LocalJob]] = {}
         try:
@@ -198,7 +201,7 @@ class LocalPool:
                         on_submit(key, job.job_id, {"start": process_start(job.job_id), "gpu": self.gpu(slot)})
                 time.sleep(self.poll_s)
                 for slot, (key, job) in list(running.items()):
-                    if job.done():
+                    if job.done() and not busy(key):
                         del running[slot]
                         on_end(key, job)
         finally:
@@ -287,16 +290,35 @@ def job_paths(submission: dict, folder: Path):
     return job_class(folder, submission["job_id"]).paths
 
 
+def outcome_file(result_pickle: Path) -> Path:
+    """Where a job writes its outcome as JSON, beside submitit's result pickle (which nothing here unpickles: a
+    sweep folder from someone else must not run code on --status)."""
+    result_pickle = Path(result_pickle)
+    return result_pickle.with_name(result_pickle.name.replace("_result.pkl", "") + "_outcome.json")
+
+
+def write_outcome(kind: str, message: str = "") -> None:
+    """Called in a job's process as it ends: its outcome ("success" or "error", and the error's one line) as JSON,
+    read back by :func:`outcome`. Nothing is written outside a submitit job."""
+    try:
+        paths = submitit.JobEnvironment().paths
+    except RuntimeError:  # not in a submitit job (e.g. a test calling the job directly)
+        return
+    atomic_write_text(outcome_file(paths.result_pickle), json.dumps({"outcome": kind, "message": message}) + "\n")
+
+
 def outcome(submission: dict, folder: Path) -> tuple[str, str] | None:
-    """("success", "") or ("error", the error's last line) from submitit's result file; None while there is none."""
-    path = job_paths(submission, folder).result_pickle
+    """("success", "") or ("error", its one line) from the outcome JSON the job wrote as it ended; None while there
+    is none (submitit's result pickle is never unpickled)."""
+    path = outcome_file(job_paths(submission, folder).result_pickle)
     if not path.is_file():
         return None
     try:
-        kind, value = pickle.loads(path.read_bytes())
-    except Exception as error:  # a torn or foreign file
-        return "error", f"cannot read the job's result {path}: {error}"
-    return ("error", last_line(str(value))) if kind == "error" else ("success", "")
+        document = json.loads(path.read_text(encoding="utf-8"))
+        kind, message = document["outcome"], str(document.get("message", ""))
+    except (OSError, ValueError, TypeError, KeyError) as error:  # a torn or foreign file
+        return "error", f"cannot read the job's outcome {path} ({type(error).__name__})"
+    return ("error", last_line(message)) if kind == "error" else ("success", "")
 
 
 def last_line(text: str) -> str:
