@@ -314,3 +314,190 @@ def test_a_job_ending_outside_submitit_writes_no_outcome(tmp_path):
 
     write_outcome("success")  # not in a submitit job: nothing is written, nothing fails
     assert not list(tmp_path.iterdir())
+
+
+# ---- query runs and curve stores (a small store written here, no NATS-Bench needed) -------------------------------
+def small_store(path: Path, *, epoch_time: float = 10.0, count: int = 20, seed: int = 0) -> Path:
+    import numpy as np
+
+    from darts_tse.files import atomic_write
+    from darts_tse.nb201.curves import ARCH_COLUMNS, FORMAT, column_key, write_store
+
+    rng = np.random.default_rng(seed)
+    epochs = 12
+    arrays = {"indices": np.arange(count, dtype=np.int64) * 7}
+    loss = np.sort(rng.uniform(0.5, 2.0, (count, epochs)), axis=1)[:, ::-1].astype(np.float32)
+    columns = {"train_loss": loss, "valid_loss": loss + 0.1, "valid_acc": (100 - 30 * loss).astype(np.float32),
+               "valtest_acc": (100 - 30 * loss).astype(np.float32),
+               "epoch_time": np.full((count, epochs), epoch_time, np.float32)}
+    for name, array in columns.items():
+        arrays[column_key("cifar10", name)] = array
+    finals = {"total_time": np.full(count, epoch_time * 200), "final_valid": rng.uniform(80, 90, count),
+              "final_test": rng.uniform(80, 94, count)}
+    for name in ARCH_COLUMNS:
+        arrays[column_key("cifar10", name)] = finals[name].astype(np.float64)
+    meta = {"format": FORMAT, "datasets": ["cifar10"], "per_seed": False, "epochs": epochs, "source": "test",
+            "bad": []}
+    atomic_write(path, lambda handle: write_store(handle, meta, arrays))
+    return path
+
+
+def test_a_store_whose_clock_stands_still_or_runs_backwards_is_one_line(tmp_path, capsys):
+    from darts_tse.cli import query_search
+
+    for time in (0.0, -5.0):
+        store = small_store(tmp_path / f"c{time}.npz", epoch_time=time)
+        argv = ["--curves", str(store), "--algorithm", "re", "--wallclock", "1000", "--out-dir", str(tmp_path / "q")]
+        assert query_search.main(argv) == 2
+        [line] = err_lines(capsys)
+        assert "not a positive number of seconds" in line and not (tmp_path / "q").exists()
+
+
+def test_a_store_replaced_at_the_same_path_is_not_finished_earlier(tmp_path, capsys):
+    from darts_tse.cli import query_search
+
+    store = small_store(tmp_path / "c.npz")
+    argv = ["--curves", str(store), "--algorithm", "re", "--max-queries", "3", "--out-dir", str(tmp_path / "q"),
+            "--fitness", "val-acc", "--no-progress"]
+    assert query_search.main(argv) == 0
+    assert query_search.main(argv) == 0 and "finished earlier" in capsys.readouterr().out
+    small_store(store, seed=1)  # another store at the same path
+    assert query_search.main(argv) == 2
+    [line] = err_lines(capsys)
+    assert "holds a finished run on another curve store" in line
+
+
+def test_a_failed_query_run_leaves_no_directory_and_ctrl_c_says_what_is_kept(tmp_path, capsys, monkeypatch):
+    from darts_tse.cli import query_search
+    from darts_tse.query import runner
+
+    store = small_store(tmp_path / "c.npz")
+    argv = ["--curves", str(store), "--algorithm", "re", "--max-queries", "3", "--out-dir", str(tmp_path / "q"),
+            "--fitness", "val-acc", "--no-progress", "--runs", "2"]
+    calls, real_observe = [], runner.RegularizedEvolution.observe
+
+    def observe_then_stop(self, genotype, fitness):
+        calls.append(genotype)
+        if len(calls) == 5:  # in the second run
+            raise KeyboardInterrupt
+        return real_observe(self, genotype, fitness)
+
+    monkeypatch.setattr(runner.RegularizedEvolution, "observe", observe_then_stop)
+    assert query_search.main(argv) == 130
+    [line] = err_lines(capsys)
+    assert line.startswith("interrupted: the finished runs in") and "removed" in line and "delete" not in line
+    [kept] = (tmp_path / "q").iterdir()  # the first run; the second left nothing
+    assert (kept / "summary.json").is_file()
+    monkeypatch.undo()
+    assert query_search.main(argv) == 0 and len(list((tmp_path / "q").iterdir())) == 2
+
+
+def test_plot_query_refuses_a_run_given_twice(tmp_path, capsys):
+    from darts_tse.cli import plot_query
+
+    with pytest.raises(SystemExit):
+        plot_query.main([str(tmp_path), str(tmp_path / "."), "-o", str(tmp_path / "f.png")])
+    assert "given twice" in capsys.readouterr().err
+
+
+# ---- curve export: progress is never lost ----------------------------------------------------------------------
+class FakeNats:
+    """Stands for a NATS-Bench directory: the export's record reader is replaced too (no nats_bench needed)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.source = f"fake {self.path.name}"
+
+    def available_indexes(self):
+        return list(range(6))
+
+
+def fake_record(bench, index, datasets, epochs, per_seed):
+    import numpy as np
+
+    from darts_tse.nb201.curves import ARCH_COLUMNS, EPOCH_COLUMNS, column_key
+
+    record = {"indices": np.int64(index)}
+    for dataset in datasets:
+        for name in EPOCH_COLUMNS:
+            record[column_key(dataset, name)] = np.full(epochs, 1.0 + index)
+        for name in ARCH_COLUMNS:
+            record[column_key(dataset, name)] = np.float64(50.0 + index)
+    return record, ""
+
+
+@pytest.fixture
+def fake_export(monkeypatch, tmp_path):
+    from darts_tse.nb201 import curves_export
+
+    monkeypatch.setattr(curves_export, "NatsBenchmark", FakeNats)
+    monkeypatch.setattr(curves_export, "read_record", fake_record)
+    (tmp_path / "nats").mkdir()
+    return lambda **kw: curves_export.export_curves(tmp_path / "nats", tmp_path / "c.npz", datasets=["cifar10"],
+                                                    epochs=3, shard_size=2, progress=False, **kw)
+
+
+def test_an_export_with_a_duplicate_shard_keeps_every_shard_and_names_them(fake_export, tmp_path, monkeypatch):
+    from darts_tse.nb201 import CurveStoreError, curves_export
+
+    real = curves_export.read_record
+
+    def stop_at_5(bench, index, *args):
+        if index == 5:
+            raise KeyboardInterrupt
+        return real(bench, index, *args)
+
+    monkeypatch.setattr(curves_export, "read_record", stop_at_5)
+    with pytest.raises(KeyboardInterrupt):
+        fake_export()
+    parts = tmp_path / "c.npz.parts"
+    shutil.copy(parts / "shard-00000.npz", parts / "shard-00009.npz")  # the same architectures twice
+    monkeypatch.setattr(curves_export, "read_record", real)
+    kept = sorted(p.name for p in parts.iterdir())
+    with pytest.raises(CurveStoreError, match="shard-00000.npz and shard-00009.npz .* both hold NB201 index 0"):
+        fake_export()
+    assert sorted(p.name for p in parts.iterdir()) == kept and not (tmp_path / "c.npz").exists()
+    (parts / "shard-00009.npz").unlink()
+    report = fake_export()
+    assert report.exported == 6 and not parts.exists()
+
+
+def test_an_export_whose_merged_store_is_invalid_keeps_its_shards(fake_export, tmp_path, monkeypatch):
+    import numpy as np
+
+    from darts_tse.nb201 import CurveStoreError, curves_export
+
+    def zero_time(*args):
+        record, reason = fake_record(*args)
+        record["cifar10.total_time"] = np.float64(0.0)  # passes the shard writer, not the store's check
+        return record, reason
+
+    monkeypatch.setattr(curves_export, "read_record", zero_time)
+    with pytest.raises(CurveStoreError, match="its shards are kept there"):
+        fake_export()
+    parts = tmp_path / "c.npz.parts"
+    assert len(list(parts.glob("shard-*.npz"))) == 3 and not (tmp_path / "c.npz").exists()
+
+
+@pytest.mark.parametrize("damage, fragment", [("shard", "BadZipFile"), ("settings", "a JSON list")])
+def test_a_damaged_shard_or_settings_file_is_one_line_that_deletes_nothing(fake_export, tmp_path, monkeypatch,
+                                                                          damage, fragment):
+    from darts_tse.nb201 import CurveStoreError, curves_export
+
+    real = curves_export.read_record
+    monkeypatch.setattr(curves_export, "read_record",
+                        lambda bench, index, *a: (_ for _ in ()).throw(KeyboardInterrupt) if index == 3 else
+                        real(bench, index, *a))
+    with pytest.raises(KeyboardInterrupt):
+        fake_export()
+    parts = tmp_path / "c.npz.parts"
+    if damage == "shard":
+        shard = parts / "shard-00000.npz"
+        shard.write_bytes(shard.read_bytes()[:60])  # truncated
+    else:
+        (parts / "settings.json").write_text("[1, 2]")
+    monkeypatch.setattr(curves_export, "read_record", real)
+    with pytest.raises(CurveStoreError, match=fragment) as error:
+        fake_export()
+    assert "delete" not in str(error.value) and "remove" not in str(error.value)
+    assert (parts / "shard-00000.npz").exists()
