@@ -77,3 +77,9 @@ def check_recorded_commands(lines: list[str], *, trusted: bool, where: str, what
     raise UntrustedInputError(
         f"{where} records {what} that would run as if you typed them: {shown}; read them and pass {TRUST_FLAG} to run "
         f"them, or give them again on this command line")
+
+
+def unpickling_refused(error: BaseException) -> str:
+    """numpy's error for a file that holds pickled objects, without numpy's advice to load it unsafely ('' for any
+    other error): a file the project reads with ``allow_pickle=False`` is never unpickled."""
+    return "it holds pickled Python objects, which are never unpickled here" if "allow_pickle" in str(error) else ""

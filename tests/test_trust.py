@@ -501,3 +501,79 @@ def test_a_damaged_shard_or_settings_file_is_one_line_that_deletes_nothing(fake_
         fake_export()
     assert "delete" not in str(error.value) and "remove" not in str(error.value)
     assert (parts / "shard-00000.npz").exists()
+
+
+# ---- one line for bad data and absurd sizes -----------------------------------------------------------------------
+def test_bad_npz_files_are_one_line_without_numpys_advice_to_unpickle(tmp_path):
+    import numpy as np
+
+    from darts_tse.data import load_search_data
+    from darts_tse.data.base import DataError
+
+    np.save(tmp_path / "single.npy", np.zeros((4, 3, 8, 8), np.uint8))
+    (tmp_path / "single.npy").rename(tmp_path / "single.npz")  # a .npy named .npz
+    with pytest.raises(DataError, match="holds a single array, not a .npz archive"):
+        load_search_data("npz", tmp_path / "single.npz")
+    np.savez(tmp_path / "objects.npz", x_train=np.array([object()] * 4, dtype=object), y_train=np.arange(4))
+    with pytest.raises(DataError, match="pickled Python objects, which are never unpickled") as error:
+        load_search_data("npz", tmp_path / "objects.npz")
+    assert "unsafely" not in str(error.value) and "allow_pickle=" not in str(error.value)
+    labels = np.array([0, 1, 0, 2**64 - 1], dtype=np.uint64)  # would wrap to -1 as int64
+    np.savez(tmp_path / "wrap.npz", x_train=np.zeros((4, 8, 8, 3), np.uint8), y_train=labels)
+    with pytest.raises(DataError, match="has the label 18446744073709551615, not a class number"):
+        load_search_data("npz", tmp_path / "wrap.npz")
+
+
+def test_image_folder_problems_name_the_fix_and_never_advise_removing_data(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from darts_tse.data import load_search_data
+    from darts_tse.data.base import DataError
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / name / "x.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 16)  # 8 x 8 = 64 > 2 x 16: Pillow's decompression-bomb error
+    with pytest.raises(DataError, match="decompression bomb") as error:
+        load_search_data("folder", tmp_path, image_size=8)
+    assert "remove" not in str(error.value)
+    monkeypatch.undo()
+    import os
+
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path).name != "b" and real_access(path, mode))
+    with pytest.raises(DataError, match="cannot read the class folder\\(s\\) b .*permission denied") as error:
+        load_search_data("folder", tmp_path, image_size=8)
+    assert "empty" not in str(error.value) and "remove" not in str(error.value)
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (dict(dataset="folder", data_dir="x", image_size=100_000), "--image-size must be an integer in 4..1,024"),
+    (dict(synthetic_samples=2_000_000_000), "--synthetic-samples must be an integer in 1..1,000,000"),
+])
+def test_sizes_that_would_exhaust_memory_are_bounded(overrides, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        SearchConfig(**{**TINY, **overrides}).validate()
+
+
+def test_paths_of_multipath_are_bounded_and_bench_search_train_images_too(capsys):
+    from darts_tse.cli import bench_search
+
+    with pytest.raises(ConfigError, match="--paths must be an integer in 1..100"):
+        OneShotConfig(sampler="multipath", paths=1_000_000, **TINY).validate()
+    for argv, fragment in ((["--train-images", "1000000000"], "--train-images must lie in 1..500,000"),
+                           (["--image-size", "100000"], "--image-size must be a multiple of 4 in 4..1024")):
+        with pytest.raises(SystemExit):
+            bench_search.main([*argv, "--C", "4", "--N", "1"])
+        [line] = err_lines(capsys)
+        assert fragment in line
+
+
+def test_a_settings_file_that_is_a_json_list_is_one_line(tmp_path, capsys):
+    from darts_tse.cli import compare_methods
+
+    (tmp_path / "cmp").mkdir()
+    (tmp_path / "cmp" / "compare_methods.json").write_text("[1, 2]")
+    assert compare_methods.main(["--out", str(tmp_path / "cmp"), "--methods", "darts", "--seeds", "0"]) == 2
+    [line] = err_lines(capsys)
+    assert "is not a comparison's settings (a JSON list" in line

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from darts_tse.estimators import ArchitectureRecord, CurveSet, LearningCurve
+from darts_tse.trust import unpickling_refused
 from darts_tse.space.genotype import NUM_ARCHITECTURES, Genotype
 
 from .base import (
@@ -137,7 +138,8 @@ class DatasetCurves:
             try:
                 array = np.asarray(data[key])
             except (OSError, ValueError, zipfile.BadZipFile) as error:
-                raise CurveStoreError(f"cannot read {key} from curve store {path} ({error}); export it again") from error
+                raise CurveStoreError(f"cannot read {key} from curve store {path} ({unpickling_refused(error) or error}); "
+                                      f"export it again") from None
         if per_seed:
             array = array[:, SEEDS.index(self.seed)]
         epoch = name in EPOCH_COLUMNS
@@ -302,9 +304,13 @@ class CurvesBenchmark(NB201Benchmark):
 # ---- reading helpers --------------------------------------------------------------------------------------------
 def _open_npz(path: Path):
     try:
-        return np.load(path, allow_pickle=False)
+        data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise CurveStoreError(f"cannot read curve store {path} ({type(error).__name__}: {error}); {EXPORT_HINT}") from error
+        detail = unpickling_refused(error) or f"{type(error).__name__}: {error}"
+        raise CurveStoreError(f"cannot read curve store {path} ({detail}); {EXPORT_HINT}") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise CurveStoreError(f"{path} holds a single array, not a curve store (an .npz archive); {EXPORT_HINT}")
+    return data
 
 
 def _read_meta(data, path: Path) -> dict:
