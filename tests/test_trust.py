@@ -577,3 +577,32 @@ def test_a_settings_file_that_is_a_json_list_is_one_line(tmp_path, capsys):
     assert compare_methods.main(["--out", str(tmp_path / "cmp"), "--methods", "darts", "--seeds", "0"]) == 2
     [line] = err_lines(capsys)
     assert "is not a comparison's settings (a JSON list" in line
+
+
+def test_a_resume_checks_its_pickle_data_files_hashes_before_unpickling_them(tmp_path, capsys):
+    import numpy as np
+
+    from darts_tse.data import load_search_data
+
+    folder = tmp_path / "ImageNet16"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for number in range(1, 11):
+        labels = [1 + (number * 13 + k) % 120 for k in range(24)]
+        batch = {"data": rng.integers(0, 256, (24, 768), dtype=np.uint8), "labels": labels}
+        (folder / f"train_data_batch_{number}").write_bytes(pickle.dumps(batch))
+    data = load_search_data("imagenet16-120", tmp_path)
+    assert sorted(data.record()["files_sha256"]) == sorted(f"train_data_batch_{n}" for n in range(1, 11))
+    out = tmp_path / "run"
+    config = SearchConfig(method="darts-tse", K=2, out=str(out), **{**TINY, "dataset": "imagenet16-120",
+                                                                     "data_dir": str(tmp_path), "C": 4})
+    try:
+        run_search(config, echo=lambda line: None)
+    except Exception as error:  # noqa: BLE001 - a 16 px run needs its halves to hold every class
+        pytest.skip(f"tiny ImageNet16 run not possible here: {error}")
+    marker = tmp_path / "marker"
+    plant(folder / "train_data_batch_3", marker)  # the data changed since (a payload in its place)
+    argv = ["--resume", "--out", str(out), "--data-dir", str(tmp_path)]
+    assert train_search.main(argv) == 2
+    [line] = err_lines(capsys)
+    assert "train_data_batch_3 differ" in line and "were not unpickled" in line and not marker.exists()

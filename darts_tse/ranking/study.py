@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import ConfigError, config_from_dict
+from ..data import check_data_files
 from ..files import atomic_write_text, run_lock
 from ..trust import check_recorded_sources
 from ..nb201 import load_benchmark, nb201_label
@@ -60,6 +61,8 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
     named = {name for name in ("benchmark", "data_dir") if getattr(settings, name) is not None}
     check_recorded_sources({**config.to_dict(), "benchmark": settings.benchmark or config.benchmark}, named,
                            trusted=settings.trust_run_files, where=f"the checkpoint in {run_dir}")
+    check_data_files(config.dataset, config.data_dir, (state.get("data") or {}).get("files_sha256"),
+                     where=f"the run in {run_dir}")  # before a pickle-format dataset is opened
     device = resolve_device(settings.device)
     parts = build_components(config, device)
     if (state.get("data") or {}).get("sha256") not in (None, parts.data.record()["sha256"]):
