@@ -7,7 +7,7 @@ per method.
     python scripts/sweep.py --grid method=darts,darts-tse seed=0,1 --epochs 10 --executor local --max-parallel 2 \\
         --out runs/sweep-local                                  # one job per GPU, here two at a time
     python scripts/sweep.py --status runs/sweep-nb201           # queued / running epoch e / done / failed (why)
-    python scripts/sweep.py --resubmit-failed runs/sweep-nb201  # only the failed jobs, continued from their checkpoints
+    python scripts/sweep.py --resubmit-failed runs/sweep-nb201 --trust-run-files  # the failed jobs, from checkpoints
     python scripts/compare_runs.py runs/sweep-nb201/*/          # mean ± std over seeds
 
 Each grid axis is a train_search.py flag without its dashes (NAME=V1,V2,...); every other train_search.py flag is
