@@ -606,3 +606,29 @@ def test_a_resume_checks_its_pickle_data_files_hashes_before_unpickling_them(tmp
     assert train_search.main(argv) == 2
     [line] = err_lines(capsys)
     assert "train_data_batch_3 differ" in line and "were not unpickled" in line and not marker.exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_a_local_sweep_is_one_line_without_the_controllers_traceback(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    folder = tmp_path / "sw"
+    command = [sys.executable, str(REPO_ROOT / "scripts" / "sweep.py"), "--grid", "seed=0", "--out", str(folder),
+               "--executor", "local", "--dataset", "synthetic", "--synthetic-samples", "64",
+               "--synthetic-image-size", "8", "--batch-size", "8", "--C", "4", "--N", "1", "--epochs", "40",
+               "--threads", "1", "--wandb", "disabled", "--no-progress", "--K", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    deadline = time.monotonic() + 120
+    metrics = folder / "seed0" / "metrics.jsonl"
+    while not (metrics.is_file() and metrics.stat().st_size) and time.monotonic() < deadline:  # an epoch finished
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)  # the terminal's Ctrl-C reaches the whole process group
+    out, err = process.communicate(timeout=180)
+    assert process.returncode == 130
+    assert "interrupted: the running jobs were stopped and keep the checkpoints" in out
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert (folder / "seed0" / "checkpoint.pt").is_file()

@@ -15,11 +15,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import submitit
 
@@ -28,6 +30,8 @@ from ..tracking import environment
 from .grid import SweepError
 from .record import is_running, process_start
 
+STOP_WAIT_S = 60  # how long a stopped local sweep waits for each job to end
+CONTROLLER_LOG = "controllers.log"  # in submitit's folder: the stderr of the local jobs' controllers
 NO_LIMIT_MIN = 60 * 24 * 365  # a local job's time limit when none is given (submitit's default is 2 minutes)
 QUEUED, RUNNING, ENDED, UNKNOWN = "queued", "running", "ended", "unknown"
 SLURM_QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESV_DEL_HOLD", "SUSPENDED"}
@@ -195,7 +199,8 @@ class LocalPool:
                     if pending and slot not in running:
                         key, function = pending.popleft()
                         pythonpath = {"PYTHONPATH": self.options.pythonpath} if self.options.pythonpath else {}
-                        with environment(**pythonpath):  # submitit copies the environment into the job
+                        # submitit copies the environment into the job; see _stderr_to for the controller's stderr
+                        with environment(**pythonpath), _stderr_to(self.folder / CONTROLLER_LOG):
                             job = self._executor(slot).submit(function)
                         running[slot] = (key, job)
                         on_submit(key, job.job_id, {"start": process_start(job.job_id), "gpu": self.gpu(slot)})
@@ -207,6 +212,31 @@ class LocalPool:
         finally:
             for _, job in running.values():
                 cancel(job)
+            for _, job in running.values():  # their searches save nothing more: wait until they have stopped
+                process = getattr(job, "_process", None)  # private, submitit 1.5.4
+                if process is not None:
+                    try:
+                        process.wait(timeout=STOP_WAIT_S)
+                    except subprocess.TimeoutExpired:
+                        pass
+
+
+@contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """While a local job's controller is started: this process's stderr (file descriptor 2) is `path`, which the
+    controller inherits. The controller writes nothing there but its own traceback when Ctrl-C reaches it (the
+    terminal signals the whole process group: the launcher and the jobs' searches say in one line what they keep,
+    submitit's controller would add a traceback); its task's output goes to the job's own logs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def cancel(job: submitit.LocalJob) -> None:
