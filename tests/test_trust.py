@@ -632,3 +632,35 @@ def test_ctrl_c_of_a_local_sweep_is_one_line_without_the_controllers_traceback(t
     assert "interrupted: the running jobs were stopped and keep the checkpoints" in out
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert (folder / "seed0" / "checkpoint.pt").is_file()
+
+
+def test_a_local_job_keeps_its_slot_while_its_search_still_runs(tmp_path, monkeypatch):
+    from darts_tse.sweeps import LocalOptions, LocalPool
+
+    class Job:  # a job whose controller ended at once (signalled away)
+        job_id, _process = "1", None
+
+        def done(self):
+            return True
+
+    class Executor:
+        def submit(self, function):
+            return Job()
+
+    pool = LocalPool(tmp_path, LocalOptions(), poll_s=0.01)
+    monkeypatch.setattr(pool, "_executor", lambda slot: Executor())
+    polls, ended = [], []
+    pool.run([("a", None), ("b", None)], lambda *args: None, lambda key, job: ended.append((key, len(polls))),
+             busy=lambda key: polls.append(key) or (key == "a" and len(polls) < 5))
+    assert ended[0] == ("a", 5)  # "a" ended only once its search no longer ran; "b" waited for its slot
+    assert [key for key, _ in ended] == ["a", "b"]
+
+
+def test_a_system_error_names_the_file_and_what_to_check_not_errno_text(tmp_path, capsys):
+    def main(argv):
+        open(tmp_path / "missing" / "x.txt")
+
+    assert cli_main(main)([]) == 2
+    [line] = err_lines(capsys)
+    assert line == (f"error: cannot use {tmp_path / 'missing' / 'x.txt'}: No such file or directory (ENOENT); check "
+                    f"that path and its permissions")

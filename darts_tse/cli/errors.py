@@ -8,6 +8,7 @@ handling: an error type whose module was never imported cannot have been raised.
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import os
 import sys
@@ -27,6 +28,7 @@ USER_ERROR_TYPES = {  # module -> the user errors it defines
     "darts_tse.sweeps.grid": ("SweepError",),
     "darts_tse.trust": ("UntrustedInputError",),
 }
+OS_ERRORS = (OSError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
 INTERRUPTED = "interrupted: nothing was written (this command writes its output only when it ends)"
 
 
@@ -39,7 +41,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def one_line(error: BaseException) -> str:
-    """The error's message on one line (its whitespace folded), or its type where it has none."""
+    """The error's message on one line (its whitespace folded), or its type where it has none; an OSError of the
+    system's own (``[Errno 13] Permission denied: 'x'``) says which file and what to check instead of errno text."""
+    if type(error) in OS_ERRORS and error.strerror and error.filename is not None:
+        return (f"cannot use {error.filename}: {error.strerror} ({errno.errorcode.get(error.errno, error.errno)}); "
+                f"check that path and its permissions")
     return " ".join(str(error).split()) or type(error).__name__
 
 
