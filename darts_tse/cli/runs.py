@@ -53,7 +53,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
     run.add_argument("--overwrite", action="store_true",
                      help="start over in an --out that holds another run's files: deletes exactly those files "
                           "(and says which) first")
-    run.add_argument(TRUST_FLAG, action="store_true", help="--resume: " + TRUST_HELP)
+    run.add_argument(TRUST_FLAG, action="store_true", default=argparse.SUPPRESS,  # absent unless given: not a setting
+                     help="--resume: " + TRUST_HELP)
     run.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1 ... (default %(default)s)")
     run.add_argument("--threads", type=int, default=None,
                      help="CPU threads for torch (default: torch's choice; recorded, since exact resume needs the same)")
@@ -129,7 +130,7 @@ def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str]
     Exit codes: 0 done, 130 Ctrl-C, 143 SIGTERM (the checkpoint is kept either way); a user's error propagates to
     the command's :func:`~darts_tse.cli.errors.cli_main` (one line, exit 2)."""
     args = vars(build_parser().parse_args(argv))
-    resume, overwrite, trusted = args.pop("resume"), args.pop("overwrite"), args.pop("trust_run_files")
+    resume, overwrite, trusted = args.pop("resume"), args.pop("overwrite"), args.pop("trust_run_files", False)
     if resume and not args["out"]:
         print("error: --resume needs --out, the run directory to continue", file=sys.stderr)
         return 2

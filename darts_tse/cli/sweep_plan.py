@@ -40,7 +40,7 @@ def search_config(parser: argparse.ArgumentParser, argv: list[str]) -> SearchCon
     values = vars(parser.parse_args(argv))
     values.pop("resume")
     values.pop("overwrite")
-    values.pop("trust_run_files")
+    values.pop("trust_run_files", None)
     return SearchConfig(**values).resolve(set(given_settings(argv)))
 
 
