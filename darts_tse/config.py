@@ -50,6 +50,9 @@ PRESETS = ("uniform", "paper")
 L2_ARCH_WEIGHT_DECAY = 1e-3  # Adam's weight decay on α unless DrNAS' KL term is the regulariser
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 MIN_IMAGE_SIZE = 4  # the supernet halves the resolution twice: sizes are multiples of 4
+MAX_IMAGE_SIZE = 1024  # NB201 searches 32 px (ImageNet16: 16); more is a typo that would exhaust memory
+MAX_SYNTHETIC_SAMPLES = 1_000_000  # 3 GB of 32 px uint8 images; more is a typo that would exhaust memory
+MAX_PATHS = 100  # MultiPaths draws a few paths per minibatch; each costs a forward and backward
 MAX_CELLS_PER_STAGE = 100  # NB201 uses 5; more is a typo (and takes minutes to build)
 MAX_SUPERNET_WEIGHTS = 500_000_000  # ~6 GB with gradients and momentum in float32: a typo, not a search
 DEVICE_TYPES = ("auto", "cpu", "cuda")
@@ -227,10 +230,11 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None:
                 _integer(name, value, low=MIN_IMAGE_SIZE, when_given=name == "image_size",
-                         why="the supernet halves the resolution twice")
+                         why="the supernet halves the resolution twice", high=MAX_IMAGE_SIZE)
                 if value % 4:
                     raise ConfigError(f"--{_flag(name)} must be a multiple of 4 (the supernet halves the resolution "
                                       f"twice), got {value}; e.g. {value - value % 4 or 4} or {value - value % 4 + 4}")
+        _integer("synthetic_samples", self.synthetic_samples, low=1, high=MAX_SYNTHETIC_SAMPLES)
         if self.N > MAX_CELLS_PER_STAGE:
             raise ConfigError(f"--N {self.N} cells per stage is more than {MAX_CELLS_PER_STAGE}; NB201 uses --N 5")
         if self.dataset in CUSTOM_DATASETS and not self.data_dir:
@@ -440,7 +444,7 @@ class OneShotConfig(RunConfig):
 
     def validate(self) -> OneShotConfig:
         _choice("sampler", self.sampler, SAMPLERS)
-        _integer("paths", self.paths, low=1)
+        _integer("paths", self.paths, low=1, high=MAX_PATHS)
         _integer("probes", self.probes, low=1)
         if self.probes > NB201_CELLS:
             raise ConfigError(f"--probes {self.probes}: the NB201 space has only {NB201_CELLS} cells")
@@ -493,11 +497,12 @@ def _choice(name: str, value: str, allowed) -> None:
         raise ConfigError(f"unknown --{_flag(name)} {value!r}; choose one of: {', '.join(allowed)}")
 
 
-def _integer(name: str, value, *, low: int, when_given: bool = False, why: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+def _integer(name: str, value, *, low: int, when_given: bool = False, why: str = "", high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         given = " when given" if when_given else ""
         reason = f" ({why})" if why else ""
-        raise ConfigError(f"--{_flag(name)} must be an integer >= {low}{given}{reason}, got {value}")
+        bound = f">= {low}" if high is None else f"in {low}..{high:,}"
+        raise ConfigError(f"--{_flag(name)} must be an integer {bound}{given}{reason}, got {value}")
 
 
 def _finite(name: str, value) -> None:

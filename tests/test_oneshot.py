@@ -151,7 +151,7 @@ def test_samplers_are_seeded_and_resume_from_their_state():
 def test_oneshot_settings_are_checked():
     with pytest.raises(ConfigError, match="unknown --sampler 'spos'"):
         OneShotConfig(sampler="spos").validate()
-    with pytest.raises(ConfigError, match="--paths must be an integer >= 1"):
+    with pytest.raises(ConfigError, match="--paths must be an integer in 1..100"):
         OneShotConfig(sampler="multipath", paths=0).validate()
     with pytest.raises(ConfigError, match="only 15625 cells"):
         OneShotConfig(probes=20000).validate()
@@ -188,7 +188,7 @@ def test_oneshot_run_records_its_paths_and_probes_with_nb201_numbers(tmp_path, n
 def test_train_oneshot_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert train_oneshot.main([*cli_args(tiny(tmp_path / "r")), "--paths", "0", "--sampler", "multipath"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--paths must be an integer >= 1" in err[0]
+    assert len(err) == 1 and "--paths must be an integer in 1..100" in err[0]
     run_search(tiny(tmp_path / "search-like", epochs=1), echo=lambda line: None)
     from train_search import main as search_main  # a one-shot run is resumed by the command that started it
 

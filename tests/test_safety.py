@@ -213,7 +213,7 @@ def test_threads_device_and_versions_are_recorded_and_a_change_is_warned_about(t
     (["--grad-clip", "0"], "--grad-clip must be > 0, or none"),
     (["--out", ""], "--out is empty"),
     (["--C", "512", "--N", "5"], "make a supernet of 1,724,959,242 weights"),
-    (["--synthetic-image-size", "1"], "--synthetic-image-size must be an integer >= 4"),
+    (["--synthetic-image-size", "1"], "--synthetic-image-size must be an integer in 4..1,024"),
 ])
 def test_settings_that_would_do_nothing_or_hang_are_refused(tmp_path, capsys, flags, fragment):
     argv = [*TINY, "--epochs", "2", "--out", str(tmp_path / "run"), *flags]

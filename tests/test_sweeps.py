@@ -4,7 +4,6 @@ the scheduler's signal (or killed) continues from its checkpoint exactly."""
 import itertools
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -97,6 +96,9 @@ def test_grid_jobs_get_readable_folders_their_flags_a_wandb_group_and_tag(tmp_pa
 
 def test_path_flags_are_made_absolute_when_the_sweep_is_planned(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    for path in ("tables/nb201.csv", "data/", "b.csv", "a.csv"):  # a sweep checks that they exist
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).mkdir() if path.endswith("/") else (tmp_path / path).write_text("")
     flags = [*tiny(), "--benchmark", "tables/nb201.csv", "--data-dir=data"]
     [job], _ = plan_jobs(tmp_path / "sw", parse_axes(["seed=0"]), flags)
     config = search_config(build_parser(), job.argv)
@@ -343,7 +345,7 @@ def test_a_job_that_ended_well_but_whose_run_is_not_done_is_failed_with_why(tmp_
     (out / "wandb" / "last_logged_epoch").write_text("0\n")  # W&B failed to close the run after its last epoch
     (folder / ".submitit").mkdir()
     job.add_submission("111", "local", start="0")
-    (folder / ".submitit" / "111_0_result.pkl").write_bytes(pickle.dumps(("success", 0)))
+    (folder / ".submitit" / "111_0_outcome.json").write_text('{"outcome": "success", "message": ""}')
     [status] = sweep_status(sweep)
     assert status.state == "failed" and "W&B run was last closed after epoch 0" in status.detail
 
@@ -434,8 +436,8 @@ def test_status_names_each_jobs_state_the_error_line_and_the_wandb_sync_command(
     jobs[0].add_submission("111", "local", start="0")  # ended, done
     jobs[1].add_submission(str(os.getpid()), "local", start=process_start(os.getpid()))  # this process: running
     jobs[2].add_submission("333", "local", start="0")  # ended with an error
-    (submitit_folder / "333_0_result.pkl").write_bytes(pickle.dumps(
-        ("error", "Traceback ...\ndarts_tse.sweeps.executors.JobFailed: error: non-finite training loss in epoch 2")))
+    (submitit_folder / "333_0_outcome.json").write_text(json.dumps(  # the job's own outcome (never a pickle)
+        {"outcome": "error", "message": "error: non-finite training loss in epoch 2"}))
     sweep.save()
     assert sweep_cli.main(["--status", str(folder)]) == 0
     out = capsys.readouterr().out
@@ -568,7 +570,9 @@ def test_a_killed_job_is_reported_failed_and_resubmit_failed_continues_it_exactl
     assert process.returncode == 1 and "1 failed" in stdout
     [status] = sweep_status(load_sweep(folder))
     assert status.state == "failed" and "without a result" in status.detail
-    assert sweep_cli.main(["--resubmit-failed", str(folder)]) == 0
+    assert sweep_cli.main(["--resubmit-failed", str(folder)]) == 2  # its flags come from sweep.json: shown, refused
+    assert "job commands" in capsys.readouterr().err
+    assert sweep_cli.main(["--resubmit-failed", str(folder), "--trust-run-files"]) == 0
     assert "1 jobs: 1 done" in capsys.readouterr().out
     [job] = load_sweep(folder).jobs
     assert len(job.submissions) == 2

@@ -119,7 +119,9 @@ def load_query_run(path: str | Path) -> QueryRun:
     if not files["query.jsonl"].is_file():
         raise RunDirError(f"{path} is not a query-search run (it has no query.jsonl)")
     if not files["summary.json"].is_file():
-        raise RunDirError(f"{path} has no summary.json: its search did not finish; rerun it, or leave it out")
+        raise RunDirError(f"{path} has no summary.json: its search did not finish (it was killed); leave it out, or "
+                          f"move it out of its --out-dir and run the same scripts/query_search.py command again: "
+                          f"finished runs are skipped, that seed runs anew")
     config = read_config(path, written_by=WRITER)
     summary = read_json_object(files["summary.json"], written_by=WRITER)
     lacking = [key for key, kind in CONFIG_TYPES.items() if not isinstance(config.get(key), kind)]

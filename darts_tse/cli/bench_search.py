@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..config import COMPILE_MODES, HVP_METHODS, PRECISIONS, TSE_MODES
+from ..config import COMPILE_MODES, HVP_METHODS, MAX_IMAGE_SIZE, MAX_SYNTHETIC_SAMPLES, PRECISIONS, TSE_MODES
 from ..files import atomic_write_text, check_output_file
 from ..perf import METHOD_CASES, SearchBenchConfig, format_search_table, run_search_benchmark
 from .errors import OneLineArgumentParser, cli_main
@@ -56,10 +56,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.warmup_epochs < 0 or args.search_epochs < 1:
         parser.error("--epochs and --search-epochs must be >= 1, --warmup-epochs >= 0")
-    if args.train_images < 1:
-        parser.error(f"--train-images must be >= 1, got {args.train_images}")
-    if args.image_size < 4 or args.image_size % 4:
-        parser.error(f"--image-size must be a multiple of 4 and >= 4 (the supernet halves it twice), got {args.image_size}")
+    if not 1 <= args.train_images <= MAX_SYNTHETIC_SAMPLES // 2:
+        parser.error(f"--train-images must lie in 1..{MAX_SYNTHETIC_SAMPLES // 2:,} (each half; more would exhaust "
+                     f"memory), got {args.train_images}")
+    if not 4 <= args.image_size <= MAX_IMAGE_SIZE or args.image_size % 4:
+        parser.error(f"--image-size must be a multiple of 4 in 4..{MAX_IMAGE_SIZE} (the supernet halves it twice), "
+                     f"got {args.image_size}")
     if args.json is not None:
         check_output_file(args.json, (".json",), "--json", overwrite=args.overwrite)
     bench = SearchBenchConfig(

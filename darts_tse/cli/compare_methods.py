@@ -123,9 +123,12 @@ def check_folder(out: Path, settings: dict) -> None:
     recorded = out / SETTINGS_FILE
     if recorded.is_file():
         try:
-            before = json.loads(recorded.read_text())
+            before = json.loads(recorded.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise SweepError(f"cannot read {recorded} ({error}); choose a new --out") from None
+        if not isinstance(before, dict):
+            raise SweepError(f"{recorded} is not a comparison's settings (a JSON {type(before).__name__}, not an "
+                             f"object); restore it, or choose a new --out")
         differences = [f"{key}: {before.get(key)!r} -> {value!r}" for key, value in settings.items()
                        if before.get(key) != value]
         if differences:

@@ -8,6 +8,7 @@ handling: an error type whose module was never imported cannot have been raised.
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import os
 import sys
@@ -25,7 +26,10 @@ USER_ERROR_TYPES = {  # module -> the user errors it defines
     "darts_tse.analysis.plotting": ("MissingDependency",),
     "darts_tse.query.config": ("QueryError",),
     "darts_tse.sweeps.grid": ("SweepError",),
+    "darts_tse.trust": ("UntrustedInputError",),
 }
+OS_ERRORS = (OSError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
+INTERRUPTED = "interrupted: nothing was written (this command writes its output only when it ends)"
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -37,13 +41,21 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def one_line(error: BaseException) -> str:
-    """The error's message on one line (its whitespace folded), or its type where it has none."""
+    """The error's message on one line (its whitespace folded), or its type where it has none; an OSError of the
+    system's own (``[Errno 13] Permission denied: 'x'``) says which file and what to check instead of errno text."""
+    if type(error) in OS_ERRORS and error.strerror and error.filename is not None:
+        return (f"cannot use {error.filename}: {error.strerror} ({errno.errorcode.get(error.errno, error.errno)}); "
+                f"check that path and its permissions")
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def cli_main(main):
-    """Decorate a command's ``main(argv) -> int``: a user's error prints ``error: <one line>`` and returns 2; a
-    closed stdout (``| head``) returns 141 (128 + SIGPIPE) without a traceback."""
+def cli_main(main=None, *, interrupted: str = INTERRUPTED):
+    """Decorate a command's ``main(argv) -> int``: a user's error prints ``error: <one line>`` and returns 2; Ctrl-C
+    prints `interrupted` (one line: what is kept) and returns 130; a closed stdout (``| head``) returns 141
+    (128 + SIGPIPE) without a traceback. ``@cli_main`` or ``@cli_main(interrupted="interrupted: ... is kept")``."""
+    if main is None:
+        return functools.partial(cli_main, interrupted=interrupted)
+
     @functools.wraps(main)
     def wrapped(argv: list[str] | None = None) -> int:
         try:
@@ -52,6 +64,9 @@ def cli_main(main):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())  # Python would flush into the closed pipe again at exit
             return 141
+        except KeyboardInterrupt as interrupt:  # SIGTERM's subclass (cli.runs.Terminated) carries 143
+            print(interrupted, file=sys.stderr)
+            return getattr(interrupt, "exit_code", 130)
         except Exception as error:
             if not isinstance(error, user_errors()):
                 raise

@@ -12,6 +12,7 @@ queried so far (what the TSE code's Figure 4 shows, "best test error"), monotone
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..analysis import QUERY_METRICS, format_query_table, load_query_run, plot_query
 from ..analysis.query_runs import BANDS
@@ -32,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if len({Path(path).resolve() for path in args.runs}) < len(args.runs):
+        parser.error("a run directory is given twice; the mean over runs would count it twice")
     check_output_file(args.output, (".png",))  # before reading the runs
     runs = [load_query_run(path) for path in args.runs]
     output, series = plot_query(runs, args.output, metric=args.metric, log_clock=not args.linear_clock, band=args.band)

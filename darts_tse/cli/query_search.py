@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_query_search(config, progress=progress, announce=print)
     except KeyboardInterrupt:
-        print(f"interrupted: the run being written has no summary.json (it is incomplete); move it out of "
-              f"{config.out_dir} (or delete it) and run the same command again: the finished runs are skipped",
+        print(f"interrupted: the finished runs in {config.out_dir} are kept; the run being written was removed "
+              f"(a query run is not resumable); the same command runs it again and skips the finished ones",
               file=sys.stderr)
         return 130
     return 0

@@ -18,7 +18,8 @@ from pathlib import Path
 from ..config import MAX_SEED
 from ..files import atomic_write_text, check_output_file
 from ..space.genotype import NUM_ARCHITECTURES
-from ..ranking import RankingSettings, combine, format_report, plot_ranking, rank_run, subnets_csv
+from ..ranking import RankingSettings, combine, format_report, plot_ranking, rank_run, split_groups, subnets_csv
+from ..trust import TRUST_FLAG, TRUST_HELP
 from .errors import OneLineArgumentParser, cli_main
 
 
@@ -48,10 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", type=Path, default=None, help="write every subnetwork's estimates as CSV")
     parser.add_argument("--plot", type=Path, default=None, help="save Spearman ρ against B per estimator as PNG")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.add_argument(TRUST_FLAG, action="store_true", help=TRUST_HELP)
     return parser
 
 
-@cli_main
+INTERRUPTED = ("interrupted: every subnetwork trained so far is kept in <run>/subnet_rankings/; the same command "
+               "continues the study from there")
+
+
+@cli_main(interrupted=INTERRUPTED)
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -74,13 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     settings = RankingSettings(subnets=_subnets(parser, args.subnets), budgets=tuple(args.budgets), lr=args.lr,
                                seed=args.seed, valid_batches=args.valid_batches, data_dir=args.data_dir,
-                               benchmark=args.benchmark, truth_dataset=args.truth_dataset, device=args.device)
+                               benchmark=args.benchmark, truth_dataset=args.truth_dataset, device=args.device,
+                               trust_run_files=args.trust_run_files)
     results = [rank_run(run, settings, progress=args.progress) for run in args.runs]
-    seeds = [result["seed"] for result in results]
-    if len(set(seeds)) < len(seeds):
-        print(f"warning: the runs share supernet seeds ({seeds}): the ± std over them is not over independent "
-              f"supernets", file=sys.stderr)
     document = combine(results)
+    for part in split_groups(document):
+        seeds = [result["seed"] for result in part["runs"]]
+        if len(set(seeds)) < len(seeds):
+            print(f"warning: the runs of {part['groups'][0]['setting']} share supernet seeds ({seeds}): the ± std "
+                  f"over them is not over independent supernets", file=sys.stderr)
     print(format_report(document))
     if "json" in outputs:
         atomic_write_text(outputs["json"], json.dumps(document, indent=2) + "\n")
@@ -89,13 +97,17 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(outputs["csv"], subnets_csv(document))
         print(f"wrote {outputs['csv']}")
     if "plot" in outputs:
-        print(f"wrote {plot_ranking(document, outputs['plot'])}")
+        parts = split_groups(document)
+        for number, part in enumerate(parts, 1):  # one figure per setting: seeds are averaged within one only
+            path = outputs["plot"] if len(parts) == 1 else \
+                outputs["plot"].with_name(f"{outputs['plot'].stem}-{number}{outputs['plot'].suffix}")
+            print(f"wrote {plot_ranking(part, path)}" + (f" ({part['groups'][0]['setting']})" if len(parts) > 1 else ""))
     return 0
 
 
 def _subnets(parser: argparse.ArgumentParser, text: str) -> int | tuple[str, ...]:
     """A count (1..15625), or the NB201 strings of a file (one per line; blank lines and # comments skipped)."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         if not 1 <= int(text) <= NUM_ARCHITECTURES:
             parser.error(f"--subnets {text}: give 1..{NUM_ARCHITECTURES} subnetworks (or a file of NB201 strings)")
         return int(text)

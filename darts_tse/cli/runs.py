@@ -12,6 +12,7 @@ import threading
 from typing import Callable
 
 from ..config import COMPILE_MODES, DATASETS, PRECISIONS, WANDB_MODES, RunConfig
+from ..trust import TRUST_FLAG, TRUST_HELP, check_recorded_sources
 
 ParserFactory = Callable[[], argparse.ArgumentParser]
 
@@ -52,6 +53,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
     run.add_argument("--overwrite", action="store_true",
                      help="start over in an --out that holds another run's files: deletes exactly those files "
                           "(and says which) first")
+    run.add_argument(TRUST_FLAG, action="store_true", default=argparse.SUPPRESS,  # absent unless given: not a setting
+                     help="--resume: " + TRUST_HELP)
     run.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:1 ... (default %(default)s)")
     run.add_argument("--threads", type=int, default=None,
                      help="CPU threads for torch (default: torch's choice; recorded, since exact resume needs the same)")
@@ -103,6 +106,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
 class Terminated(KeyboardInterrupt):
     """SIGTERM (e.g. a pre-empted job): handled like Ctrl-C, so the W&B run is closed and the exit is clean."""
 
+    exit_code = 143  # 128 + SIGTERM
+
 
 def _raise_terminated(signum, frame) -> None:
     raise Terminated()
@@ -118,8 +123,8 @@ def given_settings(build_parser: ParserFactory, argv: list[str] | None) -> dict:
     for action in parser._actions:  # argparse has no public way to tell a given flag from its default
         action.default = argparse.SUPPRESS
     given = vars(parser.parse_args(argv))
-    given.pop("resume", None)
-    given.pop("overwrite", None)
+    for switch in ("resume", "overwrite", "trust_run_files"):
+        given.pop(switch, None)
     return given
 
 
@@ -128,7 +133,7 @@ def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str]
     Exit codes: 0 done, 130 Ctrl-C, 143 SIGTERM (the checkpoint is kept either way); a user's error propagates to
     the command's :func:`~darts_tse.cli.errors.cli_main` (one line, exit 2)."""
     args = vars(build_parser().parse_args(argv))
-    resume, overwrite = args.pop("resume"), args.pop("overwrite")
+    resume, overwrite, trusted = args.pop("resume"), args.pop("overwrite"), args.pop("trust_run_files", False)
     if resume and not args["out"]:
         print("error: --resume needs --out, the run directory to continue", file=sys.stderr)
         return 2
@@ -139,6 +144,9 @@ def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str]
     try:
         given = given_settings(build_parser, argv)
         config = resumed_config(args["out"], given, kind) if resume else kind(**args).resolve(set(given))
+        if resume:  # what only the checkpoint names is not unpickled (docs/tracking.md)
+            check_recorded_sources(config.to_dict(), set(given), trusted=trusted,
+                                   where=f"the checkpoint in {args['out']}")
         if not isinstance(config, kind):
             print(f"error: {args['out']} holds a {config.kind} run, not a {kind.kind} run; resume it with the command "
                   f"that started it", file=sys.stderr)

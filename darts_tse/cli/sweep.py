@@ -7,7 +7,7 @@ per method.
     python scripts/sweep.py --grid method=darts,darts-tse seed=0,1 --epochs 10 --executor local --max-parallel 2 \\
         --out runs/sweep-local                                  # one job per GPU, here two at a time
     python scripts/sweep.py --status runs/sweep-nb201           # queued / running epoch e / done / failed (why)
-    python scripts/sweep.py --resubmit-failed runs/sweep-nb201  # only the failed jobs, continued from their checkpoints
+    python scripts/sweep.py --resubmit-failed runs/sweep-nb201 --trust-run-files  # the failed jobs, from checkpoints
     python scripts/compare_runs.py runs/sweep-nb201/*/          # mean ± std over seeds
 
 Each grid axis is a train_search.py flag without its dashes (NAME=V1,V2,...); every other train_search.py flag is
@@ -18,12 +18,14 @@ continues the others from their checkpoints; nothing in the folder is deleted or
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 import darts_tse
 
 from ..cpus import threads_per_job
-from ..files import LOCK_FILE
+from ..files import LOCK_FILE, lock_held
+from ..trust import TRUST_FLAG, check_recorded_commands
 from ..sweeps import (
     DONE_STATE,
     FAILED,
@@ -94,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--dry-run", action="store_true", help="print the jobs and the job script; submit nothing")
     what.add_argument("--status", metavar="DIR", help="print each job's state and the W&B sync command")
     what.add_argument("--resubmit-failed", metavar="DIR", help="submit the failed jobs of sweep DIR again")
+    what.add_argument(TRUST_FLAG, action="store_true",
+                      help="run what sweep.json records and this command line does not give again: the job flags "
+                           "(--resubmit-failed) and the --setup / --sbatch lines; read them first (a sweep folder "
+                           "from someone else could run anything)")
 
     run = parser.add_argument_group("executor (re-runs and --resubmit-failed reuse the recorded ones)")
     run.add_argument("--executor", choices=("local", "slurm"), default=None, help="(default local)")
@@ -136,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SweepError("give one of --grid AXIS=V1,V2 ... --out DIR, --status DIR or --resubmit-failed DIR"
                          if not modes else f"{' and '.join(modes)} do not go together; give one of them")
     if args.status:
-        if fixed:
-            raise SweepError(f"--status takes no other flags (got {' '.join(fixed)})")
+        if fixed or args.trust_run_files:
+            raise SweepError(f"--status takes no other flags (got {' '.join(fixed) or TRUST_FLAG})")
         sweep = load_sweep(args.status)
         print(format_status(sweep, sweep_status(sweep)))
         return 0
@@ -189,7 +195,9 @@ def resubmit_failed(folder: Path, args: argparse.Namespace) -> int:
     load_sweep(folder)  # a one-line error for a folder that is not a sweep, before taking its lock
     with sweep_lock(folder):
         sweep = load_sweep(folder)
-        return submit(sweep, *resolve_options(args, sweep.executor, folder), lambda status: status.state == FAILED)
+        options, record = resolve_options(args, sweep.executor, folder)
+        return submit(sweep, options, record, lambda status: status.state == FAILED,
+                      recorded_jobs=not args.trust_run_files)
 
 
 def resolve_options(args: argparse.Namespace, recorded: dict, folder: Path) -> tuple[LocalOptions | SlurmOptions, dict]:
@@ -200,6 +208,10 @@ def resolve_options(args: argparse.Namespace, recorded: dict, folder: Path) -> t
         recorded = {}
     values = {name: getattr(args, name) if getattr(args, name) is not None else recorded.get(name) for name in OPTIONS}
     values["executor"] = executor
+    recorded_lines = [*(f"setup: {line}" for line in recorded.get("setup") or [] if args.setup is None),
+                      *(f"sbatch: {line}" for line in recorded.get("sbatch") or [] if args.sbatch is None)]
+    check_recorded_commands(recorded_lines, trusted=args.trust_run_files or args.dry_run, where=str(folder / SWEEP_FILE),
+                            what="executor lines (--setup runs in a shell before each job)")
     wrong = [name for name in (SLURM_ONLY if executor == "local" else LOCAL_ONLY) if values[name] is not None]
     if wrong:
         other = "slurm" if executor == "local" else "local"
@@ -259,11 +271,15 @@ def dry_run_text(sweep: Sweep, options: LocalOptions | SlurmOptions) -> str:
     return "\n".join(lines)
 
 
-def submit(sweep: Sweep, options: LocalOptions | SlurmOptions, record: dict, chosen) -> int:
+def submit(sweep: Sweep, options: LocalOptions | SlurmOptions, record: dict, chosen, *,
+           recorded_jobs: bool = False) -> int:
     """Submit the jobs whose status `chosen` accepts (`record`: the executor options sweep.json keeps); a local
-    sweep runs them here and returns when they end."""
+    sweep runs them here and returns when they end. `recorded_jobs`: their flags come from sweep.json, not from
+    this command line, and are refused (shown) until the user confirms them with --trust-run-files."""
     statuses = sweep_status(sweep)
     todo = [job for job, status in zip(sweep.jobs, statuses) if chosen(status)]
+    check_recorded_commands([shlex.join(["train_search.py", *sweep.job_argv(job)]) for job in todo],
+                            trusted=not recorded_jobs, where=str(sweep.path), what="job commands")
     for status in statuses:
         if not chosen(status):
             print(f"skip {status.name}: {status.state}{f' ({status.detail})' if status.detail else ''}")
@@ -271,7 +287,8 @@ def submit(sweep: Sweep, options: LocalOptions | SlurmOptions, record: dict, cho
         print(f"nothing to submit; python scripts/sweep.py --status {sweep.folder} shows where each job stands")
         return 0
     sweep.executor = record
-    work = [(job.name, SearchJob(job.name, job.argv, str(sweep.folder.absolute() / RESTARTED_DIR))) for job in todo]
+    work = [(job.name, SearchJob(job.name, sweep.job_argv(job), str(sweep.folder.absolute() / RESTARTED_DIR)))
+            for job in todo]
     if isinstance(options, SlurmOptions):
         return submit_to_slurm(sweep, options, work)
     return run_here(sweep, options, work)
@@ -305,7 +322,8 @@ def run_here(sweep: Sweep, options: LocalOptions, work: list[tuple[str, SearchJo
         print(f"{status.state} {name}{f': {status.detail}' if status.detail else ''}")
 
     try:
-        LocalPool(sweep.submitit_folder, options).run(work, started, ended)
+        LocalPool(sweep.submitit_folder, options).run(work, started, ended,
+                                                      busy=lambda name: lock_held(sweep.run_dir(sweep.job(name))))
     except KeyboardInterrupt:
         print("interrupted: the running jobs were stopped and keep the checkpoints of their last finished epochs; "
               "re-run the same command to continue them")

@@ -13,7 +13,7 @@ from typing import Iterator
 import submitit
 
 from ..files import RunLockedError, run_lock
-from ..sweeps import DAMAGED, DONE, RESUMABLE, STARTED, JobFailed, run_state, sacct_state
+from ..sweeps import DAMAGED, DONE, RESUMABLE, STARTED, JobFailed, run_state, sacct_state, write_outcome
 from .runs import Terminated
 from .search import build_parser
 from .search import main as search_main
@@ -38,6 +38,16 @@ class SearchJob(submitit.helpers.Checkpointable):
         self.out = vars(build_parser().parse_args(self.argv))["out"]  # the run directory: the argv's --out
 
     def __call__(self) -> int:
+        """Run the search; its outcome is also written as JSON beside submitit's result (what --status reads)."""
+        try:
+            code = self._run()
+        except JobFailed as error:
+            write_outcome("error", str(error))
+            raise
+        write_outcome("success")
+        return code
+
+    def _run(self) -> int:
         state = run_state(self.out)
         if state.kind == DONE:
             print(f"{self.name}: already done ({state.progress}); nothing to run", flush=True)

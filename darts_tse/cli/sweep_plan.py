@@ -17,6 +17,7 @@ from .search import build_parser, given_settings
 SWEEP_SETS = {"out": "each job's --out is <sweep folder>/<job name>; give the sweep folder as --out",
               "resume": "the sweep passes --resume itself to every job that has a checkpoint",
               "overwrite": "a sweep never deletes a job's files; it sets an unfinished start aside and starts again",
+              "trust_run_files": "each job names its paths on its own command line; give it as a fixed flag if at all",
               "help": "it is not a setting"}
 TRUE, FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 PATH_SETTINGS = ("data_dir", "benchmark")  # the settings that name a file or folder (--out is the sweep's)
@@ -39,6 +40,7 @@ def search_config(parser: argparse.ArgumentParser, argv: list[str]) -> SearchCon
     values = vars(parser.parse_args(argv))
     values.pop("resume")
     values.pop("overwrite")
+    values.pop("trust_run_files", None)
     return SearchConfig(**values).resolve(set(given_settings(argv)))
 
 
@@ -158,7 +160,13 @@ def _checked(parser, fixed: list[str], flags: GridFlags, combo: dict[str, str]) 
     """The validated SearchConfig of one combination; SweepError naming the combination."""
     argv = [*fixed, *(token for axis, value in combo.items() for token in flags.tokens(axis, value))]
     try:
-        return search_config(parser, argv).validate()
+        config = search_config(parser, argv).validate()
     except (ConfigError, SweepError) as error:
         values = " ".join(f"{axis}={value}" for axis, value in combo.items())
         raise SweepError(f"grid job {values}: {error}") from None
+    for name in PATH_SETTINGS:  # a job that would fail at once on a missing path is not submitted
+        value = getattr(config, name)
+        if value is not None and not Path(value).exists():
+            raise SweepError(f"--{name.replace('_', '-')} {value} does not exist; every job would fail on it: give "
+                             f"the path of existing {'data' if name == 'data_dir' else 'benchmark'} files")
+    return config

@@ -4,10 +4,11 @@ Every source yields the official training set as uint8 images; search-train is i
 second half. Batches are a pure function of (seed, stream, epoch, position), so resumed runs see the same batches.
 """
 from .base import Batch, DataError, ImageSplit
-from .datasets import DATASETS, DEFAULT_DATA_DIR, FASHION_MNIST_DIR, SearchData, load_search_data, read_idx
+from .datasets import (DATASETS, DEFAULT_DATA_DIR, FASHION_MNIST_DIR, SearchData, check_data_files, load_search_data,
+                       read_idx)
 from .streams import BatchStream, CyclingBatches, augment_batch, iterate_eval, stable_seed
 
 __all__ = [
     "DATASETS", "DEFAULT_DATA_DIR", "FASHION_MNIST_DIR", "Batch", "BatchStream", "CyclingBatches", "DataError",
-    "ImageSplit", "SearchData", "augment_batch", "iterate_eval", "load_search_data", "read_idx", "stable_seed",
+    "ImageSplit", "SearchData", "augment_batch", "check_data_files", "iterate_eval", "load_search_data", "read_idx", "stable_seed",
 ]

@@ -16,6 +16,7 @@ uses. Every check raises :class:`DataError` with one line naming the problem and
 from __future__ import annotations
 
 import hashlib
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..trust import unpickling_refused
 from .base import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 DEFAULT_FOLDER_IMAGE_SIZE = 32
+MAX_LABEL = 1_000_000  # labels are class numbers 0..K-1
 
 
 @dataclass(frozen=True)
@@ -51,12 +54,16 @@ def load_image_folder(data_dir: str | Path | None, image_size: int | None = None
                         f"images per class (DIR/<class>/<image>)")
     size = image_size or DEFAULT_FOLDER_IMAGE_SIZE
     class_dirs = sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith("."))
+    unreadable = [d.name for d in class_dirs if not os.access(d, os.R_OK | os.X_OK)]
+    if unreadable:
+        raise DataError(f"--dataset folder: cannot read the class folder(s) {', '.join(unreadable)} in {root} "
+                        f"(permission denied); make them readable (chmod -R u+rX)")
     files = {d.name: sorted(f for f in d.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
              for d in class_dirs}
     empty = [name for name, images in files.items() if not images]
     if empty:
         raise DataError(f"--dataset folder: class folder(s) {', '.join(empty)} in {root} hold no image "
-                        f"({', '.join(IMAGE_SUFFIXES)}); add images or remove the folder(s)")
+                        f"({', '.join(IMAGE_SUFFIXES)}); add images to them, or move them out of {root}")
     _check_classes(len(files), f"{root} (one sub-folder per class)")
     samples = [(path, label) for label, name in enumerate(files) for path in files[name]]
     samples.sort(key=lambda sample: hashlib.blake2b(sample[0].relative_to(root).as_posix().encode(),
@@ -73,9 +80,12 @@ def _read_image(path: Path, size: int) -> torch.Tensor:
     try:
         with Image.open(path) as image:
             rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except Image.DecompressionBombError as error:
+        raise DataError(f"--dataset folder: image {path} is larger than Pillow's safety limit (a decompression bomb: "
+                        f"{error}); replace it with a smaller image, or move it out of the data folder") from None
     except (OSError, UnidentifiedImageError, ValueError) as error:
-        raise DataError(f"--dataset folder: cannot read image {path} ({type(error).__name__}: {error}); replace or "
-                        f"remove it") from error
+        raise DataError(f"--dataset folder: cannot read image {path} ({type(error).__name__}: {error}); replace it, "
+                        f"or move it out of the data folder") from error
     return resize_and_crop(torch.from_numpy(rgb.copy()).permute(2, 0, 1).unsqueeze(0), size)[0]
 
 
@@ -88,7 +98,11 @@ def load_npz(data_dir: str | Path | None, image_size: int | None = None) -> Load
     if not path.is_file():
         raise DataError(f"--dataset npz: {path} is not a file; pass --data-dir FILE.npz holding x_train and y_train")
     try:
-        with np.load(path, allow_pickle=False) as arrays:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy (one array) or text numpy read some other way
+            raise DataError(f"--dataset npz: {path} holds a single array, not a .npz archive of named arrays; save "
+                            f"x_train and y_train with numpy.savez(path, x_train=..., y_train=...)")
+        with loaded as arrays:
             present = set(arrays.files)
             missing = [name for name in ("x_train", "y_train") if name not in present]
             if missing:
@@ -100,8 +114,9 @@ def load_npz(data_dir: str | Path | None, image_size: int | None = None) -> Load
             if test is None and ({"x_test", "y_test"} & present):
                 raise DataError(f"--dataset npz: {path} has only one of x_test and y_test; save both or neither")
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise DataError(f"--dataset npz: cannot read {path} as a .npz file ({type(error).__name__}: {error}); save "
-                        f"it with numpy.savez or numpy.savez_compressed") from error
+        detail = unpickling_refused(error) or f"{type(error).__name__}: {error}"
+        raise DataError(f"--dataset npz: cannot read {path} as a .npz file of numeric arrays ({detail}); save it with "
+                        f"numpy.savez or numpy.savez_compressed from uint8 images and integer labels") from None
     images, labels = _npz_split(x_train, y_train, "x_train", "y_train", path, image_size)
     num_classes = int(labels.max()) + 1
     present = labels.unique()
@@ -144,6 +159,9 @@ def _npz_split(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str, path: Pat
         raise DataError(f"--dataset npz: {path} has {len(nchw)} images in {x_name} but {len(y)} labels in {y_name}")
     if int(y.min()) < 0:
         raise DataError(f"--dataset npz: {y_name} of {path} has the negative label {int(y.min())}; labels are 0..K-1")
+    if int(y.max()) >= MAX_LABEL:  # e.g. a uint64 label that would wrap to a negative int64
+        raise DataError(f"--dataset npz: {y_name} of {path} has the label {int(y.max())}, not a class number "
+                        f"0..K-1 (K < {MAX_LABEL:,}); relabel the classes as 0..K-1")
     images = torch.from_numpy(np.ascontiguousarray(nchw))
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)

@@ -64,6 +64,7 @@ class SearchData:
     classes: tuple[str, ...] | None = None  # class names where the source has them (folder, npz)
     test_images: int = 0  # images in the source's test set (npz x_test); the search never reads them
     normalisation: str = "fixed"  # "fixed" (the dataset's published constants) or "search-train" (computed on it)
+    files_sha256: dict | None = None  # pickle-format sources: each unpickled file's sha256, taken before reading it
     _kept: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # device -> (train, valid)
 
     @cached_property
@@ -87,6 +88,7 @@ class SearchData:
             "augmentation": {"crop_padding": self.crop_padding if self.augment else 0,
                              "hflip": self.augment and self.hflip},
             "sha256": self.fingerprint,
+            "files_sha256": self.files_sha256,
         }
 
     def keep_on(self, device: str | torch.device) -> None:
@@ -132,6 +134,7 @@ def load_search_data(name: str, data_dir: str | Path | None, *, download: bool =
     if image_size is not None and image_size < 1:
         raise DataError(f"image_size must be >= 1 (got {image_size})")
     source, classes, test_images = (_absolute(data_dir) if data_dir is not None else None), None, 0
+    files_sha256 = data_files_sha256(key, data_dir)  # before anything is unpickled: what a resume checks first
     if key in ("cifar10", "cifar100"):
         images, labels = _load_cifar(key, data_dir, download)
         num_classes, augment, padding, flip = (10 if key == "cifar10" else 100), True, 4, True
@@ -179,7 +182,53 @@ def load_search_data(name: str, data_dir: str | Path | None, *, download: bool =
         (mean, std), normalisation = _stats(key), "fixed"
     return SearchData(name=key, train=train, valid=valid, num_classes=num_classes, image_size=images.shape[-1],
                       mean=mean, std=std, augment=augment, crop_padding=padding, hflip=flip, source=source,
-                      classes=classes, test_images=test_images, normalisation=normalisation)
+                      classes=classes, test_images=test_images, normalisation=normalisation,
+                      files_sha256=files_sha256)
+
+
+def pickle_data_files(name: str, data_dir: str | Path | None) -> list[Path]:
+    """The files that loading dataset `name` from `data_dir` unpickles (CIFAR's training batches, ImageNet16's), as far
+    as they exist; [] for the datasets that are not pickles."""
+    key = name.lower()
+    root = Path(data_dir).expanduser() if data_dir is not None else DEFAULT_DATA_DIR
+    if key in ("cifar10", "cifar100"):
+        import torchvision
+
+        cls = torchvision.datasets.CIFAR10 if key == "cifar10" else torchvision.datasets.CIFAR100
+        folder = root if root.name == cls.base_folder else root / cls.base_folder
+        names = [file for file, _ in cls.train_list] + [cls.meta["filename"]]
+    elif key == "imagenet16-120":
+        names = [f"train_data_batch_{i}" for i in range(1, 11)]
+        folder = next((d for d in (root / "ImageNet16", root) if (d / names[0]).is_file()), root / "ImageNet16")
+    else:
+        return []
+    return [folder / file for file in names if (folder / file).is_file()]
+
+
+def data_files_sha256(name: str, data_dir: str | Path | None) -> dict[str, str] | None:
+    """{file name: sha256} of the files :func:`pickle_data_files` names (None when there are none)."""
+    hashes = {}
+    for path in pickle_data_files(name, data_dir):
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        hashes[path.name] = digest.hexdigest()
+    return hashes or None
+
+
+def check_data_files(name: str, data_dir: str | Path | None, expected: dict | None, where: str) -> None:
+    """Before a pickle is opened: DataError when the pickle-format files of `name` in `data_dir` are not the ones
+    `where` (a run) read, by their sha256 (`expected`, from the run's data record; nothing to check without it)."""
+    if not expected:
+        return
+    found = data_files_sha256(name, data_dir) or {}
+    changed = sorted(file for file in expected if found.get(file) != expected[file])
+    if changed:
+        folder = data_dir if data_dir is not None else DEFAULT_DATA_DIR
+        raise DataError(f"the {name} files in {folder} are not the ones {where} read ({', '.join(changed[:3])} "
+                        f"differ or are missing, by sha256); they were not unpickled: point --data-dir at that "
+                        f"run's data")
 
 
 def _absolute(path: str | Path) -> str:

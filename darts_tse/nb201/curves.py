@@ -34,6 +34,7 @@ float64), the final numbers float64. Keys: ``meta`` (JSON text), ``indices`` (NB
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from functools import cached_property
@@ -42,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from darts_tse.estimators import ArchitectureRecord, CurveSet, LearningCurve
+from darts_tse.trust import unpickling_refused
 from darts_tse.space.genotype import NUM_ARCHITECTURES, Genotype
 
 from .base import (
@@ -62,6 +64,7 @@ SEEDS: tuple[int, ...] = (777, 888, 999)  # the seeds of NB201's 200-epoch runs
 CURVE_SOURCES: dict[str, str] = {"cifar10": "cifar10-valid", "cifar100": "cifar100", "imagenet16-120": "ImageNet16-120"}
 EPOCH_COLUMNS: tuple[str, ...] = ("train_loss", "valid_loss", "valid_acc", "valtest_acc", "epoch_time")
 ARCH_COLUMNS: tuple[str, ...] = ("total_time", "final_valid", "final_test")
+TIME_COLUMNS = ("epoch_time", "total_time")  # seconds, each > 0 (NaN where a seed lacks the record)
 SEED_ARCH_COLUMNS: tuple[str, ...] = ("total_time", "final_valid")  # final_test stays the mean over seeds
 EXPORT_HINT = "make one with: python scripts/export_nb201_curves.py --nats DIR/NATS-tss-v1_0-3ffb9-simple -o curves.npz"
 
@@ -135,7 +138,8 @@ class DatasetCurves:
             try:
                 array = np.asarray(data[key])
             except (OSError, ValueError, zipfile.BadZipFile) as error:
-                raise CurveStoreError(f"cannot read {key} from curve store {path} ({error}); export it again") from error
+                raise CurveStoreError(f"cannot read {key} from curve store {path} ({unpickling_refused(error) or error}); "
+                                      f"export it again") from None
         if per_seed:
             array = array[:, SEEDS.index(self.seed)]
         epoch = name in EPOCH_COLUMNS
@@ -143,6 +147,13 @@ class DatasetCurves:
         if array.shape != expected:
             raise CurveStoreError(f"curve store {path} has {key} of shape {array.shape}, expected {expected}; it is "
                                   f"damaged, export it again")
+        if name in TIME_COLUMNS:  # a clock that charges these must move forward and end
+            wrong = ~np.isnan(array) & ~((array > 0) & np.isfinite(array))
+            if wrong.any():
+                row = int(np.argwhere(wrong)[0][0])
+                raise CurveStoreError(f"curve store {path} has {key} {float(array[wrong][0])!r} s for NB201 index "
+                                      f"{int(self.store.indices[row])}, not a positive number of seconds (a query's "
+                                      f"clock would stand still or run backwards); export it again")
         return array.astype(np.float32 if epoch else np.float64, copy=False)
 
     def learning_curve(self, row: int) -> LearningCurve:
@@ -199,6 +210,16 @@ class CurveStore:
         """'243 of 15,625 NB201 architectures (a partial store: searches see only these)', or '... (all)'."""
         held = f"{len(self):,} of {NUM_ARCHITECTURES:,} NB201 architectures"
         return held + (" (all)" if len(self) == NUM_ARCHITECTURES else " (a partial store: searches see only these)")
+
+    @cached_property
+    def sha256(self) -> str:
+        """The store file's content hash: what a run records, so that a store replaced at the same path is told
+        from the one a run used."""
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
 
     @cached_property
     def genotypes(self) -> tuple[Genotype, ...]:
@@ -283,9 +304,13 @@ class CurvesBenchmark(NB201Benchmark):
 # ---- reading helpers --------------------------------------------------------------------------------------------
 def _open_npz(path: Path):
     try:
-        return np.load(path, allow_pickle=False)
+        data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise CurveStoreError(f"cannot read curve store {path} ({type(error).__name__}: {error}); {EXPORT_HINT}") from error
+        detail = unpickling_refused(error) or f"{type(error).__name__}: {error}"
+        raise CurveStoreError(f"cannot read curve store {path} ({detail}); {EXPORT_HINT}") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise CurveStoreError(f"{path} holds a single array, not a curve store (an .npz archive); {EXPORT_HINT}")
+    return data
 
 
 def _read_meta(data, path: Path) -> dict:

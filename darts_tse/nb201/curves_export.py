@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -47,6 +49,7 @@ from .nats import NatsBenchmark
 
 SHARD_SIZE = 250
 SETTINGS_FILE = "settings.json"
+MERGED_FILE = "merged.npz"  # the merged store, checked in the parts folder before it becomes the output
 
 
 @dataclass
@@ -124,7 +127,17 @@ def export_curves(source: str | Path, output: str | Path, *, datasets: Sequence[
                 raise CurveStoreError(f"no architecture of {bench.path} could be exported ({reasons})")
             bad.sort(key=lambda b: b["index"])
             meta = _meta(bench, settings, len(arrays["indices"]), bad)
-            atomic_write(output, lambda handle: write_store(handle, meta, arrays))
+            merged = parts / MERGED_FILE  # checked before it replaces the output and before any shard goes
+            atomic_write(merged, lambda handle: write_store(handle, meta, arrays))
+            try:
+                check = CurveStore(merged)
+                for dataset in check.datasets:  # the clock's columns are checked on reading
+                    check.curves(dataset).epoch_time, check.curves(dataset).total_time
+            except CurveStoreError as error:
+                merged.unlink()
+                raise CurveStoreError(f"the merged store of {parts} is not valid ({error}); its shards are kept "
+                                      f"there, and {output} is untouched") from None
+            os.replace(merged, output)
     except BaseException:
         if held:
             _remove_if_no_shards(parts)  # nothing to continue: the next export may use other flags
@@ -163,8 +176,8 @@ def _run_columns(api, index: int, dataset: str, epochs: int, is_random: bool | i
     train_loss = _required(infos, "train-loss", source)
     all_time = _required(infos, "train-all-time", source)
     epoch_time = np.diff(all_time, prepend=0.0)
-    if np.any(epoch_time < 0):
-        raise ValueError(f"{source} train-all-time decreases at epoch {int(np.argmax(epoch_time < 0)) + 1}")
+    if np.any(epoch_time <= 0):  # the query clock charges these seconds: each epoch must take time
+        raise ValueError(f"{source} train-all-time does not increase at epoch {int(np.argmax(epoch_time <= 0)) + 1}")
     (valid_ds, valid_key), (test_ds, test_key) = API_SOURCES[dataset]
     return {
         "train_loss": train_loss,
@@ -228,12 +241,16 @@ def _check_parts_settings(parts: Path, settings: dict) -> None:
     if file.is_file() and _shard_files(parts):
         try:
             previous = json.loads(file.read_text(encoding="utf-8"))
-        except ValueError as error:
-            raise CurveStoreError(f"{file} is not JSON ({error}); remove {parts} to start the export afresh") from error
+        except ValueError as error:  # also not UTF-8
+            raise CurveStoreError(f"{file} is not JSON ({error}); restore it, or move {parts} aside to start the "
+                                  f"export afresh") from error
+        if not isinstance(previous, dict):
+            raise CurveStoreError(f"{file} is not an export's settings (a JSON {type(previous).__name__}, not an "
+                                  f"object); restore it, or move {parts} aside to start the export afresh")
         if previous != settings:
             differ = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
             raise CurveStoreError(f"{parts} holds an export started with other settings ({', '.join(differ)} differ); "
-                                  f"rerun with the same flags to continue it, or remove {parts} to start afresh")
+                                  f"rerun with the same flags to continue it, or move {parts} aside to start afresh")
     else:
         atomic_write_text(file, json.dumps(settings) + "\n")
 
@@ -260,14 +277,22 @@ def _remove_if_no_shards(parts: Path) -> None:
 
 
 def _read_shards(parts: Path, keys: list[str]) -> list[dict]:
-    shards = []
+    """Every shard in `parts`; CurveStoreError naming the file for one that cannot be read, and for two shards that
+    hold the same architecture (a copied or renamed shard): the merge would hold it twice."""
+    shards, owner = [], {}
     for file in _shard_files(parts):
         try:
             with np.load(file, allow_pickle=False) as data:
-                shards.append({key: np.asarray(data[key]) for key in ["indices", *keys]})
-        except (OSError, ValueError, KeyError, EOFError) as error:
-            raise CurveStoreError(f"cannot read export shard {file} ({error}); delete that file to export its "
-                                  f"architectures again") from error
+                shard = {key: np.asarray(data[key]) for key in ["indices", *keys]}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            raise CurveStoreError(f"cannot read export shard {file} ({type(error).__name__}: {error}); move that file "
+                                  f"out of {parts} to export its architectures again") from error
+        for index in np.atleast_1d(shard["indices"]).tolist():
+            if index in owner:
+                raise CurveStoreError(f"export shards {owner[index].name} and {file.name} in {parts} both hold NB201 "
+                                      f"index {index} (a copied shard?); move one of them out of {parts} and rerun")
+            owner[index] = file
+        shards.append(shard)
     return shards
 
 

@@ -28,7 +28,8 @@ class NatsBenchmark(ApiBenchmark):
             raise BenchmarkError(f"{self.path} is not a NATS-Bench directory: it has no {META_FILE}")
         try:
             api = nats_bench.create(str(self.path), "tss", fast_mode=self.fast_mode, verbose=False)
-        except (OSError, EOFError, ValueError, KeyError, pickle.UnpicklingError) as error:
+        except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+                pickle.UnpicklingError) as error:  # also a meta file that holds the wrong kind of object
             raise BenchmarkError(f"cannot read {self.path} with nats_bench ({type(error).__name__}: {error}); fix: "
                                  f"re-extract or re-download {self.path.name}") from error
         self._init_api(api)

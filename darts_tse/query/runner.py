@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from darts_tse import __version__
-from darts_tse.files import atomic_write_text, run_lock
+from darts_tse.files import LOCK_FILE, atomic_write_text, run_lock
 from darts_tse.nb201.curves import CurveStore, load_curve_store
 from darts_tse.nb201.labels import nb201_label
 from darts_tse.space.genotype import Genotype
@@ -50,6 +50,8 @@ CONFIG_FILE, QUERY_FILE, SUMMARY_FILE = "config.json", "query.jsonl", "summary.j
 # its directory name; out_dir and the storage are where it ran)
 RESUME_SETTINGS = ("curves", "dataset", "algorithm", "fitness", "budget_epochs", "wallclock", "max_queries",
                    "population", "sample_size", "gamma", "tse_e", "curve_seed", "study_name")
+UNFINISHED_ADVICE = ("move it out of its --out-dir and run the same scripts/query_search.py command again: finished "
+                     "runs are skipped, that seed runs anew")
 CLOCK_NOTE = ("simulated wall-clock: the sum over queries of the benchmark's training time of the epochs each fitness "
               "needs (T epochs, or all 200 for val-acc-final); look-ups and evaluation are free")
 
@@ -110,7 +112,7 @@ def run_query_search(config: QueryConfig, *, progress: bool = True,
     """
     setup = prepare_search(config)
     outs = [Path(config.out_dir) / config.run_name(seed) for seed in config.seeds]
-    finished = [out for out in outs if out.exists() and _check_finished(out, config)]
+    finished = [out for out in outs if out.exists() and _check_finished(out, config, setup.store)]
     announce(f"search space: {len(setup.space):,} architectures of the curve store: {setup.store.coverage}"
              + (f"; {setup.left_out} left out (their curves cannot give {setup.evaluation.label})" if setup.left_out else ""))
     if setup.evaluation.note:
@@ -127,22 +129,28 @@ def run_query_search(config: QueryConfig, *, progress: bool = True,
     return outs
 
 
-def _check_finished(out: Path, config: QueryConfig) -> bool:
-    """True for a run directory that holds a finished run of ``config``'s settings; QueryError (naming it and what to
-    do) for anything else: an unfinished run, a run of other settings, not a run."""
+def _check_finished(out: Path, config: QueryConfig, store: CurveStore) -> bool:
+    """True for a run directory that holds a finished run of ``config``'s settings on the same store (its content
+    hash); QueryError (naming it and what to do) for anything else: an unfinished run, a run of other settings or of
+    another store, not a run."""
     if not (out / SUMMARY_FILE).is_file():
-        raise QueryError(f"run directory {out} holds an unfinished run (no {SUMMARY_FILE}: it was interrupted or "
-                         f"failed); runs are never overwritten: move it away (or delete it) to run seed "
-                         f"{out.name.rpartition('seed')[2]} again, or choose another --out-dir")
+        raise QueryError(f"run directory {out} holds an unfinished run (no {SUMMARY_FILE}: it was killed); runs are "
+                         f"never overwritten: {UNFINISHED_ADVICE}")
     try:
-        recorded = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
-        recorded = {key: recorded.get(key) for key in RESUME_SETTINGS}
+        document = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
+        recorded = {key: document.get(key) for key in RESUME_SETTINGS}
+        used = (document.get("store") or {}).get("sha256")
     except (OSError, ValueError, AttributeError) as error:
         raise QueryError(f"run directory {out} has no readable {CONFIG_FILE} ({error}); it is not a run of "
                          f"scripts/query_search.py: choose another --out-dir") from error
     unused = unused_settings(config.algorithm, config.fitness)
     wanted = {key: value for key, value in config.to_dict().items() if key in RESUME_SETTINGS and key not in unused}
     differ = sorted(key for key in wanted if recorded[key] != wanted[key])
+    if used != store.sha256:
+        then = f"sha256 {used[:12]}…" if isinstance(used, str) else "no content hash"
+        raise QueryError(f"run directory {out} holds a finished run on another curve store at {store.path} ({then} "
+                         f"then, sha256 {store.sha256[:12]}… now): its numbers are not this store's; choose another "
+                         f"--out-dir")
     if differ:
         raise QueryError(f"run directory {out} holds a finished run of other settings ({', '.join(differ)} differ); "
                          f"runs are never overwritten: choose another --out-dir")
@@ -161,6 +169,29 @@ def run_one(config: QueryConfig, setup: SearchSetup, seed: int, out: Path, *, nu
         out.mkdir(parents=True, exist_ok=False)
     except FileExistsError:
         raise QueryError(f"run directory {out} exists (runs are never overwritten); choose another --out-dir") from None
+    try:
+        return _search(config, setup, strategy, seed, out, number, progress)
+    except BaseException:  # a failed or interrupted run cannot be continued: it leaves nothing, as a failed start
+        remove_unfinished(out)
+        raise
+
+
+def remove_unfinished(out: Path) -> None:
+    """Remove what an unfinished run wrote into `out` (a directory it created) and the directory itself; never a
+    file it did not write, and never a finished run."""
+    if (out / SUMMARY_FILE).exists():
+        return
+    for name in (CONFIG_FILE, QUERY_FILE, LOCK_FILE):
+        (out / name).unlink(missing_ok=True)
+    try:
+        out.rmdir()
+    except OSError:  # something else is in it: left alone
+        pass
+
+
+def _search(config: QueryConfig, setup: SearchSetup, strategy: QueryStrategy, seed: int, out: Path, number: int,
+            progress: bool) -> dict:
+    """The ask/tell loop of one run in `out`, its query.jsonl and summary.json."""
     evaluation = setup.evaluation
     with run_lock(out):
         atomic_write_text(out / CONFIG_FILE, json.dumps(run_config(config, setup, seed, number), indent=2) + "\n")
@@ -224,7 +255,7 @@ def run_config(config: QueryConfig, setup: SearchSetup, seed: int, number: int) 
         "fitness_label": setup.evaluation.label,
         "fitness_definition": setup.evaluation.description,
         "clock": CLOCK_NOTE,
-        "store": {"path": str(store.path), "coverage": store.coverage, "num_architectures": len(store),
+        "store": {"path": str(store.path), "sha256": store.sha256, "coverage": store.coverage, "num_architectures": len(store),
                   "source": store.meta.get("source"), "epochs": store.num_epochs},
         "space_size": len(setup.space),
         "left_out": setup.left_out,

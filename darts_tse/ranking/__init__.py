@@ -2,10 +2,10 @@
 Table 2): train each subnetwork B more minibatches from the supernet's weights, score it by TSE, TSE-EMA, TLmini,
 SoVL or its search-valid accuracy, and correlate the scores with NB201's accuracies."""
 from .estimates import ESTIMATORS, estimates, mean_over_runs, rank_table
-from .report import format_report, plot_ranking, subnets_csv
+from .report import format_report, plot_ranking, split_groups, subnets_csv
 from .study import RankingSettings, combine, rank_run
 from .subnets import FinetuneSettings, SubnetFinetuner, SubnetTrace, sample_subnets
 
 __all__ = ["ESTIMATORS", "FinetuneSettings", "RankingSettings", "SubnetFinetuner", "SubnetTrace", "combine",
            "estimates", "format_report", "mean_over_runs", "plot_ranking", "rank_run", "rank_table", "sample_subnets",
-           "subnets_csv"]
+           "split_groups", "subnets_csv"]

@@ -11,7 +11,11 @@ from .estimates import ESTIMATORS
 
 
 def format_report(document: dict) -> str:
-    """The rank table with a title saying what every number is."""
+    """The rank table with a title saying what every number is; one table per setting group (runs of one sampler
+    or method are averaged only with each other)."""
+    parts = split_groups(document)
+    if len(parts) > 1:
+        return "\n\n".join(f"setting {part['groups'][0]['setting']}:\n{format_report(part)}" for part in parts)
     runs, budgets, truth = document["runs"], document["budgets"], document["truth"]
     several = len(runs) > 1
     subnets = sorted({len(run["subnets"]) for run in runs})
@@ -45,6 +49,14 @@ def format_report(document: dict) -> str:
     table = ["  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in
                        enumerate(zip(line, widths))).rstrip() for line in lines]
     return "\n".join([*title, "", *table])
+
+
+def split_groups(document: dict) -> list[dict]:
+    """One document per setting group of `document` (itself when there is one group)."""
+    if len(document.get("groups") or []) <= 1:
+        return [document]
+    return [{**document, "runs": [run for run in document["runs"] if run["run"] in group["runs"]],
+             "groups": [group], "mean_over_runs": group["mean_over_runs"]} for group in document["groups"]]
 
 
 def _scale(run: dict) -> str:

@@ -16,14 +16,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
 from tqdm.auto import tqdm
 
 from ..config import ConfigError, config_from_dict
+from ..data import check_data_files
 from ..files import atomic_write_text, run_lock
+from ..trust import check_recorded_sources
 from ..nb201 import load_benchmark, nb201_label
-from ..search import (CHECKPOINT, CheckpointError, build_components, load_search_checkpoint, nb201_dataset_for,
+from ..search import (CHECKPOINT, build_components, load_search_checkpoint, nb201_dataset_for,
                       nb201_lookup, resolve_device)
-from ..space import Genotype
+from ..space import Genotype, GenotypeError
 from .estimates import estimates, mean_over_runs, rank_table
 from .subnets import FinetuneSettings, SubnetFinetuner, sample_subnets
 
@@ -44,6 +47,7 @@ class RankingSettings:
     benchmark: str | None = None  # None: the run's own --benchmark
     truth_dataset: str | None = None  # None: the dataset searched, if NB201 has it, else cifar10
     device: str = "auto"
+    trust_run_files: bool = False  # read a pickle-format benchmark / data path the run's checkpoint names
 
 
 def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool = True,
@@ -54,6 +58,11 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
     config = config_from_dict(state["config"])
     if settings.data_dir is not None:
         config.data_dir = settings.data_dir
+    named = {name for name in ("benchmark", "data_dir") if getattr(settings, name) is not None}
+    check_recorded_sources({**config.to_dict(), "benchmark": settings.benchmark or config.benchmark}, named,
+                           trusted=settings.trust_run_files, where=f"the checkpoint in {run_dir}")
+    check_data_files(config.dataset, config.data_dir, (state.get("data") or {}).get("files_sha256"),
+                     where=f"the run in {run_dir}")  # before a pickle-format dataset is opened
     device = resolve_device(settings.device)
     parts = build_components(config, device)
     if (state.get("data") or {}).get("sha256") not in (None, parts.data.record()["sha256"]):
@@ -72,12 +81,13 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
     if split == "valid":
         log.warning("the benchmark has no test accuracies: the truth is NB201 %s (pass --benchmark with a table for "
                     "test numbers)", nb201_label(dataset, split))
-    described = {"run_epoch": state["epoch"], "run_id": state["run_id"], **asdict(finetune),
-                 "subnets": [g.to_str() for g in genotypes]}
+    supernet = {"run_id": state["run_id"], "epoch": state["epoch"], "weights": weights_fingerprint(state["model"])}
+    described = {"run_epoch": state["epoch"], "run_id": state["run_id"], "weights": supernet["weights"],
+                 **asdict(finetune), "subnets": [g.to_str() for g in genotypes]}
     cache = _cache_dir(run_dir, described)
     with run_lock(cache):
         atomic_write_text(cache / "settings.json", json.dumps(described, indent=2) + "\n")
-        traces = _read_traces(cache / "traces.jsonl")
+        traces = read_traces(cache / "traces.jsonl", supernet, budgets)
         finetuner = SubnetFinetuner(parts.model, parts.data, finetune, device)
         todo = [g for g in genotypes if g.to_str() not in traces]
         if traces:
@@ -89,7 +99,7 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
                 trace = finetuner.run(genotype)
                 row = {"genotype": genotype.to_str(), "train_losses": trace.train_losses,
                        "valid_minibatch_losses": trace.valid_minibatch_losses,
-                       "valid": {str(b): v for b, v in trace.valid.items()}}
+                       "valid": {str(b): v for b, v in trace.valid.items()}, "supernet": supernet}
                 handle.write(json.dumps(row) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -97,7 +107,8 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
     rows = [_with_estimates(traces[g.to_str()], g, budgets, benchmark, dataset, split) for g in genotypes]
     scale = {name: getattr(config, name) for name in ("C", "N", "epochs", "batch_size")}
     scale["train_images"] = len(parts.data.train)
-    return {"run": str(run_dir), "kind": config.kind, "method": config.method_label, "seed": config.seed,
+    return {"run": str(run_dir), "kind": config.kind, "method": config.method_label,
+            "space": getattr(config, "space", None), "seed": config.seed,
             "dataset": config.dataset, "scale": scale, "data": state.get("data"), "settings": described,
             "cache": str(cache),
             "truth": {"nb201": nb201_label(dataset, split), "dataset": dataset, "split": split,
@@ -106,14 +117,33 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
 
 
 def combine(results: list[dict]) -> dict:
-    """Several runs' studies side by side, and the mean ± std over runs of every number of their tables."""
+    """Several runs' studies side by side, grouped by their setting (the kind of run, its sampler or method, and its
+    space where the config names one), and the mean ± std over the runs of each group (its supernet seeds) of every
+    number of their tables. Runs of different kinds (one-shot supernets and differentiable searches) are refused."""
     budgets = results[0]["budgets"]
     labels = {result["truth"]["nb201"] for result in results}
     if any(result["budgets"] != budgets for result in results) or len(labels) > 1:
         raise ConfigError("the runs' studies differ in their budgets or their NB201 truth; rank them with the same "
                           "--B and --benchmark")
-    return {"runs": results, "budgets": budgets, "truth": results[0]["truth"],
-            "mean_over_runs": mean_over_runs([r["table"] for r in results], budgets)}
+    kinds = sorted({result["kind"] for result in results})
+    if len(kinds) > 1:
+        listed = "; ".join(f"{result['run']}: {result['kind']}" for result in results)
+        raise ConfigError(f"the runs mix kinds of supernet ({listed}): a one-shot supernet and a differentiable "
+                          f"search's are ranked for different reasons; rank each kind in its own command")
+    groups: dict[str, list[dict]] = {}
+    for result in results:
+        groups.setdefault(setting_label(result), []).append(result)
+    grouped = [{"setting": label, "runs": [result["run"] for result in members],
+                "mean_over_runs": mean_over_runs([result["table"] for result in members], budgets)}
+               for label, members in groups.items()]
+    return {"runs": results, "budgets": budgets, "truth": results[0]["truth"], "groups": grouped,
+            "mean_over_runs": grouped[0]["mean_over_runs"] if len(grouped) == 1 else None}
+
+
+def setting_label(result: dict) -> str:
+    """What a run's seeds are averaged within: its method or sampler, and its space where the run names one."""
+    space = result.get("space")
+    return f"{result['method']}" + (f" on {space}" if space else "")
 
 
 def _subnets(settings: RankingSettings) -> list[Genotype]:
@@ -137,23 +167,77 @@ def _cache_dir(run_dir: Path, described: dict) -> Path:
     return cache
 
 
-def _read_traces(path: Path) -> dict[str, dict]:
-    """The traces already written (a torn last line from a kill is dropped; it is trained again)."""
-    traces = {}
-    if path.is_file():
-        lines = path.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                if number == len(lines):
-                    break
-                raise CheckpointError(f"{path}: line {number} is not JSON; delete that file to train its "
-                                      f"subnetworks again") from None
-            traces[row["genotype"]] = row
-        if lines and not path.read_text(encoding="utf-8").endswith("\n"):
-            atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in traces.values()))
+def weights_fingerprint(model_state: dict) -> str:
+    """A short hash of a supernet's weights (every tensor's name and bytes, in name order): which checkpoint a trace
+    was trained from."""
+    digest = hashlib.blake2b(digest_size=8)
+    for name in sorted(model_state):
+        tensor = model_state[name]
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def read_traces(path: Path, supernet: dict, budgets: tuple[int, ...]) -> dict[str, dict]:
+    """The traces already written for `supernet` ({run_id, epoch, weights}).
+
+    A row that cannot be a trace (torn by a kill, not JSON, not UTF-8, a wrong shape, shorter than the largest
+    budget) is dropped and said so, and the file is rewritten without it, so the next row is never appended after a
+    damaged one; the dropped subnetworks are trained again. A row of another supernet (its identity differs, or it
+    has none) is refused: the cache was copied from another run, and its traces would be ranked as this run's."""
+    if not path.is_file():
+        return {}
+    data = path.read_bytes()
+    traces: dict[str, dict] = {}
+    damaged: list[int] = []
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        row = _trace_row(raw, budgets)
+        if row is None:
+            damaged.append(number)
+            continue
+        if row.get("supernet") != supernet:
+            theirs = row.get("supernet")
+            origin = ("carries no supernet identity" if theirs is None else
+                      f"was trained from run {theirs.get('run_id')}, epoch {theirs.get('epoch')}, weights "
+                      f"{theirs.get('weights')}")
+            raise ConfigError(f"{path} line {number} {origin}, not from this checkpoint (run {supernet['run_id']}, "
+                              f"epoch {supernet['epoch']}, weights {supernet['weights']}): the cache came from another "
+                              f"supernet; move {path.parent} out of {path.parent.parent} and rank again")
+        traces.setdefault(row["genotype"], row)
+    if damaged or (data.strip() and not data.endswith(b"\n")):
+        if damaged:
+            log.warning("%s: dropped %d damaged row(s) (line %s%s); those subnetworks are trained again", path,
+                        len(damaged), ", ".join(map(str, damaged[:5])), " ..." if len(damaged) > 5 else "")
+        atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in traces.values()))
     return traces
+
+
+def _trace_row(raw: bytes, budgets: tuple[int, ...]) -> dict | None:
+    """The trace row `raw` holds, None when it is not one a study wrote for these budgets."""
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    need = max(budgets)
+
+    def losses(value) -> bool:
+        return isinstance(value, list) and len(value) >= need and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+
+    if not isinstance(row, dict) or not isinstance(row.get("genotype"), str):
+        return None
+    valid = row.get("valid")
+    if not (losses(row.get("train_losses")) and losses(row.get("valid_minibatch_losses")) and isinstance(valid, dict)
+            and all(isinstance(valid.get(str(b)), dict) and {"valid_loss", "valid_acc"} <= valid[str(b)].keys()
+                    for b in budgets)):
+        return None
+    try:
+        Genotype.parse(row["genotype"])
+    except GenotypeError:
+        return None
+    return row
 
 
 def _with_estimates(trace: dict, genotype: Genotype, budgets: tuple[int, ...], benchmark, dataset: str,

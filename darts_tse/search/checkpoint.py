@@ -24,7 +24,7 @@ import torch
 
 from ..config import RunConfig
 from ..estimators import TSEEMATracker
-from ..files import CHECKPOINT_FILE, CONFIG_FILE, atomic_write
+from ..files import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, atomic_write
 
 if TYPE_CHECKING:
     from .components import SearchComponents
@@ -48,12 +48,26 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 
 def missing_checkpoint_error(path: Path) -> CheckpointError:
-    """The error for a --resume whose checkpoint file does not exist, saying why and what is safe to do."""
+    """The error for a checkpoint file that does not exist, saying why and what is safe to do (never advice that
+    deletes a run's files)."""
     if (path.parent / CONFIG_FILE).is_file():
-        return CheckpointError(f"no checkpoint at {path}: no epoch of that run finished (or its checkpoint was "
-                               f"deleted), so it cannot be continued; start a new --out, or start it over in place "
-                               f"with --overwrite (deletes its run files)")
-    return CheckpointError(f"no checkpoint at {path}; give the run directory (--out) of an earlier run")
+        finished = _finished_epochs(path.parent / METRICS_FILE)
+        if finished:
+            return CheckpointError(f"no checkpoint at {path}, though {finished} epoch(s) of that run finished: its "
+                                   f"{path.name} was moved or deleted; restore it (from a copy or backup) to use that "
+                                   f"run, whose other files are kept, or start a new --out")
+        return CheckpointError(f"no checkpoint at {path}: no epoch of that run finished, so there is nothing to "
+                               f"continue or read; start a new --out")
+    return CheckpointError(f"no checkpoint at {path}; give the run directory of an earlier run (one that finished "
+                           f"an epoch)")
+
+
+def _finished_epochs(metrics: Path) -> int:
+    """How many rows metrics.jsonl holds (0 where it cannot be read)."""
+    try:
+        return sum(1 for line in metrics.read_bytes().splitlines() if line.strip())
+    except OSError:
+        return 0
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -66,8 +80,12 @@ def load_checkpoint(path: Path) -> dict:
         with _numpy_arrays_as_data():
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        match = re.search(r"(Unsupported (global|operand)|unsupported GLOBAL)[^\n]*", str(error))
-        what = match.group(0).strip().rstrip(".") if match else type(error).__name__
+        match = re.search(r"(Unsupported global|unsupported GLOBAL)[^\n]*", str(error))
+        if match is None:  # not a pickle that asks for code: a damaged file, or no checkpoint at all
+            detail = " ".join(str(error).split())[:200]
+            raise CheckpointError(f"cannot read checkpoint {path}: it is damaged or not a darts_tse checkpoint "
+                                  f"({type(error).__name__}: {detail}); nothing in it was run") from error
+        what = match.group(0).strip().rstrip(".")
         raise CheckpointError(f"refused to load {path}: it holds more than tensors and plain data, which could run "
                               f"code when unpickled ({what}); nothing in it was run; load only checkpoints written by "
                               f"darts_tse, from a source you trust") from error

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from ..config import ConfigError, RunConfig, config_from_dict
 from ..cpus import available_cpus, thread_hint
-from ..data import iterate_eval
+from ..data import check_data_files, iterate_eval
 from ..estimators import TSEEMATracker
 from ..files import (CONFIG_FILE, LOCK_FILE, RunLockedError, lock_held, remove_run_files, remove_stale_temporaries,
                      run_files, run_lock)
@@ -210,6 +210,8 @@ def run_search(config: RunConfig, *, resume: bool = False, overwrite: bool = Fal
     state = load_search_checkpoint(out / CHECKPOINT) if resume else None
     if state is not None:
         _check_same_settings(config, state)
+        check_data_files(config.dataset, config.data_dir, (state.get("data") or {}).get("files_sha256"),
+                         where=f"the run in {out}")  # before a pickle-format dataset is opened
     for setting in config.ignored_settings():
         log.warning("%s", setting)
     configure_threads(config.threads)

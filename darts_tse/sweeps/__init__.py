@@ -21,6 +21,7 @@ from .executors import (
     sbatch_script,
     submit_slurm,
     visible_gpus,
+    write_outcome,
 )
 from .grid import Axis, SweepError, combinations, folder_name, parse_axes
 from .record import RESTARTED_DIR, SUBMITIT_DIR, SWEEP_FILE, Job, Sweep, load_sweep, sweep_lock, this_process
@@ -34,5 +35,5 @@ __all__ = [
     "combinations", "folder_name", "format_status", "job_status", "load_sweep", "parse_axes", "pythonpath",
     "pythonpath_setup", "require_slurm", "run_state", "sacct_state", "sbatch_script", "submit_slurm", "sweep_lock",
     "sweep_status", "this_process",
-    "visible_gpus",
+    "visible_gpus", "write_outcome",
 ]

@@ -7,27 +7,32 @@ Checked against submitit 1.5.4, whose private parts are used where it has no pub
 run's script), ``LocalJob._process`` (the process a local job runs in, to stop a setup shell's children)."""
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import re
 import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import submitit
 
 from ..cpus import job_thread_environment
+from ..files import atomic_write_text
 from ..tracking import environment
 from .grid import SweepError
 from .record import is_running, process_start
 
+STOP_WAIT_S = 60  # how long a stopped local sweep waits for each job to end
+CONTROLLER_LOG = "controllers.log"  # in submitit's folder: the stderr of the local jobs' controllers
 NO_LIMIT_MIN = 60 * 24 * 365  # a local job's time limit when none is given (submitit's default is 2 minutes)
 QUEUED, RUNNING, ENDED, UNKNOWN = "queued", "running", "ended", "unknown"
 SLURM_QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "RESV_DEL_HOLD", "SUSPENDED"}
@@ -188,9 +193,11 @@ class LocalPool:
                                    visible_gpus=tuple(gpus), setup=list(self.options.setup))
         return executor
 
-    def run(self, work: Iterable[tuple[str, Callable]], on_submit: Callable, on_end: Callable) -> None:
-        """Run every (key, function) of `work`; returns when all have ended. Ctrl-C stops the running jobs (their
-        searches keep the checkpoint of their last finished epoch)."""
+    def run(self, work: Iterable[tuple[str, Callable]], on_submit: Callable, on_end: Callable,
+            busy: Callable[[str], bool] = lambda key: False) -> None:
+        """Run every (key, function) of `work`; returns when all have ended (a job whose process ended while
+        `busy(key)` says its work still runs, e.g. its search still holds its run's lock, keeps its slot until that
+        ends). Ctrl-C stops the running jobs (their searches keep the checkpoint of their last finished epoch)."""
         pending = deque(work)
         running: dict[int, tuple[str, submitit.LocalJob]] = {}
         try:
@@ -199,18 +206,44 @@ class LocalPool:
                     if pending and slot not in running:
                         key, function = pending.popleft()
                         pythonpath = {"PYTHONPATH": self.options.pythonpath} if self.options.pythonpath else {}
-                        with environment(**pythonpath, **self.thread_environment()):  # submitit copies it into the job
+                        # submitit copies the environment into the job; see _stderr_to for the controller's stderr
+                        with environment(**pythonpath, **self.thread_environment()), _stderr_to(self.folder / CONTROLLER_LOG):
                             job = self._executor(slot).submit(function)
                         running[slot] = (key, job)
                         on_submit(key, job.job_id, {"start": process_start(job.job_id), "gpu": self.gpu(slot)})
                 time.sleep(self.poll_s)
                 for slot, (key, job) in list(running.items()):
-                    if job.done():
+                    if job.done() and not busy(key):
                         del running[slot]
                         on_end(key, job)
         finally:
             for _, job in running.values():
                 cancel(job)
+            for _, job in running.values():  # their searches save nothing more: wait until they have stopped
+                process = getattr(job, "_process", None)  # private, submitit 1.5.4
+                if process is not None:
+                    try:
+                        process.wait(timeout=STOP_WAIT_S)
+                    except subprocess.TimeoutExpired:
+                        pass
+
+
+@contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """While a local job's controller is started: this process's stderr (file descriptor 2) is `path`, which the
+    controller inherits. The controller writes nothing there but its own traceback when Ctrl-C reaches it (the
+    terminal signals the whole process group: the launcher and the jobs' searches say in one line what they keep,
+    submitit's controller would add a traceback); its task's output goes to the job's own logs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def cancel(job: submitit.LocalJob) -> None:
@@ -294,16 +327,35 @@ def job_paths(submission: dict, folder: Path):
     return job_class(folder, submission["job_id"]).paths
 
 
+def outcome_file(result_pickle: Path) -> Path:
+    """Where a job writes its outcome as JSON, beside submitit's result pickle (which nothing here unpickles: a
+    sweep folder from someone else must not run code on --status)."""
+    result_pickle = Path(result_pickle)
+    return result_pickle.with_name(result_pickle.name.replace("_result.pkl", "") + "_outcome.json")
+
+
+def write_outcome(kind: str, message: str = "") -> None:
+    """Called in a job's process as it ends: its outcome ("success" or "error", and the error's one line) as JSON,
+    read back by :func:`outcome`. Nothing is written outside a submitit job."""
+    try:
+        paths = submitit.JobEnvironment().paths
+    except RuntimeError:  # not in a submitit job (e.g. a test calling the job directly)
+        return
+    atomic_write_text(outcome_file(paths.result_pickle), json.dumps({"outcome": kind, "message": message}) + "\n")
+
+
 def outcome(submission: dict, folder: Path) -> tuple[str, str] | None:
-    """("success", "") or ("error", the error's last line) from submitit's result file; None while there is none."""
-    path = job_paths(submission, folder).result_pickle
+    """("success", "") or ("error", its one line) from the outcome JSON the job wrote as it ended; None while there
+    is none (submitit's result pickle is never unpickled)."""
+    path = outcome_file(job_paths(submission, folder).result_pickle)
     if not path.is_file():
         return None
     try:
-        kind, value = pickle.loads(path.read_bytes())
-    except Exception as error:  # a torn or foreign file
-        return "error", f"cannot read the job's result {path}: {error}"
-    return ("error", last_line(str(value))) if kind == "error" else ("success", "")
+        document = json.loads(path.read_text(encoding="utf-8"))
+        kind, message = document["outcome"], str(document.get("message", ""))
+    except (OSError, ValueError, TypeError, KeyError) as error:  # a torn or foreign file
+        return "error", f"cannot read the job's outcome {path} ({type(error).__name__})"
+    return ("error", last_line(message)) if kind == "error" else ("success", "")
 
 
 def last_line(text: str) -> str:

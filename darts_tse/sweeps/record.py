@@ -78,6 +78,11 @@ class Sweep:
     def run_dir(self, job: Job) -> Path:
         return self.folder / job.name
 
+    def job_argv(self, job: Job) -> list[str]:
+        """The job's train_search.py flags with its --out where the sweep folder is now: a sweep folder that was
+        moved runs its jobs in it, never in the path sweep.json recorded."""
+        return [*without_out(job.argv), "--out", str(self.run_dir(job).absolute())]
+
     def job(self, name: str) -> Job:
         return next(job for job in self.jobs if job.name == name)
 
@@ -93,11 +98,25 @@ class Sweep:
 
     def differences(self, other: Sweep) -> list[str]:
         """What tells `other`'s jobs from this sweep's: names and flags (empty when they are the same jobs)."""
-        ours, theirs = {job.name: job.argv for job in self.jobs}, {job.name: job.argv for job in other.jobs}
+        ours = {job.name: without_out(job.argv) for job in self.jobs}
+        theirs = {job.name: without_out(job.argv) for job in other.jobs}
         changes = [f"job {name} is new" for name in theirs if name not in ours]
         changes += [f"job {name} is gone" for name in ours if name not in theirs]
         changes += [f"job {name} has other flags" for name in ours if name in theirs and ours[name] != theirs[name]]
         return changes
+
+
+def without_out(argv: list[str]) -> list[str]:
+    """`argv` without its ``--out DIR`` (or ``--out=DIR``): a job's run directory is always <sweep folder>/<name>."""
+    kept, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--out":
+            skip = True
+        elif not token.startswith("--out="):
+            kept.append(token)
+    return kept
 
 
 def load_sweep(folder: str | Path) -> Sweep:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from ..files import lock_held
 from ..tracking import sync_runs_command
 from .executors import QUEUED, RUNNING, UNKNOWN, activity, last_log_line, outcome
 from .record import Job, Sweep, is_running
@@ -32,6 +33,9 @@ def job_status(sweep: Sweep, job: Job) -> JobStatus:
     job_id = submission["job_id"] if submission else None
     if run.kind == DONE:
         return JobStatus(job.name, DONE_STATE, run.progress, job_id)
+    if lock_held(sweep.run_dir(job)):  # its search runs, whatever became of the job that started it
+        return JobStatus(job.name, RUNNING, f"epoch {run.finished + 1}/{run.planned or '?'} (its search holds "
+                                            f"the run's lock)", job_id)
     if submission is None:
         if is_running(sweep.launcher):
             return JobStatus(job.name, QUEUED, "waiting for a free local slot")
