@@ -13,15 +13,14 @@ import argparse
 import json
 from pathlib import Path
 
-from ..config import COMPILE_MODES, HVP_METHODS, PRECISIONS, TSE_MODES
+from ..config import BENCH_METHOD_CASES, COMPILE_MODES, HVP_METHODS, PRECISIONS, TSE_MODES
 from ..files import atomic_write_text, check_output_file
-from ..perf import METHOD_CASES, SearchBenchConfig, format_search_table, run_search_benchmark
 from .errors import OneLineArgumentParser, cli_main
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--methods", nargs="+", choices=METHOD_CASES, default=list(METHOD_CASES))
+    p.add_argument("--methods", nargs="+", choices=BENCH_METHOD_CASES, default=list(BENCH_METHOD_CASES))
     p.add_argument("--C", type=int, default=16, help="channels of the first stage")
     p.add_argument("--N", type=int, default=5, help="search cells per stage")
     p.add_argument("--batch-size", type=int, default=64)
@@ -62,6 +61,8 @@ def main(argv=None) -> int:
         parser.error(f"--image-size must be a multiple of 4 and >= 4 (the supernet halves it twice), got {args.image_size}")
     if args.json is not None:
         check_output_file(args.json, (".json",), "--json", overwrite=args.overwrite)
+    from ..perf import SearchBenchConfig, format_search_table, run_search_benchmark  # after parsing: torch loads here, so --help is fast
+
     bench = SearchBenchConfig(
         methods=tuple(dict.fromkeys(args.methods)), C=args.C, N=args.N, batch_size=args.batch_size,
         image_size=args.image_size, train_images=args.train_images, epochs=args.epochs,

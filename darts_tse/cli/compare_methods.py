@@ -27,13 +27,13 @@ from pathlib import Path
 
 from ..analysis import MissingDependency, compare, load_runs, markdown_report, plot_curves
 from ..config import METHODS, PRESETS, ConfigError
+from ..commands import invocation
 from ..files import atomic_write_text
 from ..nb201.labels import NB201_DATASETS, NB201_SPLITS
 from ..sweeps import SweepError, load_sweep
 from . import sweep as sweep_cli
 from .errors import OneLineArgumentParser, cli_main
 
-COMMAND = "python scripts/compare_methods.py"
 RUNS_DIR, SETTINGS_FILE = "runs", "compare_methods.json"
 REPORT_FILES = ("comparison.txt", "comparison.json", "curves.png", "report.md", SETTINGS_FILE)
 
@@ -91,14 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     sweep = load_sweep(runs_folder)
     runs = load_runs([runs_folder / job.name for job in sweep.jobs], note=lambda line: print(line, file=sys.stderr))
     comparison = compare(runs, args.nb201_dataset, args.nb201_split, args.epoch)
-    notes = [] if code == 0 else [f"some searches failed; python scripts/sweep.py --status {runs_folder} says why"]
+    notes = [] if code == 0 else [f"some searches failed; {invocation('sweep')} --status {runs_folder} says why"]
     plot = "curves.png"
     try:
         plot_curves(runs, out / plot, dataset=comparison.dataset, split=comparison.split, mean_over_seeds=True)
     except MissingDependency as error:
         plot = None
         notes.append(f"no plot: {error}")
-    command = f"{COMMAND} {shlex.join(argv)}"
+    command = f"{invocation('compare-methods')} {shlex.join(argv)}"
     title = (f"{', '.join(settings['methods'])} on {runs[0].config.get('dataset')}: {len(settings['seeds'])} search "
              f"seeds each, preset {args.preset}")
     atomic_write_text(out / "comparison.txt", comparison.table() + "\n")

@@ -12,6 +12,8 @@ import functools
 import os
 import sys
 
+from ..commands import current_prog
+
 USER_ERROR_TYPES = {  # module -> the user errors it defines
     "darts_tse.config": ("ConfigError",),
     "darts_tse.files": ("OutputPathError", "RunLockedError"),
@@ -62,7 +64,13 @@ def cli_main(main):
 
 class OneLineArgumentParser(argparse.ArgumentParser):
     """argparse's parser whose usage errors (a bad flag or value) are one line, ``error: ...``, exit status 2, like
-    every other user error (argparse prints the whole usage block first)."""
+    every other user error (argparse prints the whole usage block first). Its ``prog`` is the way the user ran the
+    command (``darts-tse search`` under the dispatcher) unless given."""
+
+    def __init__(self, *args, **kwargs):
+        if not args:  # prog is the first positional parameter
+            kwargs.setdefault("prog", current_prog())
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"error: {message} ({self.prog} --help lists the flags)\n")

@@ -17,8 +17,6 @@ from pathlib import Path
 
 from ..config import MAX_SEED
 from ..files import atomic_write_text, check_output_file
-from ..space.genotype import NUM_ARCHITECTURES
-from ..ranking import RankingSettings, combine, format_report, plot_ranking, rank_run, subnets_csv
 from .errors import OneLineArgumentParser, cli_main
 
 
@@ -68,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                (("json", args.json, (".json",)), ("csv", args.csv, (".csv",)), ("plot", args.plot, (".png",)))
                if path is not None}
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from ..ranking import RankingSettings, combine, format_report, plot_ranking, rank_run, subnets_csv  # after parsing: torch loads here, so --help is fast
+
     if args.threads:
         import torch
 
@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _subnets(parser: argparse.ArgumentParser, text: str) -> int | tuple[str, ...]:
     """A count (1..15625), or the NB201 strings of a file (one per line; blank lines and # comments skipped)."""
+    from ..space.genotype import NUM_ARCHITECTURES
+
     if text.isdigit():
         if not 1 <= int(text) <= NUM_ARCHITECTURES:
             parser.error(f"--subnets {text}: give 1..{NUM_ARCHITECTURES} subnetworks (or a file of NB201 strings)")

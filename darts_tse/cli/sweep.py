@@ -22,6 +22,7 @@ from pathlib import Path
 
 import darts_tse
 
+from ..commands import invocation
 from ..files import LOCK_FILE
 from ..sweeps import (
     DONE_STATE,
@@ -266,7 +267,7 @@ def submit(sweep: Sweep, options: LocalOptions | SlurmOptions, record: dict, cho
         if not chosen(status):
             print(f"skip {status.name}: {status.state}{f' ({status.detail})' if status.detail else ''}")
     if not todo:
-        print(f"nothing to submit; python scripts/sweep.py --status {sweep.folder} shows where each job stands")
+        print(f"nothing to submit; {invocation('sweep')} --status {sweep.folder} shows where each job stands")
         return 0
     sweep.executor = record
     work = [(job.name, SearchJob(job.name, job.argv, str(sweep.folder.absolute() / RESTARTED_DIR))) for job in todo]
@@ -282,7 +283,7 @@ def submit_to_slurm(sweep: Sweep, options: SlurmOptions, work: list[tuple[str, S
         sweep.job(name).add_submission(job_id, "slurm")
     sweep.save()
     print(f"submitted {len(work)} jobs to SLURM (job ids {job_ids[0]} ... {job_ids[-1]}); "
-          f"python scripts/sweep.py --status {sweep.folder} shows where each stands")
+          f"{invocation('sweep')} --status {sweep.folder} shows where each stands")
     return 0
 
 

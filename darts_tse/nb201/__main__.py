@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from darts_tse.commands import current_prog
 from darts_tse.space.genotype import GenotypeError
 
 from .base import BenchmarkError, as_genotype
@@ -14,7 +15,7 @@ from .loader import load_benchmark
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m darts_tse.nb201", description=__doc__)
+    parser = argparse.ArgumentParser(prog=current_prog() or "python -m darts_tse.nb201", description=__doc__)
     parser.add_argument(
         "--benchmark",
         metavar="PATH",

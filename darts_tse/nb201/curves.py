@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from darts_tse.commands import invocation
 from darts_tse.estimators import ArchitectureRecord, CurveSet, LearningCurve
 from darts_tse.space.genotype import NUM_ARCHITECTURES, Genotype
 
@@ -63,7 +64,9 @@ CURVE_SOURCES: dict[str, str] = {"cifar10": "cifar10-valid", "cifar100": "cifar1
 EPOCH_COLUMNS: tuple[str, ...] = ("train_loss", "valid_loss", "valid_acc", "valtest_acc", "epoch_time")
 ARCH_COLUMNS: tuple[str, ...] = ("total_time", "final_valid", "final_test")
 SEED_ARCH_COLUMNS: tuple[str, ...] = ("total_time", "final_valid")  # final_test stays the mean over seeds
-EXPORT_HINT = "make one with: python scripts/export_nb201_curves.py --nats DIR/NATS-tss-v1_0-3ffb9-simple -o curves.npz"
+def export_hint() -> str:
+    """How to make a curve store (naming the command the way the user runs this one)."""
+    return f"make one with: {invocation('export-nb201-curves')} --nats DIR/NATS-tss-v1_0-3ffb9-simple -o curves.npz"
 
 
 class CurveStoreError(BenchmarkError):
@@ -162,14 +165,14 @@ class CurveStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise CurveStoreError(f"curve store {self.path} not found; {EXPORT_HINT}")
+            raise CurveStoreError(f"curve store {self.path} not found; {export_hint()}")
         with _open_npz(self.path) as data:
             self.meta = _read_meta(data, self.path)
             self.indices = _read_indices(data, self.path)
             missing = [k for k in store_keys(self.datasets, self.per_seed) if k not in data.files]
         if missing:
             raise CurveStoreError(f"curve store {self.path} lacks the arrays {', '.join(missing[:4])}; it is damaged or "
-                                  f"was not written by export_nb201_curves.py; {EXPORT_HINT}")
+                                  f"was not written by export_nb201_curves.py; {export_hint()}")
         self._rows = {int(index): row for row, index in enumerate(self.indices.tolist())}
         self._cache: dict[tuple[str, int | None], DatasetCurves] = {}
 
@@ -285,12 +288,12 @@ def _open_npz(path: Path):
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise CurveStoreError(f"cannot read curve store {path} ({type(error).__name__}: {error}); {EXPORT_HINT}") from error
+        raise CurveStoreError(f"cannot read curve store {path} ({type(error).__name__}: {error}); {export_hint()}") from error
 
 
 def _read_meta(data, path: Path) -> dict:
     if "meta" not in data.files:
-        raise CurveStoreError(f"{path} is not a curve store (it has no 'meta' entry); {EXPORT_HINT}")
+        raise CurveStoreError(f"{path} is not a curve store (it has no 'meta' entry); {export_hint()}")
     try:
         meta = json.loads(str(data["meta"]))
     except (ValueError, TypeError) as error:

@@ -1,0 +1,88 @@
+"""The one command (``darts-tse``, ``python -m darts_tse``): its listing, its dispatch, fast ``--help`` everywhere,
+and hints that name the command the way the user ran it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from darts_tse import commands
+from darts_tse.cli import main as dispatcher
+
+
+def test_help_lists_every_installed_command_once_by_flow(capsys):
+    assert dispatcher.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    installed = [command for command in commands.COMMANDS if command.available()]
+    assert {"search", "compare-runs", "sweep", "query-search", "nb201"} <= {command.name for command in installed}
+    for command in installed:
+        assert sum(line.split()[0] == command.name for line in text.splitlines() if line.startswith("  ")) == 1
+        assert command.summary in text
+    flows = [line[:-1] for line in text.splitlines() if line.endswith(":") and not line.startswith(" ")]
+    assert flows == [flow for flow in commands.FLOWS if any(c.flow == flow for c in installed)]
+
+
+def test_a_row_whose_module_is_absent_is_not_listed(monkeypatch, capsys):
+    extra = commands.Command("not-here", "no_such_module_xyz", "search", "a command of another branch")
+    monkeypatch.setattr(dispatcher, "COMMANDS", (*commands.COMMANDS, extra))
+    assert dispatcher.main(["--help"]) == 0
+    assert "not-here" not in capsys.readouterr().out
+    assert dispatcher.main(["not-here"]) == 2
+    assert "has no command 'not-here'" in capsys.readouterr().err
+
+
+def test_unknown_command_is_one_line_with_a_suggestion(capsys):
+    assert dispatcher.main(["serch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean search?" in err and "darts-tse --help" in err
+
+
+def test_every_command_help_imports_no_torch():
+    """`darts-tse <cmd> --help` for every command in one fresh process: torch is never imported."""
+    code = (
+        "import sys\n"
+        "from darts_tse import commands\n"
+        "from darts_tse.cli.main import main\n"
+        "for c in commands.COMMANDS:\n"
+        "    if not c.available(): continue\n"
+        "    try: main([c.name, '--help'])\n"
+        "    except SystemExit as e: assert e.code == 0, (c.name, e.code)\n"
+        "print('torch' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
+    assert "usage: darts-tse search" in result.stdout and "usage: darts-tse bench-step" in result.stdout
+
+
+def test_python_dash_m_is_the_same_command():
+    result = subprocess.run([sys.executable, "-m", "darts_tse", "export-genotype", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "usage: python -m darts_tse export-genotype" in result.stdout
+
+
+def test_invocation_names_the_way_the_command_was_run(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["pytest"])
+    assert commands.invocation("search") == "python train_search.py"
+    assert commands.invocation("sweep") == "python scripts/sweep.py"
+    assert commands.invocation("nb201") == "python -m darts_tse.nb201"
+    with commands.launched_as("darts-tse", "query-search"):
+        assert commands.invocation("export-nb201-curves") == "darts-tse export-nb201-curves"
+        assert commands.current_prog() == "darts-tse query-search"
+    assert commands.current_prog() is None
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/darts-tse-sweep"])  # the deprecated installed commands
+    assert commands.invocation("compare-runs") == "darts-tse compare-runs"
+
+
+@pytest.mark.parametrize("launcher", [None, "darts-tse"])
+def test_a_library_hint_names_the_command_as_run(tmp_path, capsys, monkeypatch, launcher):
+    monkeypatch.setattr(sys, "argv", ["scripts/query_search.py"])
+    flags = ["--curves", str(tmp_path / "missing.npz"), "--max-queries", "2", "--out-dir", str(tmp_path / "q")]
+    if launcher is None:
+        from darts_tse.cli.query_search import main
+        assert main(flags) == 2
+    else:
+        assert dispatcher.main(["query-search", *flags]) == 2
+    err = capsys.readouterr().err
+    expected = "python scripts/export_nb201_curves.py" if launcher is None else "darts-tse export-nb201-curves"
+    assert err.startswith("error: ") and expected in err, err
