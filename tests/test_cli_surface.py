@@ -86,3 +86,73 @@ def test_a_library_hint_names_the_command_as_run(tmp_path, capsys, monkeypatch, 
     err = capsys.readouterr().err
     expected = "python scripts/export_nb201_curves.py" if launcher is None else "darts-tse export-nb201-curves"
     assert err.startswith("error: ") and expected in err, err
+
+
+# ---- the shared flags ------------------------------------------------------------------------------------------
+def test_every_command_has_no_progress_and_quiet(capsys):
+    for command in commands.COMMANDS:
+        if not command.available():
+            continue
+        with pytest.raises(SystemExit) as stop:
+            dispatcher.main([command.name, "--help"])
+        assert stop.value.code == 0
+        text = capsys.readouterr().out
+        assert "--no-progress" in text and ("-q, --quiet" in text or "-q/--quiet" in text), command.name
+
+
+def test_deprecated_alias_works_once_noted_and_hidden(capsys):
+    import argparse
+
+    from darts_tse.cli.vocabulary import deprecated_alias
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-o", "--out", default="runs")
+    parser.add_argument("--nb201-dataset", choices=("cifar10", "cifar100"), default="cifar10")
+    parser.add_argument("--overwrite", action="store_true")
+    deprecated_alias(parser, "--out-dir", "--out")
+    deprecated_alias(parser, "--truth-dataset", "--nb201-dataset")
+    deprecated_alias(parser, "--force", "--overwrite")
+    args = parser.parse_args(["--out-dir", "x", "--truth-dataset", "cifar100", "--force"])
+    assert (args.out, args.nb201_dataset, args.overwrite) == ("x", "cifar100", True)
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["note: --out-dir is deprecated; use --out", "note: --truth-dataset is deprecated; use --nb201-dataset",
+                   "note: --force is deprecated; use --overwrite"]
+    assert parser.parse_args([]).out == "runs" and capsys.readouterr().err == ""  # defaults untouched
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--truth-dataset", "mnist"])  # the new flag's choices hold for the old spelling
+    help_text = parser.format_help()
+    assert "--out-dir" not in help_text and "--truth-dataset" not in help_text
+    with pytest.raises(ValueError, match="--nope is not a flag"):
+        deprecated_alias(parser, "--old", "--nope")
+
+
+def test_quiet_turns_bars_and_info_lines_off_for_one_command_only():
+    import logging
+
+    from darts_tse.cli import search
+    from darts_tse.cli.errors import cli_main
+
+    seen = {}
+
+    @cli_main
+    def fake_main(argv):
+        seen["progress"] = search.build_parser().parse_args(argv).progress
+        seen["disabled"] = logging.root.manager.disable
+        return 0
+
+    assert fake_main(["-q"]) == 0
+    assert seen == {"progress": False, "disabled": logging.INFO}
+    assert logging.root.manager.disable == logging.NOTSET  # restored when the command returned
+    assert search.given_settings(["--quiet"]) == {"progress": False}  # a resume takes it like any given flag
+    logging.disable(logging.NOTSET)
+
+
+def test_bars_stay_off_when_stderr_is_not_a_terminal(synthetic_store, tmp_path, capsys):
+    """A query search asked for its bar (no --no-progress) writes no carriage-return frames into a file or pipe."""
+    from conftest import load_script
+
+    search = load_script("query_search").main
+    assert search(["--curves", str(synthetic_store), "--wallclock", "3000", "--out-dir", str(tmp_path),
+                   "--algorithm", "rs"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "sim-s" not in err

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..config import BENCH_METHOD_CASES, COMPILE_MODES, HVP_METHODS, PRECISIONS, TSE_MODES
 from ..files import atomic_write_text, check_output_file
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="write the results here (a new file, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    add_output_flags(p)
     return p
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..config import BENCH_STEP_CASES, COMPILE_MODES, MAX_SEED, MIN_IMAGE_SIZE, PRECISIONS
 from ..files import atomic_write_text, check_output_file
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 if TYPE_CHECKING:
     from ..perf import BenchConfig
@@ -73,6 +74,7 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     p.add_argument("--cases", nargs="+", choices=BENCH_STEP_CASES, default=list(BENCH_STEP_CASES))
     p.add_argument("--json", type=Path, default=None, help="write the results here (a new file, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    add_output_flags(p)
     args = p.parse_args(argv)
     check_step_arguments(p, args)
     if args.repeats < 1 or args.warmup < 0:

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..config import DATASETS, METHODS, RunConfig
 from ..files import atomic_write_text, check_output_file
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def _positive(text: str) -> float:
@@ -46,6 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="write the results here (a new file, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    add_output_flags(p)
     args = p.parse_args(argv)
     for name in ("C", "N", "batch_size", "image_size", "batches"):
         if getattr(args, name) < 1:

@@ -33,6 +33,7 @@ from ..nb201.labels import NB201_DATASETS, NB201_SPLITS
 from ..sweeps import SweepError, load_sweep
 from . import sweep as sweep_cli
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import pass_output_flags
 
 RUNS_DIR, SETTINGS_FILE = "runs", "compare_methods.json"
 REPORT_FILES = ("comparison.txt", "comparison.json", "curves.png", "report.md", SETTINGS_FILE)
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--nb201-split", choices=NB201_SPLITS, default=None)
     report.add_argument("--epoch", type=_epoch, default=None, help="0-based epoch of the table (default: the last every "
                                                                 "seed finished)")
+    pass_output_flags(parser)
     return parser
 
 

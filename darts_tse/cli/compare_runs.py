@@ -23,6 +23,7 @@ from ..analysis import check_search_run, compare, load_runs
 from ..files import atomic_write_text, check_output_file
 from ..nb201.labels import NB201_SPLITS
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="0-based epoch to compare at (default: the last one every seed of a group finished)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH",
                         help="also write the table and every group's per-epoch mean/std/count curves as JSON")
+    add_output_flags(parser)
     return parser
 
 

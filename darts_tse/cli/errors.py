@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import os
 import sys
 
@@ -48,6 +49,7 @@ def cli_main(main):
     closed stdout (``| head``) returns 141 (128 + SIGPIPE) without a traceback."""
     @functools.wraps(main)
     def wrapped(argv: list[str] | None = None) -> int:
+        quiet_before = logging.root.manager.disable  # -q (cli.vocabulary) raises it for this command only
         try:
             return main(argv)
         except BrokenPipeError:
@@ -59,6 +61,8 @@ def cli_main(main):
                 raise
             print(f"error: {one_line(error)}", file=sys.stderr)
             return 2
+        finally:
+            logging.disable(quiet_before)
     return wrapped
 
 

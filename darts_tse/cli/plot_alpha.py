@@ -14,6 +14,7 @@ import argparse
 from ..analysis import plot_alpha
 from ..files import check_output_file
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", default="alpha.png", help="PNG file to write (default %(default)s)")
     parser.add_argument("--zoom", action="store_true",
                         help="narrow the shared y scale of all panels to the probabilities' range (default: 0 to 1)")
+    add_output_flags(parser)
     return parser
 
 

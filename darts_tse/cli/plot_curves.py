@@ -20,6 +20,7 @@ from ..analysis import load_runs, plot_curves
 from ..files import check_output_file
 from ..nb201.labels import NB201_SPLITS
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "with a band of ± one sample std (groups as in scripts/compare_runs.py)")
     parser.add_argument("--no-seed-lines", dest="seed_lines", action="store_false",
                         help="with --mean-over-seeds: leave out the thin line of each seed")
+    add_output_flags(parser)
     return parser
 
 

@@ -17,6 +17,7 @@ from ..analysis import QUERY_METRICS, format_query_table, load_query_run, plot_q
 from ..analysis.query_runs import BANDS
 from ..files import check_output_file
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--band", choices=BANDS, default="std",
                         help="spread over runs: sample std or standard error (default %(default)s)")
     parser.add_argument("--linear-clock", action="store_true", help="linear clock axis (default: log, as the paper)")
+    add_output_flags(parser)
     return parser
 
 

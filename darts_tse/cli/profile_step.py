@@ -10,6 +10,7 @@ import argparse
 from ..config import BENCH_STEP_CASES
 from .bench_step import add_step_arguments, check_step_arguments, step_config
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 @cli_main
@@ -21,6 +22,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="profiled units per case (median per op)")
     p.add_argument("--warmup", type=int, default=1, help="unprofiled units per case first")
     p.add_argument("--top", type=int, default=15, help="ops listed per difference")
+    add_output_flags(p)
     args = p.parse_args(argv)
     check_step_arguments(p, args)
     if args.rounds < 1 or args.warmup < 0 or args.top < 1:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..files import atomic_write_text, check_output_file
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 from ..estimators import (
     DEFAULT_E,
     DEFAULT_GAMMA,
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--every", type=int, default=1, help="print every N-th budget row of the table")
     parser.add_argument("--json", dest="json_out", help="write the correlations as JSON to this path")
     parser.add_argument("--plot", help="save a Figure-1-style plot (needs matplotlib) to this path")
+    add_output_flags(parser)
     return parser
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..config import MAX_SEED
 from ..files import atomic_write_text, check_output_file
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", type=Path, default=None, help="write every subnetwork's estimates as CSV")
     parser.add_argument("--plot", type=Path, default=None, help="save Spearman ρ against B per estimator as PNG")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_output_flags(parser)
     return parser
 
 

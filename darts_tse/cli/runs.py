@@ -12,6 +12,7 @@ import threading
 from typing import Callable
 
 from ..config import COMPILE_MODES, DATASETS, PRECISIONS, WANDB_MODES, RunConfig
+from .vocabulary import add_output_flags
 
 ParserFactory = Callable[[], argparse.ArgumentParser]
 
@@ -56,6 +57,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
     run.add_argument("--threads", type=int, default=None,
                      help="CPU threads for torch (default: torch's choice; recorded, since exact resume needs the same)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
+    add_output_flags(run)
 
     net = parser.add_argument_group("supernet")
     net.add_argument("--C", type=int, default=defaults.C, help="channels of the first stage (default %(default)s)")

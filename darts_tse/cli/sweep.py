@@ -52,6 +52,7 @@ from ..sweeps import (
 from .sweep_job import SearchJob
 from .sweep_plan import plan_jobs
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import pass_output_flags
 
 ROOT = Path(darts_tse.__file__).resolve().parents[1]  # jobs import the darts_tse this command imported
 DEFAULT_CPUS_PER_JOB = 2  # SLURM: the search's Python loop and W&B's writer process (no data-loader workers)
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="jobs of the array running at once (default: all)")
     slurm.add_argument("--sbatch", action="append", default=None, metavar="KEY=VALUE",
                        help="an extra #SBATCH --KEY=VALUE line, e.g. qos=high or constraint=a100 (repeatable)")
+    pass_output_flags(parser)
     return parser
 
 

@@ -69,7 +69,7 @@ def train_epoch(task: SearchTask, batches: Iterable, *, epoch: int, total: int, 
     """Run the task over one epoch; returns the mean train loss/accuracy, the step count and the task's counters."""
     loss_sum = correct = None
     count = steps = 0
-    bar = tqdm(total=total, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total, desc=f"epoch {epoch}", leave=False, disable=None if progress else True, dynamic_ncols=True)
     try:
         for stats in task.train_epoch(batches, epoch=epoch):
             steps += 1
