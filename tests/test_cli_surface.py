@@ -156,3 +156,16 @@ def test_bars_stay_off_when_stderr_is_not_a_terminal(synthetic_store, tmp_path, 
                    "--algorithm", "rs"]) == 0
     err = capsys.readouterr().err
     assert "\r" not in err and "sim-s" not in err
+
+
+def test_a_quiet_search_prints_only_what_to_do_next(tmp_path, capsys):
+    from darts_tse.cli import search
+
+    flags = ["--dataset", "synthetic", "--synthetic-samples", "32", "--synthetic-image-size", "16", "--batch-size", "8",
+             "--C", "4", "--N", "1", "--epochs", "1", "--K", "100", "--threads", "1", "--wandb", "disabled",
+             "--out", str(tmp_path / "run")]
+    assert search.main([*flags, "-q"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [line for line in out.splitlines() if line.startswith("note: --K 100")] and out
+    assert search.main([*flags[:-2], "--out", str(tmp_path / "loud"), "--no-progress"]) == 0
+    assert "epoch 0 of 0..0" in capsys.readouterr().out  # without -q the epoch lines are there

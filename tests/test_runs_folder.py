@@ -68,7 +68,7 @@ def test_compare_runs_reads_runs_star(runs_folder, capsys):
     darts, tse, drnas = (next(row for row in rows if row.startswith(name + " ")) for name in ("darts", "darts-tse", "drnas"))
     assert darts.split("]")[1].split()[0] == "1" and tse.split("]")[1].split()[0] == "2"  # seeds per group
     # the labels name the data and the scale, since the runs differ in them
-    assert "[synthetic, C=4 steps_per_epoch=None]" in darts and "[npz, C=8 steps_per_epoch=2]" in drnas
+    assert "[synthetic, C=4 steps_per_epoch=None]" in darts and "[npz (tiny.npz), C=8 steps_per_epoch=2]" in drnas
     notes = err.splitlines()
     newest = runs_folder / "darts-synthetic-seed0-a"
     assert f"{newest} repeats the search of {runs_folder / 'darts-synthetic-seed0-b'}" in err

@@ -202,8 +202,8 @@ SCALE_SETTINGS = ("C", "N", "epochs", "batch_size", "steps_per_epoch", "max_trai
 
 def context_labels(configs: list[dict]) -> list[str]:
     """What sets each run apart from the others in its data and scale, for its label: '' when all share them, else
-    e.g. 'fashion-mnist, C=8 N=1 epochs=2' (the dataset, and the data file where two runs of one dataset kind read
-    different data; then each scale setting whose value differs between the runs)."""
+    e.g. 'fashion-mnist, C=8 N=1 epochs=2' (the dataset, with the file of your own data, 'npz (x.npz)', where the
+    runs differ in data; then each scale setting whose value differs between the runs)."""
     def data(config: dict) -> str:
         return str(config.get("dataset", "?"))
 
@@ -213,12 +213,13 @@ def context_labels(configs: list[dict]) -> list[str]:
     def differ(value) -> bool:
         return len({json.dumps(value(config), sort_keys=True, default=str) for config in configs}) > 1
 
-    show_source = not differ(data) and differ(source) and data(configs[0]) in ("npz", "folder")
+    own_data = ("npz", "folder")
+    show_data = differ(data) or (differ(source) and data(configs[0]) in own_data)
     scale = [name for name in SCALE_SETTINGS if differ(lambda config: config.get(name))]
     labels = []
     for config in configs:
-        parts = [data(config) + (f" ({Path(source(config)).name})" if show_source else "")] \
-            if differ(data) or show_source else []
+        parts = [data(config) + (f" ({Path(source(config)).name})" if data(config) in own_data else "")] \
+            if show_data else []
         if scale:
             parts.append(" ".join(f"{name}={config.get(name)}" for name in scale))
         labels.append(", ".join(parts))

@@ -12,7 +12,7 @@ import threading
 from typing import Callable
 
 from ..config import COMPILE_MODES, DATASETS, PRECISIONS, WANDB_MODES, RunConfig
-from .vocabulary import add_output_flags
+from .vocabulary import add_output_flags, console_echo
 
 ParserFactory = Callable[[], argparse.ArgumentParser]
 
@@ -142,7 +142,8 @@ def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str]
             print(f"error: {args['out']} holds a {config.kind} run, not a {kind.kind} run; resume it with the command "
                   f"that started it", file=sys.stderr)
             return 2
-        run_search(config, resume=resume, overwrite=overwrite, resume_command=f"{command} --resume --out {{out}}")
+        run_search(config, resume=resume, overwrite=overwrite, resume_command=f"{command} --resume --out {{out}}",
+                   echo=console_echo)
     except KeyboardInterrupt as interrupt:
         return 143 if isinstance(interrupt, Terminated) else 130  # 128 + SIGTERM / SIGINT, as a shell reports them
     finally:

@@ -65,3 +65,19 @@ def pass_output_flags(parser: argparse.ArgumentParser) -> None:
     ``--no-progress`` and ``-q/--quiet`` are such flags, given to every search (the parser does not take them)."""
     parser.add_argument_group("output", "--no-progress, -q/--quiet: search flags like the others, passed to every "
                                         "search (a job's bars are off anyway: its log is not a terminal)")
+
+
+# the lines of a run a quiet command still prints: what to do next, and what was deleted
+KEPT_WHEN_QUIET = ("interrupted", "note:", "--overwrite:")
+
+
+def is_quiet() -> bool:
+    """Whether -q was given to the command running now (it disables the informational log lines)."""
+    return logging.root.manager.disable >= logging.INFO
+
+
+def console_echo(line: str) -> None:
+    """How a run's console lines are printed: all of them, or with -q only those of :data:`KEPT_WHEN_QUIET`
+    (the per-epoch lines and the start and resume lines are left out)."""
+    if not is_quiet() or line.startswith(KEPT_WHEN_QUIET):
+        print(line, flush=True)
