@@ -1,4 +1,4 @@
-"""``scripts/bench_search.py`` / ``darts-tse-bench-search``: time whole search epochs of every method (DARTS,
+"""``scripts/bench_search.py`` / ``darts-tse bench-search``: time whole search epochs of every method (DARTS,
 DARTS-TSE, DrNAS, DrNAS-TSE and the one-shot samplers), the per-epoch evaluation included, at a given size on a given
 device, on synthetic data of that shape; prints a table and writes JSON. See :mod:`darts_tse.perf.search_bench`.
 

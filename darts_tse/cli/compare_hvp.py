@@ -1,4 +1,4 @@
-"""``scripts/compare_hvp.py`` / ``darts-tse-compare-hvp``: how far second-order DARTS' finite-difference
+"""``scripts/compare_hvp.py`` / ``darts-tse compare-hvp``: how far second-order DARTS' finite-difference
 Hessian-vector product (ε = radius/‖v‖, DARTS: 0.01) is from the exact one (double backward), and how far the whole
 unrolled α gradient moves with it, batch by batch; see :mod:`darts_tse.perf.hvp_compare`.
 

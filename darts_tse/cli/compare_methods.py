@@ -1,4 +1,4 @@
-"""``scripts/compare_methods.py`` / ``darts-tse-compare-methods``: the comparison of search methods in one command:
+"""``scripts/compare_methods.py`` / ``darts-tse compare-methods``: the comparison of search methods in one command:
 the searches (methods × seeds, as a local sweep: several at once), then the comparison table, the overfitting-curve
 plot (mean ± std over seeds) and a short markdown report, all in one folder.
 

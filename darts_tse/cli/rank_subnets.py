@@ -1,4 +1,4 @@
-"""``scripts/rank_subnets.py`` / ``darts-tse-rank-subnets``: rank subnetworks of trained one-shot supernets by TSE and
+"""``scripts/rank_subnets.py`` / ``darts-tse rank-subnets``: rank subnetworks of trained one-shot supernets by TSE and
 the other estimators after B minibatches on inherited weights, against NB201 (the TSE paper's Table 2).
 
     python scripts/rank_subnets.py runs/<one-shot run> --subnets 200 --B 100 200 300 --benchmark nb201_table.csv

@@ -1,4 +1,4 @@
-"""``train_search.py`` / ``darts-tse-search``: search the NAS-Bench-201 space with DARTS, DARTS-TSE, DrNAS or DrNAS-TSE.
+"""``train_search.py`` / ``darts-tse search``: search the NAS-Bench-201 space with DARTS, DARTS-TSE, DrNAS or DrNAS-TSE.
 
     python train_search.py --method darts-tse --K 100
     python train_search.py --method darts --dataset fashion-mnist --epochs 2 --C 8 --N 1 --steps-per-epoch 20

@@ -1,4 +1,4 @@
-"""``scripts/sweep.py`` / ``darts-tse-sweep``: many searches at once, a grid of train_search.py flags, as submitit jobs
+"""``scripts/sweep.py`` / ``darts-tse sweep``: many searches at once, a grid of train_search.py flags, as submitit jobs
 on this machine (``--executor local``) or on SLURM (``--executor slurm``); pre-emption safe, resumable, one W&B group
 per method.
 

@@ -1,4 +1,4 @@
-"""``scripts/train_oneshot.py`` / ``darts-tse-train-oneshot``: train a one-shot NB201 supernet by path sampling.
+"""``scripts/train_oneshot.py`` / ``darts-tse train-oneshot``: train a one-shot NB201 supernet by path sampling.
 
     python scripts/train_oneshot.py --sampler random --dataset cifar10 --epochs 50 --seed 0     # RandNAS
     python scripts/train_oneshot.py --sampler fair ...                                           # FairNAS
