@@ -35,10 +35,11 @@ class Command:
     def module_path(self) -> str:
         return self.module if "." in self.module else f"darts_tse.cli.{self.module}"
 
-    @property
-    def checkout_command(self) -> str:
-        """How a checkout runs it without installing: ``python train_search.py``, ``python scripts/x.py``."""
-        return f"python {self.script or f'scripts/{self.module}.py'}"
+    def checkout_command(self, root: str = "") -> str:
+        """How a checkout runs it without installing: ``python train_search.py``, ``python scripts/x.py`` (the
+        script's path below `root`, the checkout as the user named it; '' for the current directory)."""
+        script = self.script or f"scripts/{self.module}.py"
+        return f"python {script if script.startswith('-') else os.path.join(root, script)}"
 
     def available(self) -> bool:
         """Whether its module is installed (found without importing it)."""
@@ -114,6 +115,20 @@ def invocation(name: str) -> str:
     (``python train_search.py``, ``python scripts/<module>.py``)."""
     if _launch:
         return f"{_launch[-1][0]} {name}"
-    if os.path.basename(sys.argv[0] if sys.argv else "").startswith(f"{PROGRAM}-"):  # the old installed commands
+    script = sys.argv[0] if sys.argv else ""
+    if os.path.basename(script).startswith(f"{PROGRAM}-"):  # the old installed commands
         return f"{PROGRAM} {name}"
-    return find(name).checkout_command
+    return find(name).checkout_command(_checkout_root(script))
+
+
+def _checkout_root(script: str) -> str:
+    """The checkout as the user named it in the wrapper they ran (``../darts_tse/train_search.py`` → ``../darts_tse``),
+    '' when it is the current directory or the process was not started from a wrapper."""
+    path = os.path.normpath(script) if script else ""
+    if os.path.basename(path) == "train_search.py":
+        root = os.path.dirname(path)
+    elif path.endswith(".py") and os.path.basename(os.path.dirname(path)) == "scripts":
+        root = os.path.dirname(os.path.dirname(path))
+    else:
+        return ""
+    return "" if root in ("", ".") else root

@@ -72,6 +72,25 @@ def test_invocation_names_the_way_the_command_was_run(monkeypatch):
     assert commands.current_prog() is None
     monkeypatch.setattr(sys, "argv", ["/usr/bin/darts-tse-sweep"])  # the deprecated installed commands
     assert commands.invocation("compare-runs") == "darts-tse compare-runs"
+    monkeypatch.setattr(sys, "argv", ["../darts_tse/scripts/sweep.py"])  # a checkout elsewhere, as the user named it
+    assert commands.invocation("compare-runs") == "python ../darts_tse/scripts/compare_runs.py"
+    assert commands.invocation("search") == "python ../darts_tse/train_search.py"
+    monkeypatch.setattr(sys, "argv", ["./train_search.py"])
+    assert commands.invocation("sweep") == "python scripts/sweep.py"
+
+
+def test_pyproject_installs_darts_tse_as_the_dispatcher():
+    import importlib
+    import tomllib
+
+    from conftest import REPO_ROOT
+
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, function = scripts["darts-tse"].split(":")
+    assert getattr(importlib.import_module(module), function) is dispatcher.main
+    for name, target in scripts.items():  # every deprecated darts-tse-* command is a row of the table
+        if name != "darts-tse":
+            assert commands.find(name.removeprefix("darts-tse-")).module_path == target.split(":")[0], name
 
 
 @pytest.mark.parametrize("launcher", [None, "darts-tse"])

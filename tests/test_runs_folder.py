@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from darts_tse.analysis import compare, markdown_report
+from darts_tse.analysis import RunDirError, compare, markdown_report
 from darts_tse.analysis.selection import load_search_runs, query_run_paths
 from darts_tse.config import SearchConfig
 from darts_tse.search import run_search
@@ -74,6 +74,7 @@ def test_compare_runs_reads_runs_star(runs_folder, capsys):
     assert f"{newest} repeats the search of {runs_folder / 'darts-synthetic-seed0-b'}" in err
     assert f"counting the newest, {newest}, once" in err
     assert any("compare-small: a compare-methods folder" in line for line in notes)
+    assert f"{runs_folder / 'sweep-tse'}: 1 of its 3 jobs have no run directory yet (not started)" in notes
     assert any(line.startswith(f"skipping {runs_folder / 'darts-failed-start'} has no finished epoch") for line in notes)
     assert any(line.startswith("skipping") and "query-based search (plot-query reads it)" in line for line in notes)
     assert "Traceback" not in err
@@ -89,6 +90,11 @@ def test_plot_curves_and_plot_alpha_read_runs_star(runs_folder, tmp_path, capsys
     assert load_script("plot_alpha").main([str(runs_folder / "sweep-tse"), "-o", str(tmp_path / "alpha.png")]) == 0
     assert sorted(path.name for path in tmp_path.glob("alpha-*.png")) == [
         "alpha-method=darts-tse,seed=0.png", "alpha-method=darts-tse,seed=1.png"]
+    # `runs/sweep-tse/*` (its record and job directories) reads the same two runs; the record alone gets a hint
+    assert [run.path.name for run in load_search_runs(everything(runs_folder / "sweep-tse"))] == [
+        "method=darts-tse,seed=0", "method=darts-tse,seed=1"]
+    with pytest.raises(RunDirError, match="is a sweep's record, not a run directory; pass its run directories"):
+        load_search_runs([runs_folder / "sweep-tse" / "sweep.json"])
 
 
 def test_plot_query_leaves_out_what_is_not_a_finished_query_run(runs_folder, capsys):

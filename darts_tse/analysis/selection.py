@@ -33,16 +33,20 @@ def expand_folders(paths: Iterable[str | Path], note: Note = _quiet) -> list[Pat
     compare-methods folder by its searches; other paths as given. A path given twice (``runs/sweep runs/sweep/*/``)
     is kept once."""
     out: list[Path] = []
+    records = []
     for path in map(Path, paths):
         if path.is_file() and path.name == SWEEP_RECORD:  # `DIR/*` of a sweep folder matches its record
+            records.append(path)  # its jobs are the other paths of the glob; alone, the reader says what to pass
             continue
         if path.is_dir() and (path / COMPARISON_RECORD).is_file() and (path / COMPARISON_RUNS).is_dir():
             note(f"{path}: a compare-methods folder; reading its searches in {path / COMPARISON_RUNS}")
             path = path / COMPARISON_RUNS
         if path.is_dir() and (path / SWEEP_RECORD).is_file():
-            out += _sweep_jobs(path)
+            out += _sweep_jobs(path, note)
         else:
             out.append(path)
+    if not out:
+        out = records
     kept, seen = [], set()
     for path in out:
         if path.resolve() in seen:
@@ -53,15 +57,18 @@ def expand_folders(paths: Iterable[str | Path], note: Note = _quiet) -> list[Pat
     return kept
 
 
-def _sweep_jobs(folder: Path) -> list[Path]:
-    """The job directories of a sweep folder that exist (a job not yet started has none)."""
+def _sweep_jobs(folder: Path, note: Note) -> list[Path]:
+    """The job directories of a sweep folder that exist (a job not yet started has none: noted)."""
     document = read_json_object(folder / SWEEP_RECORD, written_by="the sweep command")
     jobs = document.get("jobs")
     if not isinstance(jobs, list) or not all(isinstance(job, dict) and isinstance(job.get("name"), str)
                                              for job in jobs):
         raise RunDirError(f"{folder / SWEEP_RECORD} is damaged (no list of named jobs); it is written by the sweep "
                           f"command, restore it")
-    return [folder / job["name"] for job in jobs if (folder / job["name"]).is_dir()]
+    started = [folder / job["name"] for job in jobs if (folder / job["name"]).is_dir()]
+    if len(started) < len(jobs):
+        note(f"{folder}: {len(jobs) - len(started)} of its {len(jobs)} jobs have no run directory yet (not started)")
+    return started
 
 
 def is_query_run(path: Path) -> bool:

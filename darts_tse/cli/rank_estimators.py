@@ -41,7 +41,7 @@ STORE_DATASETS = {"cifar10-valid": "cifar10", "cifar100": "cifar100", "ImageNet1
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line flags."""
-    parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser = OneLineArgumentParser(description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--nats-dir", help="NATS-Bench topology directory (NATS-tss-v1_0-3ffb9-simple)")
     source.add_argument("--curves", help="curves file, .json or .csv (format: docs/estimators.md), or a curve store "

@@ -40,7 +40,7 @@ class Job:
     def command(self) -> str:
         """The job's search as a command line (run from the repository root; with ``--resume`` once it has a
         checkpoint)."""
-        return shlex.join(["python", "train_search.py", *self.argv])
+        return shlex.join([*shlex.split(invocation("search")), *self.argv])
 
     @property
     def latest(self) -> dict | None:
