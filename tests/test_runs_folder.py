@@ -68,7 +68,7 @@ def test_compare_runs_reads_runs_star(runs_folder, capsys):
     darts, tse, drnas = (next(row for row in rows if row.startswith(name + " ")) for name in ("darts", "darts-tse", "drnas"))
     assert darts.split("]")[1].split()[0] == "1" and tse.split("]")[1].split()[0] == "2"  # seeds per group
     # the labels name the data and the scale, since the runs differ in them
-    assert "[synthetic, C=4 steps_per_epoch=None]" in darts and "[npz (tiny.npz), C=8 steps_per_epoch=2]" in drnas
+    assert "[synthetic, C=4 steps_per_epoch=all]" in darts and "[npz (tiny.npz), C=8 steps_per_epoch=2]" in drnas
     notes = err.splitlines()
     newest = runs_folder / "darts-synthetic-seed0-a"
     assert f"{newest} repeats the search of {runs_folder / 'darts-synthetic-seed0-b'}" in err
@@ -132,3 +132,15 @@ def test_plot_query_reads_the_query_runs_of_runs_star(runs_folder, synthetic_sto
     assert "(2 runs, 1 line)" in out
     assert f"skipping {runs / 'query-unfinished'}: its query search did not finish" in err
     assert f"skipping {runs / 'sweep-tse'} is not a query-search run" in err
+
+
+def test_context_labels_name_only_what_differs():
+    from darts_tse.analysis.runs import context_labels
+
+    base = {"dataset": "cifar10", "C": 16, "N": 5, "epochs": 50, "batch_size": 64}
+    assert context_labels([base, dict(base)]) == ["", ""]
+    assert context_labels([base, {**base, "dataset": "fashion-mnist"}]) == ["cifar10", "fashion-mnist"]
+    assert context_labels([base, {**base, "C": 8, "steps_per_epoch": 20}]) == [
+        "C=16 steps_per_epoch=all", "C=8 steps_per_epoch=20"]
+    own = [{**base, "dataset": "npz", "data": {"source": "/d/a.npz"}}, {**base, "dataset": "npz", "data_dir": "b.npz"}]
+    assert context_labels(own) == ["npz (a.npz)", "npz (b.npz)"]

@@ -198,6 +198,7 @@ def run_label(config: dict, path: Path | None = None, *, with_seed: bool = True)
 
 # the settings that give a search its scale (a smoke run or the paper's), named in labels where runs differ in them
 SCALE_SETTINGS = ("C", "N", "epochs", "batch_size", "steps_per_epoch", "max_train_samples", "image_size")
+UNSET_SCALE = {"steps_per_epoch": "all", "max_train_samples": "all", "image_size": "native"}  # what None means
 
 
 def context_labels(configs: list[dict]) -> list[str]:
@@ -221,7 +222,8 @@ def context_labels(configs: list[dict]) -> list[str]:
         parts = [data(config) + (f" ({Path(source(config)).name})" if data(config) in own_data else "")] \
             if show_data else []
         if scale:
-            parts.append(" ".join(f"{name}={config.get(name)}" for name in scale))
+            parts.append(" ".join(f"{name}={UNSET_SCALE.get(name) if config.get(name) is None else config.get(name)}"
+                                  for name in scale))
         labels.append(", ".join(parts))
     return labels
 
