@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Search the NAS-Bench-201 space with DARTS, DARTS-TSE, DrNAS or DrNAS-TSE (``python train_search.py --help``).
 
-The command line lives in :mod:`darts_tse.cli.search`; installed, the same command is ``darts-tse-search``.
+The command line lives in :mod:`darts_tse.cli.search`; installed, the same command is ``darts-tse search``.
 """
 import sys
 

@@ -46,6 +46,10 @@ WANDB_MODES = ("online", "offline", "disabled")
 PRECISIONS = ("fp32", "bf16")  # bf16: torch.autocast around every forward of the supernet (docs/benchmarks.md)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile modes of the supernet's mixed forward
 HVP_METHODS = ("finite-difference", "exact")  # the Hessian-vector product of second-order DARTS
+# the cases of the benchmark commands (darts_tse.perf), named here so that their --help imports no torch
+BENCH_STEP_CASES = ("weights_only", "darts", "darts_tse_joint", "darts_tse_rollout", "oneshot_random",
+                    "xautodl_weights_only")
+BENCH_METHOD_CASES = (*METHODS, *("oneshot-" + sampler for sampler in SAMPLERS))
 PRESETS = ("uniform", "paper")
 L2_ARCH_WEIGHT_DECAY = 1e-3  # Adam's weight decay on α unless DrNAS' KL term is the regulariser
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit

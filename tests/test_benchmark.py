@@ -9,7 +9,7 @@ import pytest
 
 from darts_tse.nb201 import DATASETS, BenchmarkError, BenchmarkResult, SplitAccuracy, load_benchmark
 from darts_tse.nb201.base import canonical_arch_strings
-from darts_tse.nb201.offline import OFFLINE_WARNING, OfflineBenchmark, warn_offline_once
+from darts_tse.nb201.offline import OfflineBenchmark, offline_warning, warn_offline_once
 from darts_tse.nb201.table import REQUIRED_COLUMNS, TABLE_COLUMNS, TableBenchmark
 from darts_tse.space import Genotype, GenotypeError
 
@@ -187,7 +187,7 @@ def test_offline_warning_is_logged_once_and_says_how_to_get_test_numbers(caplog)
         load_benchmark(None)
         load_benchmark(None)
     messages = [r.getMessage() for r in caplog.records if r.name == "darts_tse.nb201.offline"]
-    assert messages == [OFFLINE_WARNING]
+    assert messages == [offline_warning()]
     assert "--benchmark PATH" in messages[0] and "scripts/export_nb201_table.py" in messages[0]
 
 

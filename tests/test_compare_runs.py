@@ -153,8 +153,8 @@ def test_compare_runs_script_prints_each_groups_numbers(seed_runs, tmp_path):
 def test_compare_runs_errors_are_one_line(seed_runs, tmp_path, capsys):
     main = load_script("compare_runs").main
     darts = [str(path) for path in seed_runs["darts"]]
-    assert main([darts[0], darts[0]]) == 2
-    assert "same search" in capsys.readouterr().err
+    assert main([darts[0], darts[0]]) == 0  # the same directory twice counts once, and says so
+    assert f"{darts[0]} is given twice: counting it once" in capsys.readouterr().err
     assert main([*darts, "--epoch", "9"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "has not finished epoch 9" in err[0]

@@ -367,7 +367,7 @@ def test_readers_of_searches_say_what_to_do_with_a_oneshot_run(oneshot_run, caps
         assert main([str(oneshot_run)]) == 2
         assert "is a one-shot supernet run" in capsys.readouterr().err
     assert plot_alpha.main([str(oneshot_run), "-o", str(oneshot_run / "a.png")]) == 2
-    assert "rank its subnetworks with scripts/rank_subnets.py" in capsys.readouterr().err
+    assert "rank its subnetworks with python scripts/rank_subnets.py" in capsys.readouterr().err
 
 
 def test_a_one_shot_run_refuses_compile_which_it_would_not_use():

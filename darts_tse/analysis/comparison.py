@@ -73,6 +73,7 @@ def markdown_report(comparison: Comparison, *, title: str, command: str, plot: s
              "search used (train: mean over the epoch's minibatches as they were seen; valid: after the epoch).",
              "- **skip edges**: skip_connect edges of the derived genotype (of 6).", "", "## Data", ""]
     lines += [f"- {line}" for line in _data_lines(comparison.groups)]
+    lines += [f"- {line}" for line in _cap_lines(comparison.groups)]
     lines += ["", "## Result", "", *_markdown_table(summary_rows(comparison.summaries, comparison.dataset,
                                                                    comparison.split))]
     unfinished = [f"{item['label']}: seed {run['seed']} finished {run['finished']} of {run['epochs']} epochs"
@@ -112,6 +113,31 @@ def _data_lines(groups: list[RunGroup]) -> list[str]:
         which = "" if len(seen) == 1 else f" (used by {', '.join(dict.fromkeys(entry['labels']))})"
         lines.append(f"{dataset}{where}{sizes}{digest}{which}" + (f"; {split}" if split else ""))
     return lines or ["(the runs' config.json files record no data)"]
+
+
+# the settings that cut a search short of its data (smoke runs); a report names each one set
+SMOKE_CAPS = {"steps_per_epoch": "training minibatches (and search-valid evaluation batches) per epoch",
+              "max_train_samples": "images kept of each half", "image_size": "images resized to S×S"}
+SYNTHETIC_CAPS = {"synthetic_samples": "synthetic images", "synthetic_image_size": "synthetic image size"}
+
+
+def _cap_lines(groups: list[RunGroup]) -> list[str]:
+    """One line per smoke cap the runs set (steps_per_epoch, max_train_samples, ...), with its value(s) and which
+    groups set it; a line saying there is none when no run set one."""
+    lines = []
+    for name, meaning in (*SMOKE_CAPS.items(), *SYNTHETIC_CAPS.items()):
+        values: dict[str, list[str]] = {}
+        for group in groups:
+            for run in group.runs:
+                synthetic = run.config.get("dataset") == "synthetic"
+                if (name in SYNTHETIC_CAPS) != synthetic or run.config.get(name) is None:
+                    continue
+                values.setdefault(str(run.config[name]), []).append(group.label)
+        for value, labels in values.items():
+            everyone = len(set(labels)) == len(groups)
+            lines.append(f"**Smoke cap** `{name}` = {value}: {meaning}"
+                         + ("" if everyone else f" (in {', '.join(dict.fromkeys(labels))})"))
+    return lines or ["No smoke cap: every search ran its full epochs on all of its data."]
 
 
 def _settings_rows(groups: list[RunGroup]) -> list[list[str]]:

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..commands import invocation
 from ..nb201.labels import NB201_DATASETS, NB201_SPLITS, nb201_label
 
 GENOTYPE_FORMATS = ("nb201", "json")
@@ -166,8 +167,8 @@ def load_run(path: str | Path) -> Run:
 def check_search_run(run: Run) -> Run:
     """`run` if it is a differentiable search's; RunDirError saying where to go for a one-shot supernet's."""
     if run.config.get("kind", "search") == "oneshot":
-        raise RunDirError(f"{run.path} is a one-shot supernet run (scripts/train_oneshot.py): it derives no genotype; "
-                          f"rank its subnetworks with scripts/rank_subnets.py")
+        raise RunDirError(f"{run.path} is a one-shot supernet run ({invocation('train-oneshot')}): it derives no "
+                          f"genotype; rank its subnetworks with {invocation('rank-subnets')}")
     return run
 
 
@@ -195,9 +196,48 @@ def run_label(config: dict, path: Path | None = None, *, with_seed: bool = True)
     return f"{method}{k} seed {config.get('seed', '?')}" if with_seed else f"{method}{k}"
 
 
+# the settings that give a search its scale (a smoke run or the paper's), named in labels where runs differ in them
+SCALE_SETTINGS = ("C", "N", "epochs", "batch_size", "steps_per_epoch", "max_train_samples", "image_size")
+UNSET_SCALE = {"steps_per_epoch": "all", "max_train_samples": "all", "image_size": "native"}  # what None means
+
+
+def context_labels(configs: list[dict]) -> list[str]:
+    """What sets each run apart from the others in its data and scale, for its label: '' when all share them, else
+    e.g. 'fashion-mnist, C=8 N=1 epochs=2' (the dataset, with the file of your own data, 'npz (x.npz)', where the
+    runs differ in data; then each scale setting whose value differs between the runs)."""
+    def data(config: dict) -> str:
+        return str(config.get("dataset", "?"))
+
+    def source(config: dict) -> str:
+        return str(((config.get("data") or {}).get("source")) or config.get("data_dir") or "")
+
+    def differ(value) -> bool:
+        return len({json.dumps(value(config), sort_keys=True, default=str) for config in configs}) > 1
+
+    own_data = ("npz", "folder")
+    show_data = differ(data) or (differ(source) and data(configs[0]) in own_data)
+    scale = [name for name in SCALE_SETTINGS if differ(lambda config: config.get(name))]
+    labels = []
+    for config in configs:
+        parts = [data(config) + (f" ({Path(source(config)).name})" if data(config) in own_data else "")] \
+            if show_data else []
+        if scale:
+            parts.append(" ".join(f"{name}={UNSET_SCALE.get(name) if config.get(name) is None else config.get(name)}"
+                                  for name in scale))
+        labels.append(", ".join(parts))
+    return labels
+
+
+def with_context(label: str, context: str) -> str:
+    """`label` with its data-and-scale context in brackets (as is when there is none)."""
+    return f"{label} [{context}]" if context else label
+
+
 def unique_labels(runs: list[Run]) -> list[str]:
-    """Each run's label, with the directory name appended where two runs would share one."""
-    labels = [run.label for run in runs]
+    """Each run's label, naming its dataset and scale where the runs differ in them, with the directory name
+    appended where two runs would still share one."""
+    labels = [with_context(run.label, context)
+              for run, context in zip(runs, context_labels([run.config for run in runs]))]
     return [f"{label} ({run.path.name})" if labels.count(label) > 1 else label for run, label in zip(runs, labels)]
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..config import METHODS, NOT_SEARCH_RELEVANT, SearchConfig
 from ..nb201.labels import nb201_label
-from .runs import Run, RunDirError, check_search_run, nb201_value, run_label
+from .runs import Run, RunDirError, check_search_run, context_labels, nb201_value, run_label, with_context
 
 # Settings that may differ between the seeds of one group: the seed, and what does not change what a search computes.
 SEED_INDEPENDENT = NOT_SEARCH_RELEVANT | {"seed"}
@@ -90,6 +90,8 @@ def group_runs(runs: list[Run]) -> list[RunGroup]:
     groups = list(keyed.values())
     for group in groups:
         _check_distinct_seeds(group)
+    for group, context in zip(groups, context_labels([group.runs[0].config for group in groups])):
+        group.label = with_context(group.label, context)
     _tell_apart(groups)
     return groups
 

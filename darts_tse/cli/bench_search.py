@@ -1,4 +1,4 @@
-"""``scripts/bench_search.py`` / ``darts-tse-bench-search``: time whole search epochs of every method (DARTS,
+"""``scripts/bench_search.py`` / ``darts-tse bench-search``: time whole search epochs of every method (DARTS,
 DARTS-TSE, DrNAS, DrNAS-TSE and the one-shot samplers), the per-epoch evaluation included, at a given size on a given
 device, on synthetic data of that shape; prints a table and writes JSON. See :mod:`darts_tse.perf.search_bench`.
 
@@ -13,15 +13,15 @@ import argparse
 import json
 from pathlib import Path
 
-from ..config import COMPILE_MODES, HVP_METHODS, MAX_IMAGE_SIZE, MAX_SYNTHETIC_SAMPLES, PRECISIONS, TSE_MODES
+from ..config import BENCH_METHOD_CASES, COMPILE_MODES, HVP_METHODS, MAX_IMAGE_SIZE, MAX_SYNTHETIC_SAMPLES, PRECISIONS, TSE_MODES
 from ..files import atomic_write_text, check_output_file
-from ..perf import METHOD_CASES, SearchBenchConfig, format_search_table, run_search_benchmark
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--methods", nargs="+", choices=METHOD_CASES, default=list(METHOD_CASES))
+    p.add_argument("--methods", nargs="+", choices=BENCH_METHOD_CASES, default=list(BENCH_METHOD_CASES))
     p.add_argument("--C", type=int, default=16, help="channels of the first stage")
     p.add_argument("--N", type=int, default=5, help="search cells per stage")
     p.add_argument("--batch-size", type=int, default=64)
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="write the results here (a new file, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    add_output_flags(p)
     return p
 
 
@@ -64,6 +65,8 @@ def main(argv=None) -> int:
                      f"got {args.image_size}")
     if args.json is not None:
         check_output_file(args.json, (".json",), "--json", overwrite=args.overwrite)
+    from ..perf import SearchBenchConfig, format_search_table, run_search_benchmark  # after parsing: torch loads here, so --help is fast
+
     bench = SearchBenchConfig(
         methods=tuple(dict.fromkeys(args.methods)), C=args.C, N=args.N, batch_size=args.batch_size,
         image_size=args.image_size, train_images=args.train_images, epochs=args.epochs,

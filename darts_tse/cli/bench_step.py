@@ -10,13 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..config import COMPILE_MODES, MAX_SEED, MIN_IMAGE_SIZE, PRECISIONS
+from ..config import BENCH_STEP_CASES, COMPILE_MODES, MAX_SEED, MIN_IMAGE_SIZE, PRECISIONS
 from ..files import atomic_write_text, check_output_file
-from ..perf import CASES, BenchConfig, format_table, run_benchmark
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
+
+if TYPE_CHECKING:
+    from ..perf import BenchConfig
 
 
 def add_step_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,6 +54,8 @@ def check_step_arguments(parser: argparse.ArgumentParser, args: argparse.Namespa
 
 def step_config(args: argparse.Namespace, **overrides) -> BenchConfig:
     """A BenchConfig from the flags of :func:`add_step_arguments` (and any other BenchConfig field in `overrides`)."""
+    from ..perf import BenchConfig  # after parsing: torch loads here, so --help is fast
+
     return BenchConfig(C=args.C, N=args.N, batch_size=args.batch_size, image_size=args.image_size,
                        num_classes=args.num_classes, threads=args.threads, channels_last=args.channels_last, K=args.K,
                        seed=args.seed, precision=args.precision, compile=args.compile,
@@ -67,13 +71,16 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     p.add_argument("--warmup", type=int, default=1, help="untimed units per case first")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="measure peak memory (CPU: one subprocess per case)")
-    p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    p.add_argument("--cases", nargs="+", choices=BENCH_STEP_CASES, default=list(BENCH_STEP_CASES))
     p.add_argument("--json", type=Path, default=None, help="write the results here (a new file, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    add_output_flags(p)
     args = p.parse_args(argv)
     check_step_arguments(p, args)
     if args.repeats < 1 or args.warmup < 0:
         p.error("--repeats must be >= 1, --warmup >= 0")
+    import torch  # after parsing: torch loads here, so --help is fast
+
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: CUDA is not available")
     config = step_config(args, device=args.device, repeats=args.repeats, warmup=args.warmup, memory=args.memory,
@@ -86,6 +93,8 @@ def main(argv=None) -> int:
     config, json_path, overwrite = parse_args(argv)
     if json_path is not None:
         check_output_file(json_path, (".json",), "--json", overwrite=overwrite)
+    from ..perf import format_table, run_benchmark
+
     result = run_benchmark(config)
     print(format_table(result))
     if json_path is not None:

@@ -1,4 +1,4 @@
-"""``scripts/compare_hvp.py`` / ``darts-tse-compare-hvp``: how far second-order DARTS' finite-difference
+"""``scripts/compare_hvp.py`` / ``darts-tse compare-hvp``: how far second-order DARTS' finite-difference
 Hessian-vector product (ε = radius/‖v‖, DARTS: 0.01) is from the exact one (double backward), and how far the whole
 unrolled α gradient moves with it, batch by batch; see :mod:`darts_tse.perf.hvp_compare`.
 
@@ -13,11 +13,10 @@ import json
 import math
 from pathlib import Path
 
-from ..config import DATASETS, RunConfig
-from ..mixing import MIXINGS
+from ..config import DATASETS, METHODS, RunConfig
 from ..files import atomic_write_text, check_output_file
-from ..perf import HVPCompareConfig, compare_hvp, format_hvp_table
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def _positive(text: str) -> float:
@@ -38,7 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--train-steps", type=int, default=0, help="weight steps before the first comparison")
     p.add_argument("--dataset", choices=DATASETS, default="synthetic")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--mixing", choices=MIXINGS, default="softmax", help="softmax (DARTS) or dirichlet (DrNAS)")
+    p.add_argument("--mixing", choices=tuple(dict.fromkeys(method.mixing for method in METHODS.values())), default="softmax", help="softmax (DARTS) or dirichlet (DrNAS)")
     p.add_argument("--xi", type=_positive, default=0.025, help="ξ, the weights' learning rate in w' = w − ξ∇L_train")
     p.add_argument("--radius", type=_positive, nargs="+", default=[0.01], help="finite-difference radii (ε = radius/‖v‖)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
@@ -48,6 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="write the results here (a new file, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    add_output_flags(p)
     args = p.parse_args(argv)
     for name in ("C", "N", "batch_size", "image_size", "batches"):
         if getattr(args, name) < 1:
@@ -59,6 +59,8 @@ def main(argv=None) -> int:
               image_size=args.image_size, seed=args.seed, threads=args.threads, wandb="disabled").validate()
     if args.json is not None:
         check_output_file(args.json, (".json",), "--json", overwrite=args.overwrite)
+    from ..perf import HVPCompareConfig, compare_hvp, format_hvp_table  # after parsing: torch loads here, so --help is fast
+
     result = compare_hvp(HVPCompareConfig(
         C=args.C, N=args.N, batch_size=args.batch_size, image_size=args.image_size, batches=args.batches,
         train_steps=args.train_steps, dataset=args.dataset, data_dir=args.data_dir, mixing=args.mixing, xi=args.xi,

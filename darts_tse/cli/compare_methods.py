@@ -1,4 +1,4 @@
-"""``scripts/compare_methods.py`` / ``darts-tse-compare-methods``: the comparison of search methods in one command:
+"""``scripts/compare_methods.py`` / ``darts-tse compare-methods``: the comparison of search methods in one command:
 the searches (methods × seeds, as a local sweep: several at once), then the comparison table, the overfitting-curve
 plot (mean ± std over seeds) and a short markdown report, all in one folder.
 
@@ -27,13 +27,14 @@ from pathlib import Path
 
 from ..analysis import MissingDependency, compare, load_runs, markdown_report, plot_curves
 from ..config import METHODS, PRESETS, ConfigError
+from ..commands import invocation
 from ..files import atomic_write_text
 from ..nb201.labels import NB201_DATASETS, NB201_SPLITS
 from ..sweeps import SweepError, load_sweep
 from . import sweep as sweep_cli
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import pass_output_flags
 
-COMMAND = "python scripts/compare_methods.py"
 RUNS_DIR, SETTINGS_FILE = "runs", "compare_methods.json"
 REPORT_FILES = ("comparison.txt", "comparison.json", "curves.png", "report.md", SETTINGS_FILE)
 
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--nb201-split", choices=NB201_SPLITS, default=None)
     report.add_argument("--epoch", type=_epoch, default=None, help="0-based epoch of the table (default: the last every "
                                                                 "seed finished)")
+    pass_output_flags(parser)
     return parser
 
 
@@ -91,14 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     sweep = load_sweep(runs_folder)
     runs = load_runs([runs_folder / job.name for job in sweep.jobs], note=lambda line: print(line, file=sys.stderr))
     comparison = compare(runs, args.nb201_dataset, args.nb201_split, args.epoch)
-    notes = [] if code == 0 else [f"some searches failed; python scripts/sweep.py --status {runs_folder} says why"]
+    notes = [] if code == 0 else [f"some searches failed; {invocation('sweep')} --status {runs_folder} says why"]
     plot = "curves.png"
     try:
         plot_curves(runs, out / plot, dataset=comparison.dataset, split=comparison.split, mean_over_seeds=True)
     except MissingDependency as error:
         plot = None
         notes.append(f"no plot: {error}")
-    command = f"{COMMAND} {shlex.join(argv)}"
+    command = f"{invocation('compare-methods')} {shlex.join(argv)}"
     title = (f"{', '.join(settings['methods'])} on {runs[0].config.get('dataset')}: {len(settings['seeds'])} search "
              f"seeds each, preset {args.preset}")
     atomic_write_text(out / "comparison.txt", comparison.table() + "\n")

@@ -19,15 +19,17 @@ import json
 import sys
 from pathlib import Path
 
-from ..analysis import check_search_run, compare, load_runs
+from ..analysis import compare
+from ..analysis.selection import load_search_runs
 from ..files import atomic_write_text, check_output_file
 from ..nb201.labels import NB201_SPLITS
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the --out of train_search.py)")
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the --out of a search), sweep folders, compare-methods folders: runs/* works")
     parser.add_argument("--dataset", default=None, help="NB201 dataset: cifar10, cifar10-valid, cifar100, imagenet16-120 "
                                                         "(default: cifar10 test if present, else cifar10-valid valid)")
     parser.add_argument("--split", choices=NB201_SPLITS, default=None,
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="0-based epoch to compare at (default: the last one every seed of a group finished)")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH",
                         help="also write the table and every group's per-epoch mean/std/count curves as JSON")
+    add_output_flags(parser)
     return parser
 
 
@@ -43,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     json_path = check_output_file(args.json, (".json",), "--json") if args.json is not None else None
-    runs = [check_search_run(run) for run in load_runs(args.runs, note=lambda line: print(line, file=sys.stderr))]
+    runs = load_search_runs(args.runs, note=lambda line: print(line, file=sys.stderr), searches_only=True)
     comparison = compare(runs, args.dataset, args.split, args.epoch)
     print(comparison.table())
     if json_path is not None:

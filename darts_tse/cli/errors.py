@@ -10,8 +10,11 @@ from __future__ import annotations
 import argparse
 import errno
 import functools
+import logging
 import os
 import sys
+
+from ..commands import current_prog
 
 USER_ERROR_TYPES = {  # module -> the user errors it defines
     "darts_tse.config": ("ConfigError",),
@@ -58,6 +61,7 @@ def cli_main(main=None, *, interrupted: str = INTERRUPTED):
 
     @functools.wraps(main)
     def wrapped(argv: list[str] | None = None) -> int:
+        quiet_before = logging.root.manager.disable  # -q (cli.vocabulary) raises it for this command only
         try:
             return main(argv)
         except BrokenPipeError:
@@ -72,12 +76,20 @@ def cli_main(main=None, *, interrupted: str = INTERRUPTED):
                 raise
             print(f"error: {one_line(error)}", file=sys.stderr)
             return 2
+        finally:
+            logging.disable(quiet_before)
     return wrapped
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
     """argparse's parser whose usage errors (a bad flag or value) are one line, ``error: ...``, exit status 2, like
-    every other user error (argparse prints the whole usage block first)."""
+    every other user error (argparse prints the whole usage block first). Its ``prog`` is the way the user ran the
+    command (``darts-tse search`` under the dispatcher) unless given."""
+
+    def __init__(self, *args, **kwargs):
+        if not args:  # prog is the first positional parameter
+            kwargs.setdefault("prog", current_prog())
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"error: {message} ({self.prog} --help lists the flags)\n")

@@ -11,6 +11,7 @@ import argparse
 
 from ..analysis import GENOTYPE_FORMATS, format_genotype, genotype_entry
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=GENOTYPE_FORMATS, default="nb201",
                         help="nb201: the NB201 string; json: epoch, genotype, NB201 index and numbers, probabilities, "
                              "raw α (default %(default)s)")
+    add_output_flags(parser)
     return parser
 
 

@@ -19,6 +19,7 @@ from ..nb201 import export_curves
 from ..nb201.curves import CURVE_SOURCES, FULL_EPOCHS
 from ..nb201.curves_export import SHARD_SIZE
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 SHOWN_BAD = 10
 
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shard-size", type=int, default=SHARD_SIZE,
                         help="architectures per progress shard in OUTPUT.parts/ (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_output_flags(parser)
     return parser
 
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = export_curves(args.nats, args.output, datasets=datasets, epochs=args.epochs, per_seed=args.per_seed,
                                indices=indices, shard_size=args.shard_size, overwrite=args.overwrite,
-                               progress=not args.no_progress)
+                               progress=args.progress)
     except KeyboardInterrupt:
         parts = f"{args.output}.parts"
         kept = (f"the finished shards are kept in {parts}/; run the same command again to continue"

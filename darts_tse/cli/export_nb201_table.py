@@ -10,6 +10,7 @@ import argparse
 from ..files import check_output_file
 from ..nb201 import export_table
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 @cli_main
@@ -17,10 +18,10 @@ def main(argv=None) -> int:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="NAS-Bench-201-v1_*.pth, NATS-tss-v1_0-3ffb9-simple directory, or NATS-tss-v1_0-3ffb9.pickle.pbz2")
     parser.add_argument("-o", "--output", required=True, help="CSV file to write")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_output_flags(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)
     output = check_output_file(args.output, (".csv",), overwrite=args.overwrite)
-    rows = export_table(args.source, output, progress=not args.no_progress)
+    rows = export_table(args.source, output, progress=args.progress)
     print(f"wrote {rows} architectures to {args.output}")
     return 0

@@ -16,15 +16,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..analysis import load_runs, plot_curves
+from ..analysis import plot_curves
+from ..analysis.selection import load_search_runs
 from ..files import check_output_file
 from ..nb201.labels import NB201_SPLITS
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the --out of train_search.py)")
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the --out of a search), sweep folders, compare-methods folders: runs/* works")
     parser.add_argument("-o", "--output", default="curves.png", help="PNG file to write (default %(default)s)")
     parser.add_argument("--dataset", default=None, help="NB201 dataset: cifar10, cifar10-valid, cifar100, imagenet16-120 "
                                                         "(default: cifar10 test if present, else cifar10-valid valid)")
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "with a band of ± one sample std (groups as in scripts/compare_runs.py)")
     parser.add_argument("--no-seed-lines", dest="seed_lines", action="store_false",
                         help="with --mean-over-seeds: leave out the thin line of each seed")
+    add_output_flags(parser)
     return parser
 
 
@@ -42,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     output = check_output_file(args.output, (".png",))
-    runs = load_runs(args.runs, note=lambda line: print(line, file=sys.stderr))
+    runs = load_search_runs(args.runs, note=lambda line: print(line, file=sys.stderr))
     plot_curves(runs, output, dataset=args.dataset, split=args.split, mean_over_seeds=args.mean_over_seeds,
                 seed_lines=args.seed_lines)
     print(f"wrote {output} ({len(runs)} run{'s' if len(runs) > 1 else ''})")

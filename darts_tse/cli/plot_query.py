@@ -12,22 +12,26 @@ queried so far (what the TSE code's Figure 4 shows, "best test error"), monotone
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..analysis import QUERY_METRICS, format_query_table, load_query_run, plot_query
 from ..analysis.query_runs import BANDS
+from ..analysis.selection import query_run_paths
 from ..files import check_output_file
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of scripts/query_search.py")
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of query-search, or folders holding them (runs/* works)")
     parser.add_argument("-o", "--output", default="figure4.png", help="PNG file to write (default %(default)s)")
     parser.add_argument("--y", dest="metric", choices=list(QUERY_METRICS), default="test", help="(default %(default)s)")
     parser.add_argument("--band", choices=BANDS, default="std",
                         help="spread over runs: sample std or standard error (default %(default)s)")
     parser.add_argument("--linear-clock", action="store_true", help="linear clock axis (default: log, as the paper)")
+    add_output_flags(parser)
     return parser
 
 
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if len({Path(path).resolve() for path in args.runs}) < len(args.runs):
         parser.error("a run directory is given twice; the mean over runs would count it twice")
     check_output_file(args.output, (".png",))  # before reading the runs
-    runs = [load_query_run(path) for path in args.runs]
+    runs = [load_query_run(path) for path in query_run_paths(args.runs, note=lambda line: print(line, file=sys.stderr))]
     output, series = plot_query(runs, args.output, metric=args.metric, log_clock=not args.linear_clock, band=args.band)
     print(format_query_table(series, args.metric))
     print(f"wrote {output} ({len(runs)} run{'s' if len(runs) > 1 else ''}, {len(series)} line{'s' if len(series) > 1 else ''})")

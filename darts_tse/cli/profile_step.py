@@ -7,27 +7,31 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from ..perf import CASES, format_profile, profile_cases
+from ..config import BENCH_STEP_CASES
 from .bench_step import add_step_arguments, check_step_arguments, step_config
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 @cli_main
 def main(argv=None) -> int:
     p = OneLineArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_step_arguments(p)
-    p.add_argument("--cases", nargs="+", choices=[c for c in CASES if c != "xautodl_weights_only"],
+    p.add_argument("--cases", nargs="+", choices=[c for c in BENCH_STEP_CASES if c != "xautodl_weights_only"],
                    default=["weights_only", "darts_tse_joint"], help="the first is the base of the differences")
     p.add_argument("--rounds", type=int, default=3, help="profiled units per case (median per op)")
     p.add_argument("--warmup", type=int, default=1, help="unprofiled units per case first")
     p.add_argument("--top", type=int, default=15, help="ops listed per difference")
+    add_output_flags(p)
     args = p.parse_args(argv)
     check_step_arguments(p, args)
     if args.rounds < 1 or args.warmup < 0 or args.top < 1:
         p.error("--rounds and --top must be >= 1, --warmup >= 0")
     config = step_config(args, device="cpu", warmup=args.warmup, memory=False, cases=tuple(args.cases))
+    import torch  # after parsing: torch loads here, so --help is fast
+
+    from ..perf import format_profile, profile_cases
+
     if config.threads:
         torch.set_num_threads(config.threads)
     profiles = profile_cases(config, args.cases, args.rounds)

@@ -21,6 +21,7 @@ import sys
 from ..query import ALGORITHMS, FITNESSES, QUERY_DATASETS, QueryConfig, run_query_search
 from ..query.config import DEFAULT_POPULATION, DEFAULT_SAMPLE_SIZE
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 DEFAULTS = QueryConfig(curves="", max_queries=1)
 
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     shared.add_argument("--extend-study", action="store_true",
                         help="join a study that already holds the trials of workers that finished (an earlier "
                              "search), on purpose; without it such a study is refused")
+    add_output_flags(parser)
     return parser
 
 

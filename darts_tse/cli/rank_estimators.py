@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..files import atomic_write_text, check_output_file
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 from ..estimators import (
     DEFAULT_E,
     DEFAULT_GAMMA,
@@ -40,7 +41,7 @@ STORE_DATASETS = {"cifar10-valid": "cifar10", "cifar100": "cifar100", "ImageNet1
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line flags."""
-    parser = OneLineArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser = OneLineArgumentParser(description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--nats-dir", help="NATS-Bench topology directory (NATS-tss-v1_0-3ffb9-simple)")
     source.add_argument("--curves", help="curves file, .json or .csv (format: docs/estimators.md), or a curve store "
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--every", type=int, default=1, help="print every N-th budget row of the table")
     parser.add_argument("--json", dest="json_out", help="write the correlations as JSON to this path")
     parser.add_argument("--plot", help="save a Figure-1-style plot (needs matplotlib) to this path")
+    add_output_flags(parser)
     return parser
 
 

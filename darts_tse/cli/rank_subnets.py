@@ -1,4 +1,4 @@
-"""``scripts/rank_subnets.py`` / ``darts-tse-rank-subnets``: rank subnetworks of trained one-shot supernets by TSE and
+"""``scripts/rank_subnets.py`` / ``darts-tse rank-subnets``: rank subnetworks of trained one-shot supernets by TSE and
 the other estimators after B minibatches on inherited weights, against NB201 (the TSE paper's Table 2).
 
     python scripts/rank_subnets.py runs/<one-shot run> --subnets 200 --B 100 200 300 --benchmark nb201_table.csv
@@ -18,9 +18,9 @@ from pathlib import Path
 from ..config import MAX_SEED
 from ..files import atomic_write_text, check_output_file
 from ..space.genotype import NUM_ARCHITECTURES
-from ..ranking import RankingSettings, combine, format_report, plot_ranking, rank_run, split_groups, subnets_csv
 from ..trust import TRUST_FLAG, TRUST_HELP
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plot", type=Path, default=None, help="save Spearman ρ against B per estimator as PNG")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.add_argument(TRUST_FLAG, action="store_true", help=TRUST_HELP)
+    add_output_flags(parser)
     return parser
 
 
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                (("json", args.json, (".json",)), ("csv", args.csv, (".csv",)), ("plot", args.plot, (".png",)))
                if path is not None}
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from ..ranking import RankingSettings, combine, format_report, plot_ranking, rank_run, split_groups, subnets_csv  # after parsing: torch loads here, so --help is fast
+
     if args.threads:
         import torch
 

@@ -13,6 +13,7 @@ from typing import Callable
 
 from ..config import COMPILE_MODES, DATASETS, PRECISIONS, WANDB_MODES, RunConfig
 from ..trust import TRUST_FLAG, TRUST_HELP, check_recorded_sources
+from .vocabulary import add_output_flags, console_echo
 
 ParserFactory = Callable[[], argparse.ArgumentParser]
 
@@ -62,6 +63,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
                      help="deterministic kernels (torch.use_deterministic_algorithms, cuDNN deterministic, "
                           "CUBLAS_WORKSPACE_CONFIG): bit-exact reruns on one GPU, at some speed (docs/tracking.md)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
+    add_output_flags(run)
 
     net = parser.add_argument_group("supernet")
     net.add_argument("--C", type=int, default=defaults.C, help="channels of the first stage (default %(default)s)")
@@ -151,7 +153,8 @@ def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str]
             print(f"error: {args['out']} holds a {config.kind} run, not a {kind.kind} run; resume it with the command "
                   f"that started it", file=sys.stderr)
             return 2
-        run_search(config, resume=resume, overwrite=overwrite, resume_command=f"{command} --resume --out {{out}}")
+        run_search(config, resume=resume, overwrite=overwrite, resume_command=f"{command} --resume --out {{out}}",
+                   echo=console_echo)
     except KeyboardInterrupt as interrupt:
         return 143 if isinstance(interrupt, Terminated) else 130  # 128 + SIGTERM / SIGINT, as a shell reports them
     finally:

@@ -1,4 +1,4 @@
-"""``train_search.py`` / ``darts-tse-search``: search the NAS-Bench-201 space with DARTS, DARTS-TSE, DrNAS or DrNAS-TSE.
+"""``train_search.py`` / ``darts-tse search``: search the NAS-Bench-201 space with DARTS, DARTS-TSE, DrNAS or DrNAS-TSE.
 
     python train_search.py --method darts-tse --K 100
     python train_search.py --method darts --dataset fashion-mnist --epochs 2 --C 8 --N 1 --steps-per-epoch 20
@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 
 from ..config import DRNAS_REGULARIZERS, HVP_METHODS, METHODS, PRESETS, TSE_MODES, SearchConfig
+from ..commands import invocation
 from . import runs
 from .errors import OneLineArgumentParser, cli_main
 
 DEFAULTS = SearchConfig()
-COMMAND = "python train_search.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,4 +57,4 @@ def given_settings(argv: list[str] | None) -> dict:
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     """Run or resume a differentiable search; 0 done, 2 a user's error, 130 Ctrl-C, 143 SIGTERM."""
-    return runs.run_main(build_parser, SearchConfig, argv, command=COMMAND)
+    return runs.run_main(build_parser, SearchConfig, argv, command=invocation("search"))

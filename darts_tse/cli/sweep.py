@@ -1,4 +1,4 @@
-"""``scripts/sweep.py`` / ``darts-tse-sweep``: many searches at once, a grid of train_search.py flags, as submitit jobs
+"""``scripts/sweep.py`` / ``darts-tse sweep``: many searches at once, a grid of train_search.py flags, as submitit jobs
 on this machine (``--executor local``) or on SLURM (``--executor slurm``); pre-emption safe, resumable, one W&B group
 per method.
 
@@ -23,6 +23,7 @@ from pathlib import Path
 
 import darts_tse
 
+from ..commands import invocation
 from ..cpus import threads_per_job
 from ..files import LOCK_FILE, lock_held
 from ..trust import TRUST_FLAG, check_recorded_commands
@@ -54,6 +55,7 @@ from ..sweeps import (
 from .sweep_job import SearchJob
 from .sweep_plan import plan_jobs
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import pass_output_flags
 
 ROOT = Path(darts_tse.__file__).resolve().parents[1]  # jobs import the darts_tse this command imported
 DEFAULT_CPUS_PER_JOB = 2  # SLURM: the search's Python loop and W&B's writer process (no data-loader workers)
@@ -130,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="jobs of the array running at once (default: all)")
     slurm.add_argument("--sbatch", action="append", default=None, metavar="KEY=VALUE",
                        help="an extra #SBATCH --KEY=VALUE line, e.g. qos=high or constraint=a100 (repeatable)")
+    pass_output_flags(parser)
     return parser
 
 
@@ -284,7 +287,7 @@ def submit(sweep: Sweep, options: LocalOptions | SlurmOptions, record: dict, cho
         if not chosen(status):
             print(f"skip {status.name}: {status.state}{f' ({status.detail})' if status.detail else ''}")
     if not todo:
-        print(f"nothing to submit; python scripts/sweep.py --status {sweep.folder} shows where each job stands")
+        print(f"nothing to submit; {invocation('sweep')} --status {sweep.folder} shows where each job stands")
         return 0
     sweep.executor = record
     work = [(job.name, SearchJob(job.name, sweep.job_argv(job), str(sweep.folder.absolute() / RESTARTED_DIR)))
@@ -301,7 +304,7 @@ def submit_to_slurm(sweep: Sweep, options: SlurmOptions, work: list[tuple[str, S
         sweep.job(name).add_submission(job_id, "slurm")
     sweep.save()
     print(f"submitted {len(work)} jobs to SLURM (job ids {job_ids[0]} ... {job_ids[-1]}); "
-          f"python scripts/sweep.py --status {sweep.folder} shows where each stands")
+          f"{invocation('sweep')} --status {sweep.folder} shows where each stands")
     return 0
 
 

@@ -10,6 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
+from ..commands import invocation
 from ..config import ConfigError, SearchConfig
 from ..sweeps import Axis, Job, SweepError, combinations, folder_name
 from .search import build_parser, given_settings
@@ -54,7 +55,7 @@ class GridFlags:
         for axis in axes:
             action = options.get(axis.name)
             if action is None:
-                raise SweepError(f"grid axis {axis.name} is not a flag of train_search.py (python train_search.py "
+                raise SweepError(f"grid axis {axis.name} is not a flag of train_search.py ({invocation('search')} "
                                  f"--help lists them; write it without dashes, e.g. tse-mode=joint,rollout)")
             if action.dest in SWEEP_SETS:
                 raise SweepError(f"--{axis.name} cannot be a grid axis: {SWEEP_SETS[action.dest]}")

@@ -1,4 +1,4 @@
-"""``scripts/train_oneshot.py`` / ``darts-tse-train-oneshot``: train a one-shot NB201 supernet by path sampling.
+"""``scripts/train_oneshot.py`` / ``darts-tse train-oneshot``: train a one-shot NB201 supernet by path sampling.
 
     python scripts/train_oneshot.py --sampler random --dataset cifar10 --epochs 50 --seed 0     # RandNAS
     python scripts/train_oneshot.py --sampler fair ...                                           # FairNAS
@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 
 from ..config import SAMPLERS, OneShotConfig
+from ..commands import invocation
 from . import runs
 from .errors import OneLineArgumentParser, cli_main
 
 DEFAULTS = OneShotConfig()
-COMMAND = "python scripts/train_oneshot.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,4 +42,4 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     """Train or resume a one-shot supernet; 0 done, 2 a user's error, 130 Ctrl-C, 143 SIGTERM."""
-    return runs.run_main(build_parser, OneShotConfig, argv, command=COMMAND)
+    return runs.run_main(build_parser, OneShotConfig, argv, command=invocation("train-oneshot"))

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from darts_tse.commands import current_prog
 from darts_tse.space.genotype import GenotypeError
 
 from .base import BenchmarkError, as_genotype
@@ -14,13 +15,16 @@ from .loader import load_benchmark
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m darts_tse.nb201", description=__doc__)
+    parser = argparse.ArgumentParser(prog=current_prog() or "python -m darts_tse.nb201", description=__doc__)
     parser.add_argument(
         "--benchmark",
         metavar="PATH",
         default=None,
         help="table CSV, official NAS-Bench-201 .pth, or NATS-tss-v1_0-3ffb9-simple directory (default: offline, valid only)",
     )
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="accepted as by every command; this one prints only its result, warnings and errors")
+    parser.add_argument("--no-progress", action="store_true", help="accepted as by every command; it has no bar")
     parser.add_argument("arch", metavar="ARCH_OR_INDEX", help="NB201 string |op~0|+|op~0|op~1|+|op~0|op~1|op~2| or index 0..15624")
     return parser.parse_args(argv)
 

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from darts_tse.commands import invocation
 from darts_tse.estimators import ArchitectureRecord, CurveSet, LearningCurve
 from darts_tse.trust import unpickling_refused
 from darts_tse.space.genotype import NUM_ARCHITECTURES, Genotype
@@ -66,7 +67,9 @@ EPOCH_COLUMNS: tuple[str, ...] = ("train_loss", "valid_loss", "valid_acc", "valt
 ARCH_COLUMNS: tuple[str, ...] = ("total_time", "final_valid", "final_test")
 TIME_COLUMNS = ("epoch_time", "total_time")  # seconds, each > 0 (NaN where a seed lacks the record)
 SEED_ARCH_COLUMNS: tuple[str, ...] = ("total_time", "final_valid")  # final_test stays the mean over seeds
-EXPORT_HINT = "make one with: python scripts/export_nb201_curves.py --nats DIR/NATS-tss-v1_0-3ffb9-simple -o curves.npz"
+def export_hint() -> str:
+    """How to make a curve store (naming the command the way the user runs this one)."""
+    return f"make one with: {invocation('export-nb201-curves')} --nats DIR/NATS-tss-v1_0-3ffb9-simple -o curves.npz"
 
 
 class CurveStoreError(BenchmarkError):
@@ -173,14 +176,14 @@ class CurveStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise CurveStoreError(f"curve store {self.path} not found; {EXPORT_HINT}")
+            raise CurveStoreError(f"curve store {self.path} not found; {export_hint()}")
         with _open_npz(self.path) as data:
             self.meta = _read_meta(data, self.path)
             self.indices = _read_indices(data, self.path)
             missing = [k for k in store_keys(self.datasets, self.per_seed) if k not in data.files]
         if missing:
             raise CurveStoreError(f"curve store {self.path} lacks the arrays {', '.join(missing[:4])}; it is damaged or "
-                                  f"was not written by export_nb201_curves.py; {EXPORT_HINT}")
+                                  f"was not written by export_nb201_curves.py; {export_hint()}")
         self._rows = {int(index): row for row, index in enumerate(self.indices.tolist())}
         self._cache: dict[tuple[str, int | None], DatasetCurves] = {}
 
@@ -307,15 +310,15 @@ def _open_npz(path: Path):
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         detail = unpickling_refused(error) or f"{type(error).__name__}: {error}"
-        raise CurveStoreError(f"cannot read curve store {path} ({detail}); {EXPORT_HINT}") from None
+        raise CurveStoreError(f"cannot read curve store {path} ({detail}); {export_hint()}") from None
     if not isinstance(data, np.lib.npyio.NpzFile):
-        raise CurveStoreError(f"{path} holds a single array, not a curve store (an .npz archive); {EXPORT_HINT}")
+        raise CurveStoreError(f"{path} holds a single array, not a curve store (an .npz archive); {export_hint()}")
     return data
 
 
 def _read_meta(data, path: Path) -> dict:
     if "meta" not in data.files:
-        raise CurveStoreError(f"{path} is not a curve store (it has no 'meta' entry); {EXPORT_HINT}")
+        raise CurveStoreError(f"{path} is not a curve store (it has no 'meta' entry); {export_hint()}")
     try:
         meta = json.loads(str(data["meta"]))
     except (ValueError, TypeError) as error:

@@ -106,7 +106,7 @@ def export_curves(source: str | Path, output: str | Path, *, datasets: Sequence[
             number = _next_shard_number(parts)  # after the highest on disk: a deleted shard's number is not reused
             buffer: list[dict] = []
             bar = tqdm(total=len(wanted), initial=len(wanted) - len(todo), desc="export curves", unit="arch",
-                       disable=not progress)
+                       disable=None if progress else True)
             with bar:
                 for index in todo:
                     record, reason = read_record(bench, index, datasets, epochs, per_seed)

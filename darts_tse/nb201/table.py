@@ -14,6 +14,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from darts_tse.commands import invocation
 from darts_tse.space.genotype import NUM_ARCHITECTURES, Genotype
 
 from .base import (
@@ -32,7 +33,9 @@ ACCURACY_COLUMNS: tuple[str, ...] = tuple(f"{COLUMN_PREFIX[d]}_{split}" for d in
 SEED_COLUMNS: tuple[str, ...] = tuple(f"{COLUMN_PREFIX[d]}_valid_seeds" for d in DATASETS)
 REQUIRED_COLUMNS: tuple[str, ...] = ("index", "arch") + ACCURACY_COLUMNS
 TABLE_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + SEED_COLUMNS
-EXPORT_HINT = "make one with: python scripts/export_nb201_table.py SOURCE -o table.csv"
+def export_hint() -> str:
+    """How to make a table (naming the command the way the user runs this one)."""
+    return f"make one with: {invocation('export-nb201-table')} SOURCE -o table.csv"
 logger = logging.getLogger(__name__)
 
 
@@ -46,7 +49,7 @@ class TableBenchmark(NB201Benchmark):
         self._present, self._arrays = _read_table(self.path)
         rows = int(self._present.sum())
         if rows == 0:
-            raise BenchmarkError(f"table {path} has a header but no architecture (a failed export?); {EXPORT_HINT}")
+            raise BenchmarkError(f"table {path} has a header but no architecture (a failed export?); {export_hint()}")
         if rows < NUM_ARCHITECTURES:
             logger.warning("table %s holds %d of the %d NB201 architectures (%d missing): epochs whose genotype it "
                            "lacks get nb201: null", self.path, rows, NUM_ARCHITECTURES, NUM_ARCHITECTURES - rows)
@@ -61,7 +64,7 @@ class TableBenchmark(NB201Benchmark):
         if not self._present[index]:
             raise ArchitectureNotInBenchmark(
                 f"table {self.path} has no row for NB201 index {index} ({genotype.to_str()}); "
-                f"use a complete table ({EXPORT_HINT} from the full official .pth or NATS directory)"
+                f"use a complete table ({export_hint()} from the full official .pth or NATS directory)"
             )
         accuracies = {
             d: SplitAccuracy(
@@ -83,13 +86,13 @@ def _read_table(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise BenchmarkError(f"cannot read table {path}: {error}") from error
     if header is None:
-        raise BenchmarkError(f"table {path} is empty; expected the columns {', '.join(TABLE_COLUMNS)} ({EXPORT_HINT})")
+        raise BenchmarkError(f"table {path} is empty; expected the columns {', '.join(TABLE_COLUMNS)} ({export_hint()})")
     header = [name.strip() for name in header]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
         raise BenchmarkError(
             f"table {path} lacks the column(s) {', '.join(missing)}; expected the columns of nb201_accuracy.csv: "
-            f"{', '.join(TABLE_COLUMNS)} ({EXPORT_HINT})"
+            f"{', '.join(TABLE_COLUMNS)} ({export_hint()})"
         )
     position = {name: header.index(name) for name in REQUIRED_COLUMNS}
     rows = [row for row in rows if row]

@@ -24,11 +24,11 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from ..config import METHODS, SAMPLERS, OneShotConfig, RunConfig, SearchConfig
+from ..config import BENCH_METHOD_CASES, OneShotConfig, RunConfig, SearchConfig
 from ..search import build_components, configure_kernels, resolve_device, run_environment, train_and_evaluate
 
 ONESHOT_PREFIX = "oneshot-"
-METHOD_CASES = (*METHODS, *(ONESHOT_PREFIX + sampler for sampler in SAMPLERS))
+METHOD_CASES = BENCH_METHOD_CASES
 
 
 @dataclass

@@ -36,13 +36,14 @@ import torch
 import torch.nn.functional as F
 
 from ..architects import TSEArchitect, ValidationArchitect, build_arch_optimizer
+from ..config import BENCH_STEP_CASES
 from ..mixing import SoftmaxMixing
 from ..samplers import random_path
 from ..search import AUTOCAST_DTYPES, check_compile_supported, run_environment
 from ..space import NB201SearchNetwork
 from ..training import WeightTrainer
 
-CASES = ("weights_only", "darts", "darts_tse_joint", "darts_tse_rollout", "oneshot_random", "xautodl_weights_only")
+CASES = BENCH_STEP_CASES
 LABELS = {
     "weights_only": "weights only (ours)",
     "darts": "DARTS 1st order",

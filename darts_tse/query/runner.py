@@ -197,9 +197,9 @@ def _search(config: QueryConfig, setup: SearchSetup, strategy: QueryStrategy, se
         atomic_write_text(out / CONFIG_FILE, json.dumps(run_config(config, setup, seed, number), indent=2) + "\n")
         log = QueryLog(setup.optimum["test"])
         clock, stopped = 0.0, None
-        total = config.wallclock if config.wallclock is not None else config.max_queries
-        bar = tqdm(total=total, desc=f"run {number}/{config.runs} (seed {seed})", disable=not progress,
-                   unit="s" if config.wallclock is not None else "query")
+        total = math.ceil(config.wallclock) if config.wallclock is not None else config.max_queries  # whole units
+        bar = tqdm(total=total, desc=f"run {number}/{config.runs} (seed {seed})", disable=None if progress else True,
+                   unit=" sim-s" if config.wallclock is not None else "query")
         try:
             with open(out / QUERY_FILE, "w", encoding="utf-8") as handle, bar:
                 while stopped is None:
@@ -212,7 +212,7 @@ def _search(config: QueryConfig, setup: SearchSetup, strategy: QueryStrategy, se
                                     float(evaluation.valid[row]), strategy.proposal_info())
                     handle.write(json.dumps(entry) + "\n")
                     handle.flush()
-                    bar.update(min(cost, total - bar.n) if config.wallclock is not None else 1)
+                    bar.update(min(int(clock), total) - bar.n if config.wallclock is not None else 1)
                     if config.max_queries is not None and log.queries >= config.max_queries:
                         stopped = "max_queries"
                     elif config.wallclock is not None and clock >= config.wallclock:

@@ -94,7 +94,7 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
             echo(f"{run_dir}: {len(traces)} of {len(genotypes)} subnetworks already trained (in {cache}); "
                  f"{len(todo)} to go")
         with open(cache / "traces.jsonl", "a", encoding="utf-8") as handle:
-            for genotype in tqdm(todo, desc=f"subnets of {run_dir.name}", unit="subnet", disable=not progress,
+            for genotype in tqdm(todo, desc=f"subnets of {run_dir.name}", unit="subnet", disable=None if progress else True,
                                  dynamic_ncols=True):
                 trace = finetuner.run(genotype)
                 row = {"genotype": genotype.to_str(), "train_losses": trace.train_losses,

@@ -46,6 +46,7 @@ from .checkpoint import (
 )
 from .components import SearchComponents, build_components, configure_kernels, resolve_device
 from .environment import exactness_differences, run_environment
+from .schedule import check_new_length, replan_schedule, window_note
 from .tasks import SearchTask
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def train_epoch(task: SearchTask, batches: Iterable, *, epoch: int, total: int, 
     """Run the task over one epoch; returns the mean train loss/accuracy, the step count and the task's counters."""
     loss_sum = correct = None
     count = steps = 0
-    bar = tqdm(total=total, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total, desc=f"epoch {epoch}", leave=False, disable=None if progress else True, dynamic_ncols=True)
     try:
         for stats in task.train_epoch(batches, epoch=epoch):
             steps += 1
@@ -346,20 +347,26 @@ def _train(out: Path, config: RunConfig, parts: SearchComponents, benchmark: NB2
     tse_ema = TSEEMATracker()
     history: list[dict] = []
     segments: list[dict] = []
-    start_epoch = 0
+    start_epoch, replanned = 0, None
     run_id = new_wandb_id(out.name)  # the W&B run id, kept in the checkpoint so that a resume continues that run
     if state is not None:
         restore(parts, state, tse_ema)
         history, start_epoch, run_id = state["history"], state["epoch"] + 1, state["run_id"]
         segments = list(state.get("segments") or [])
         _warn_on_other_kernels(segments, environment)
+        replanned = replan_schedule(parts, config, state["config"]["epochs"], start_epoch)  # --resume --epochs N
         if start_epoch >= config.epochs:  # the sinks below still rewrite the files from the history
-            echo(f"{out} already finished all {config.epochs} epochs (0..{config.epochs - 1}); nothing to resume")
+            echo(f"{out} already finished all {config.epochs} epochs (0..{config.epochs - 1}); nothing to resume "
+                 f"(to train more, add --epochs N with N > {config.epochs})")
         else:
             echo(f"resuming {out}: epochs 0..{start_epoch - 1} are finished; continuing with epoch {start_epoch} "
                  f"of 0..{config.epochs - 1}")
     if start_epoch < config.epochs:
-        segments.append({"first_epoch": start_epoch, "environment": environment})
+        segments.append({"first_epoch": start_epoch, "environment": environment, **(replanned or {})})
+        note = window_note(config, min(math.ceil(len(parts.data.train) / config.batch_size),
+                                       config.steps_per_epoch or math.inf))
+        if note:
+            echo(note)
     sinks: list[Sink] = [LocalFiles(out), WandbSink(out, mode=config.wandb, project=config.wandb_project,
                                                     group=config.wandb_group or config.method_label, tags=config.wandb_tags,
                                                     run_id=run_id, name=out.name)]
@@ -435,7 +442,8 @@ def _check_same_settings(config: RunConfig, state: dict) -> None:
     if type(saved_config) is not type(config):
         raise ConfigError(f"--resume refused: the checkpoint is of a {saved_config.kind} run, not a {config.kind} run; "
                           f"resume it with the command that started it")
-    differences = config.search_differences(saved_config)
+    differences = [d for d in config.search_differences(saved_config) if not d.startswith("epochs:")]  # a re-plan
+    check_new_length(config, saved_config, state["epoch"] + 1)
     if differences:
         raise ConfigError(f"--resume refused: these settings differ from the checkpoint's (checkpoint -> now): "
                           f"{'; '.join(map(_as_flag, differences))}; rerun with the original values, or start a "

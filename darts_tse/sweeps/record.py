@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from ..commands import invocation
 from ..files import RunLockedError, atomic_write_text, run_lock
 from .grid import SweepError
 
@@ -39,7 +40,7 @@ class Job:
     def command(self) -> str:
         """The job's search as a command line (run from the repository root; with ``--resume`` once it has a
         checkpoint)."""
-        return shlex.join(["python", "train_search.py", *self.argv])
+        return shlex.join([*shlex.split(invocation("search")), *self.argv])
 
     @property
     def latest(self) -> dict | None:
@@ -183,7 +184,7 @@ def sweep_lock(folder: Path) -> Iterator[None]:
             stack.enter_context(run_lock(folder))
         except RunLockedError:
             raise SweepError(f"another sweep command is submitting to {folder} (or running its local jobs); wait for "
-                             f"it to end, or see: python scripts/sweep.py --status {folder}") from None
+                             f"it to end, or see: {invocation('sweep')} --status {folder}") from None
         yield
 
 

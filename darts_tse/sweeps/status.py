@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from ..commands import invocation
 from ..files import lock_held
 from ..tracking import sync_runs_command
 from .executors import QUEUED, RUNNING, UNKNOWN, activity, last_log_line, outcome
@@ -79,5 +80,5 @@ def format_status(sweep: Sweep, statuses: list[JobStatus]) -> str:
     else:
         lines += [f"W&B: {sync[1]} offline segments; upload every job's runs with:", f"    {sync[0]}"]
     lines += ["Results, mean ± std over search seeds:",
-              f"    python scripts/compare_runs.py {shlex.quote(str(sweep.folder))}/*/"]
+              f"    {invocation('compare-runs')} {shlex.quote(str(sweep.folder))}/*/"]
     return "\n".join(lines)
