@@ -664,3 +664,17 @@ def test_a_system_error_names_the_file_and_what_to_check_not_errno_text(tmp_path
     [line] = err_lines(capsys)
     assert line == (f"error: cannot use {tmp_path / 'missing' / 'x.txt'}: No such file or directory (ENOENT); check "
                     f"that path and its permissions")
+
+
+@pytest.mark.parametrize("meta", [[1, 2], {"meta_archs": 3}, "text"])
+def test_a_nats_meta_file_of_the_wrong_kind_is_one_line(tmp_path, meta):
+    import bz2
+
+    pytest.importorskip("nats_bench")
+    from darts_tse.nb201 import BenchmarkError, load_benchmark
+
+    folder = tmp_path / "NATS-tss-v1_0-3ffb9-simple"
+    folder.mkdir()
+    (folder / "meta.pickle.pbz2").write_bytes(bz2.compress(pickle.dumps(meta)))
+    with pytest.raises(BenchmarkError, match="cannot read .*fix: re-extract or re-download"):
+        load_benchmark(folder)
