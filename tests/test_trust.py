@@ -248,7 +248,8 @@ def test_a_trace_cache_of_another_supernet_is_refused_by_rank_subnets(oneshot_ru
 def result(run: str, kind: str, method: str, seed: int, space=None) -> dict:
     rows = [{"truth": float(i), "estimates": {"1": {name: float(i) for name in ESTIMATORS}}} for i in range(4)]
     return {"run": run, "kind": kind, "method": method, "space": space, "seed": seed, "budgets": [1],
-            "truth": {"nb201": "cifar10 test"}, "table": rank_table(rows, [1]), "subnets": rows}
+            "dataset": "synthetic", "scale": {},
+            "truth": {"nb201": "cifar10 test", "meaning": "m"}, "table": rank_table(rows, [1]), "subnets": rows}
 
 
 def test_ranking_averages_only_over_seeds_of_one_setting_and_refuses_mixed_kinds():
@@ -261,6 +262,11 @@ def test_ranking_averages_only_over_seeds_of_one_setting_and_refuses_mixed_kinds
     assert document["groups"][0]["mean_over_runs"]["TSE"]["1"]["spearman"]["n"] == 2
     spaces = combine([result("a", "oneshot", "random", 0, "nb201"), result("b", "oneshot", "random", 1, "darts")])
     assert len(spaces["groups"]) == 2
+    from darts_tse.ranking import format_report
+
+    report = format_report(document)  # one table per setting, each over its own runs
+    assert report.startswith("setting random:\n") and "\n\nsetting fair:\n" in report
+    assert "mean ± sample std over the 2 runs" in report.split("setting fair:")[0]
 
 
 # ---- one line: Ctrl-C, bad counts, advice -------------------------------------------------------------------------
