@@ -113,6 +113,17 @@ def test_a_resumed_run_never_unpickles_a_path_only_its_checkpoint_names(search_r
     assert not marker.exists()
 
 
+def test_a_resumed_one_shot_run_never_unpickles_a_path_only_its_checkpoint_names(oneshot_run, tmp_path, capsys):
+    from darts_tse.cli import train_oneshot
+
+    marker = tmp_path / "marker"
+    run = hand_over(oneshot_run, tmp_path / "handed", benchmark=str(tmp_path / "handed" / "nb201.pth"))
+    plant(run / "nb201.pth", marker)
+    assert train_oneshot.main(["--resume", "--out", str(run)]) == 2
+    [line] = err_lines(capsys)
+    assert "name it yourself: --benchmark" in line and not marker.exists()
+
+
 def test_rank_subnets_never_unpickles_the_benchmark_a_run_names(oneshot_run, tmp_path, capsys):
     marker = tmp_path / "marker"
     run = hand_over(oneshot_run, tmp_path / "handed", benchmark=str(tmp_path / "handed" / "nb201.pth"))
@@ -163,8 +174,12 @@ def test_recorded_setup_lines_and_job_flags_need_the_users_confirmation(tmp_path
     assert sweep_cli.main(["--resubmit-failed", str(folder)]) == 2
     [line] = err_lines(capsys)
     assert f"setup: touch {marker}" in line and "--trust-run-files" in line
+    grid = ["--grid", "seed=0", "--out", str(folder), "--dataset", "synthetic", "--epochs", "1"]
+    assert sweep_cli.main(grid) == 2  # a re-run of the sweep command: the recorded setup line is not given again
+    assert f"setup: touch {marker}" in err_lines(capsys)[0]
     other = tmp_path / "sw2"
-    ended_local_sweep(other)
+    sweep = ended_local_sweep(other)
+    plant(submitit.LocalJob(sweep.submitit_folder, "4242").paths.result_pickle, marker)  # read on the way: no
     assert sweep_cli.main(["--resubmit-failed", str(other)]) == 2
     [line] = err_lines(capsys)
     assert "job commands" in line and "train_search.py --dataset synthetic" in line
