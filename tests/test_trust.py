@@ -113,6 +113,17 @@ def test_a_resumed_run_never_unpickles_a_path_only_its_checkpoint_names(search_r
     assert not marker.exists()
 
 
+def test_a_resumed_one_shot_run_never_unpickles_a_path_only_its_checkpoint_names(oneshot_run, tmp_path, capsys):
+    from darts_tse.cli import train_oneshot
+
+    marker = tmp_path / "marker"
+    run = hand_over(oneshot_run, tmp_path / "handed", benchmark=str(tmp_path / "handed" / "nb201.pth"))
+    plant(run / "nb201.pth", marker)
+    assert train_oneshot.main(["--resume", "--out", str(run)]) == 2
+    [line] = err_lines(capsys)
+    assert "name it yourself: --benchmark" in line and not marker.exists()
+
+
 def test_rank_subnets_never_unpickles_the_benchmark_a_run_names(oneshot_run, tmp_path, capsys):
     marker = tmp_path / "marker"
     run = hand_over(oneshot_run, tmp_path / "handed", benchmark=str(tmp_path / "handed" / "nb201.pth"))
@@ -163,8 +174,12 @@ def test_recorded_setup_lines_and_job_flags_need_the_users_confirmation(tmp_path
     assert sweep_cli.main(["--resubmit-failed", str(folder)]) == 2
     [line] = err_lines(capsys)
     assert f"setup: touch {marker}" in line and "--trust-run-files" in line
+    grid = ["--grid", "seed=0", "--out", str(folder), "--dataset", "synthetic", "--epochs", "1"]
+    assert sweep_cli.main(grid) == 2  # a re-run of the sweep command: the recorded setup line is not given again
+    assert f"setup: touch {marker}" in err_lines(capsys)[0]
     other = tmp_path / "sw2"
-    ended_local_sweep(other)
+    sweep = ended_local_sweep(other)
+    plant(submitit.LocalJob(sweep.submitit_folder, "4242").paths.result_pickle, marker)  # read on the way: no
     assert sweep_cli.main(["--resubmit-failed", str(other)]) == 2
     [line] = err_lines(capsys)
     assert "job commands" in line and "train_search.py --dataset synthetic" in line
@@ -248,7 +263,8 @@ def test_a_trace_cache_of_another_supernet_is_refused_by_rank_subnets(oneshot_ru
 def result(run: str, kind: str, method: str, seed: int, space=None) -> dict:
     rows = [{"truth": float(i), "estimates": {"1": {name: float(i) for name in ESTIMATORS}}} for i in range(4)]
     return {"run": run, "kind": kind, "method": method, "space": space, "seed": seed, "budgets": [1],
-            "truth": {"nb201": "cifar10 test"}, "table": rank_table(rows, [1]), "subnets": rows}
+            "dataset": "synthetic", "scale": {},
+            "truth": {"nb201": "cifar10 test", "meaning": "m"}, "table": rank_table(rows, [1]), "subnets": rows}
 
 
 def test_ranking_averages_only_over_seeds_of_one_setting_and_refuses_mixed_kinds():
@@ -261,6 +277,11 @@ def test_ranking_averages_only_over_seeds_of_one_setting_and_refuses_mixed_kinds
     assert document["groups"][0]["mean_over_runs"]["TSE"]["1"]["spearman"]["n"] == 2
     spaces = combine([result("a", "oneshot", "random", 0, "nb201"), result("b", "oneshot", "random", 1, "darts")])
     assert len(spaces["groups"]) == 2
+    from darts_tse.ranking import format_report
+
+    report = format_report(document)  # one table per setting, each over its own runs
+    assert report.startswith("setting random:\n") and "\n\nsetting fair:\n" in report
+    assert "mean ± sample std over the 2 runs" in report.split("setting fair:")[0]
 
 
 # ---- one line: Ctrl-C, bad counts, advice -------------------------------------------------------------------------
@@ -268,7 +289,7 @@ def test_ctrl_c_of_a_command_is_one_line_with_exit_130_saying_what_is_kept(capsy
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(rank_subnets, "rank_run", interrupted)
+    monkeypatch.setattr("darts_tse.ranking.rank_run", interrupted)  # rank_subnets imports it after parsing
     assert rank_subnets.main([str(oneshot_run), "--B", "1"]) == 130
     [line] = err_lines(capsys)
     assert line.startswith("interrupted: every subnetwork trained so far is kept")
@@ -664,3 +685,17 @@ def test_a_system_error_names_the_file_and_what_to_check_not_errno_text(tmp_path
     [line] = err_lines(capsys)
     assert line == (f"error: cannot use {tmp_path / 'missing' / 'x.txt'}: No such file or directory (ENOENT); check "
                     f"that path and its permissions")
+
+
+@pytest.mark.parametrize("meta", [[1, 2], {"meta_archs": 3}, "text"])
+def test_a_nats_meta_file_of_the_wrong_kind_is_one_line(tmp_path, meta):
+    import bz2
+
+    pytest.importorskip("nats_bench")
+    from darts_tse.nb201 import BenchmarkError, load_benchmark
+
+    folder = tmp_path / "NATS-tss-v1_0-3ffb9-simple"
+    folder.mkdir()
+    (folder / "meta.pickle.pbz2").write_bytes(bz2.compress(pickle.dumps(meta)))
+    with pytest.raises(BenchmarkError, match="cannot read .*fix: re-extract or re-download"):
+        load_benchmark(folder)
