@@ -52,7 +52,7 @@ class Size:
     steps: int  # minibatches per epoch (and search-valid batches per evaluation)
 
 
-SIZES = {"paper": Size(16, 5, 64, 32, 50), "tiny": Size(4, 1, 8, 16, 2)}
+CHECK_SIZES = {"paper": Size(16, 5, 64, 32, 50), "tiny": Size(4, 1, 8, 16, 2)}
 
 # one short search per method and variant: (kind, settings)
 VARIANTS: dict[str, tuple[str, dict]] = {
@@ -72,7 +72,7 @@ FAST_PATHS = {"data_on_device": {"data_on_device": True}, "cudnn_benchmark": {"c
 
 
 @dataclass
-class Setup:
+class CheckSetup:
     """Where a stage runs and on what: the device, the size, the work folder, the data (an .npz such as the CIFAR-10
     subset, else synthetic images), the NB201 table (else valid-only look-ups) and CPU threads."""
 
@@ -89,7 +89,7 @@ class Setup:
 
     def run_settings(self, **overrides) -> dict:
         """The settings every run of the check shares, with `overrides` on top."""
-        size = SIZES[self.size]
+        size = CHECK_SIZES[self.size]
         values = dict(C=size.C, N=size.N, batch_size=size.batch_size, epochs=1, steps_per_epoch=size.steps,
                       device=self.device, threads=self.threads, benchmark=self.table, wandb="disabled",
                       progress=False, seed=0)
@@ -104,7 +104,7 @@ class Setup:
 class Stage:
     """The results of one stage, written to ``<name>.json`` after every item."""
 
-    def __init__(self, name: str, setup: Setup):
+    def __init__(self, name: str, setup: CheckSetup):
         self.name, self.setup = name, setup
         self.results: dict = {"stage": name, "device": setup.device, "size": setup.size, "torch": torch.__version__,
                               "items": {}}
@@ -142,7 +142,7 @@ class Stage:
 
 
 # ---- (b) one short search per method and variant -----------------------------------------------------------------
-def searches(setup: Setup) -> list[str]:
+def searches(setup: CheckSetup) -> list[str]:
     """Every variant of :data:`VARIANTS`, one epoch at the setup's size, as a real run directory."""
     stage = Stage("searches", setup)
     for name, (kind, settings) in VARIANTS.items():
@@ -158,7 +158,7 @@ def searches(setup: Setup) -> list[str]:
 
 
 # ---- (c) the correctness audit ------------------------------------------------------------------------------------
-def audit(setup: Setup) -> list[str]:
+def audit(setup: CheckSetup) -> list[str]:
     """The checks of the module docstring, cheapest and most telling first."""
     stage = Stage("audit", setup)
     device = torch.device(setup.device)
@@ -200,7 +200,7 @@ def _describe_compile(result: dict) -> str:
             f" stem {result['stem_grad_gap']:.1e} (tolerance {result['tolerance']:.0e})")
 
 
-def _host_syncs(setup: Setup, name: str, steps: int = 6) -> dict:
+def _host_syncs(setup: CheckSetup, name: str, steps: int = 6) -> dict:
     """Host synchronisations in `steps` − 1 steps of the variant's task after a warm-up step, the batches on the device."""
     kind, settings = VARIANTS[name]
     values = setup.run_settings(data_on_device=True, **settings)
@@ -222,10 +222,10 @@ def _host_syncs(setup: Setup, name: str, steps: int = 6) -> dict:
     return {"steps": done, "syncs": len(syncs), "first": syncs[:3], "ok": not syncs}
 
 
-def _bf16_dtypes(setup: Setup) -> dict:
+def _bf16_dtypes(setup: CheckSetup) -> dict:
     """One bf16 training step: the convolutions compute in bf16, the logits, loss and every gradient are float32."""
     device = torch.device(setup.device)
-    size = SIZES[setup.size]
+    size = CHECK_SIZES[setup.size]
     torch.manual_seed(0)
     model = NB201SearchNetwork(size.C, size.N, 10, mixing=SoftmaxMixing(), channels_last=True,
                                autocast_dtype=torch.bfloat16).to(device)
@@ -252,11 +252,11 @@ def _final_alpha(out: Path) -> torch.Tensor:
     return torch.tensor(json.loads((out / "genotype.json").read_text())["alpha"])
 
 
-def _two_epoch_settings(setup: Setup, out: Path, **overrides) -> dict:
+def _two_epoch_settings(setup: CheckSetup, out: Path, **overrides) -> dict:
     return setup.run_settings(method="darts-tse", K=2, epochs=2, out=str(out), **overrides)
 
 
-def _resume(setup: Setup, name: str, resume_device: str, *, exact: bool = True) -> dict:
+def _resume(setup: CheckSetup, name: str, resume_device: str, *, exact: bool = True) -> dict:
     """A 2-epoch DARTS-TSE run uninterrupted, and one interrupted after epoch 0 and resumed on `resume_device`: equal
     rows and α bit for bit where `exact`."""
     folder = setup.work / "audit" / name
@@ -279,7 +279,7 @@ def _resume(setup: Setup, name: str, resume_device: str, *, exact: bool = True) 
     return {"equal": equal, "alpha_gap": gap, "epochs": len(resumed), "ok": equal if exact else len(resumed) == 2}
 
 
-def _deterministic_rerun(setup: Setup) -> dict:
+def _deterministic_rerun(setup: CheckSetup) -> dict:
     """Two 2-epoch DARTS-TSE runs with --deterministic from the same seed: equal bit for bit."""
     folder = setup.work / "audit" / "deterministic"
     rows = [run_search(SearchConfig(**_two_epoch_settings(setup, folder / name, deterministic=True)),
@@ -291,8 +291,8 @@ def _deterministic_rerun(setup: Setup) -> dict:
 
 
 # ---- (d), (e) timings ---------------------------------------------------------------------------------------------
-def _bench(setup: Setup, methods: tuple[str, ...], **fast) -> dict:
-    size = SIZES[setup.size]
+def _bench(setup: CheckSetup, methods: tuple[str, ...], **fast) -> dict:
+    size = CHECK_SIZES[setup.size]
     bench = SearchBenchConfig(methods=methods, C=size.C, N=size.N, batch_size=size.batch_size,
                               image_size=size.image_size, train_images=size.steps * size.batch_size,
                               steps_per_epoch=size.steps, epochs=1, warmup_epochs=0 if setup.size == "tiny" else 1,
@@ -301,7 +301,7 @@ def _bench(setup: Setup, methods: tuple[str, ...], **fast) -> dict:
     return run_search_benchmark(bench)
 
 
-def eager(setup: Setup) -> list[str]:
+def eager(setup: CheckSetup) -> list[str]:
     """Eager fp32 ms per minibatch, evaluation seconds and peak memory of every method."""
     stage = Stage("eager", setup)
     for method in METHODS:
@@ -319,7 +319,7 @@ def _describe_bench(result: dict) -> str:
             f"({row['eval_batches']} batches), peak {peak}")
 
 
-def fast(setup: Setup) -> list[str]:
+def fast(setup: CheckSetup) -> list[str]:
     """DARTS-TSE with each fast path alone and all together (eager fp32 first, as the baseline in this process)."""
     stage = Stage("fast", setup)
     for name, settings in {"eager_fp32": {}, **FAST_PATHS}.items():
@@ -330,7 +330,7 @@ def fast(setup: Setup) -> list[str]:
     return stage.lines
 
 
-def compiled(setup: Setup, mode: str = "default") -> list[str]:
+def compiled(setup: CheckSetup, mode: str = "default") -> list[str]:
     """DARTS-TSE with --compile `mode`: timings, and TorchDynamo's counters after it."""
     stage = Stage("compile", setup)
 
@@ -352,7 +352,7 @@ def compiled(setup: Setup, mode: str = "default") -> list[str]:
 
 
 # ---- (f) the paper-size searches ----------------------------------------------------------------------------------
-def paper(setup: Setup) -> list[str]:
+def paper(setup: CheckSetup) -> list[str]:
     """What the time-boxed searches in ``<work>/paper/<method>`` finished: epochs, the last genotype and its NB201
     numbers (from their metrics.jsonl)."""
     stage = Stage("paper", setup)
@@ -375,11 +375,11 @@ def paper(setup: Setup) -> list[str]:
     return stage.lines
 
 
-STAGES: dict[str, Callable[[Setup], list[str]]] = {"searches": searches, "audit": audit, "eager": eager,
+CHECK_STAGES: dict[str, Callable[[CheckSetup], list[str]]] = {"searches": searches, "audit": audit, "eager": eager,
                                                    "fast": fast, "compile": compiled, "paper": paper}
 
 
-def run_stage(name: str, setup: Setup) -> list[str]:
-    """Run stage `name` (one of :data:`STAGES`); its summary lines, headed by its name."""
+def run_check_stage(name: str, setup: CheckSetup) -> list[str]:
+    """Run stage `name` (one of :data:`CHECK_STAGES`); its summary lines, headed by its name."""
     setup.work.mkdir(parents=True, exist_ok=True)
-    return [f"{name}: {json.dumps(asdict(setup), default=str)}", *STAGES[name](setup)]
+    return [f"{name}: {json.dumps(asdict(setup), default=str)}", *CHECK_STAGES[name](setup)]
