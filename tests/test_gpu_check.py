@@ -1,6 +1,6 @@
 """scripts/gpu_check.sh, the one-call device check, dry-run on the CPU at tiny size (DEVICE=cpu SIZE=tiny): every
 stage runs or says why not, the summary and the packed results land in OUT, and nothing on the path imports W&B,
-submitit or optuna (the GPU image lacks them: here they are made unimportable)."""
+submitit, optuna, nas-bench-201 or nats_bench (the GPU image lacks them: here they are made unimportable)."""
 import json
 import os
 import subprocess
@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-BLOCKED = ("wandb", "submitit", "optuna")
+BLOCKED = ("wandb", "submitit", "optuna", "nas_201_api", "nats_bench")
 
 
 @pytest.mark.slow
