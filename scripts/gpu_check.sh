@@ -113,7 +113,7 @@ else
 fi
 
 # (f) paper-size DARTS and DARTS-TSE side by side until the budget ends (interrupted: each keeps its finished epochs)
-paper_limit=$(( $(left) - 15 ))
+paper_limit=$(( $(left) - 40 ))  # leaves the searches 10 s to stop after SIGINT, and the summary of them its time
 if (( paper_limit >= MIN_PAPER_S )); then
     if [[ $size == tiny ]]; then
         paper_flags=(--C 4 --N 1 --batch-size 16 --epochs 2 --steps-per-epoch 3 --image-size 16)
@@ -126,7 +126,7 @@ if (( paper_limit >= MIN_PAPER_S )); then
     echo "== paper: ${paper_limit} s, --threads $threads each: ${paper_flags[*]}" > "$work/paper.log"
     mkdir -p "$work/paper"
     for method in darts darts-tse; do
-        timeout -s INT -k 15 "$paper_limit" $py train_search.py --method "$method" --device "$device" \
+        timeout -s INT -k 10 "$paper_limit" $py train_search.py --method "$method" --device "$device" \
             --threads "$threads" --wandb disabled --no-progress --out "$work/paper/$method" "${paper_flags[@]}" \
             > "$work/paper-$method.log" 2>&1 &
     done
