@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from darts_tse.config import NOT_SEARCH_RELEVANT, ConfigError, SearchConfig
 from darts_tse.data import BatchStream, ImageSplit, load_search_data
 from darts_tse.mixing import SoftmaxMixing, build_mixing
-from darts_tse.perf.compile_check import check_compiled_gradients
+from darts_tse.perf import check_compiled_gradients
 from darts_tse.search import build_components, configure_kernels, run_search
 from darts_tse.space import COMPILE_CHECKED_TORCH, NB201SearchNetwork, compile_checked
 

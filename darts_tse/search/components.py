@@ -17,6 +17,8 @@ from ..space import COMPILE_CHECKED_TORCH, NB201SearchNetwork, compile_checked
 from ..training import WeightTrainer
 from .tasks import DifferentiableTask, OneShotTask, SearchTask, draw_probes, nb201_dataset_for
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class SearchComponents:
@@ -54,7 +56,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-log = logging.getLogger(__name__)
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16}
 
 
