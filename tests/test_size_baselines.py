@@ -21,7 +21,7 @@ def test_network_size_is_what_nats_bench_publishes_for_its_fixture_cells(nats_fa
         with bz2.open(path) as handle:  # the NATS-Bench project's own test fixture (a file the test names)
             record = pickle.load(handle)["200"]
         genotype = Genotype.parse(record["arch_str"])
-        for (name, seed), result in record["all_results"].items():
+        for (name, _seed), result in record["all_results"].items():
             if name not in NATS_DATASETS:
                 continue
             size, classes = DATASET_SHAPES[NATS_DATASETS[name]]
