@@ -2,6 +2,7 @@
 over all 15,625 cells, and the partial / within-group Spearman ρ (estimators/ranking.py)."""
 import bz2
 import csv
+import json
 import pickle
 
 import numpy as np
@@ -77,3 +78,19 @@ def test_grouped_spearman_is_the_size_weighted_mean_within_groups():
     groups = ["a"] * 4 + ["b"] * 3 + ["c"] * 2  # c is below min_size 3
     assert grouped_spearman(x, y, groups) == pytest.approx((4 * 1.0 + 3 * -1.0) / 7)
     assert np.isnan(grouped_spearman(x, y, list(range(9))))
+
+
+def test_rank_estimators_puts_the_size_baselines_beside_the_estimators(nats_fake_dir, tmp_path, capsys):
+    from darts_tse.cli import rank_estimators
+
+    out = tmp_path / "rank.json"
+    assert rank_estimators.main(["--nats-dir", str(nats_fake_dir), "--max-epochs", "20", "--json", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "baselines, no training (Spearman ρ with the same truth): ConvW" in report and "ρ|size" in report
+    document = json.loads(out.read_text())
+    ids = document["architectures"]
+    cells = [Genotype.from_index(int(i)) for i in ids]
+    assert set(document["baselines"]) == {"ConvW", "Params", "FLOPs"}
+    assert set(document["beyond_size"]["TSE"]) == {"partial", "grouped"}
+    # the three fixture cells' conv weights: 2 (two 1×1), 27 (three 3×3), 1 (one 1×1)
+    assert sorted(conv_weights(c) for c in cells) == [1, 2, 27]

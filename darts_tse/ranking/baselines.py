@@ -20,20 +20,13 @@ import torch
 from ..data import stable_seed
 from ..networks import NB201Network
 from ..space import Genotype
-from ..space.size import DATASET_SHAPES, conv_count, conv_weights, network_size
+from ..space.size import SIZE_BASELINES, size_baselines
 from ..zero_cost import jacob_cov, snip, synflow
 
-SIZE_BASELINES = ("ConvW", "Params", "FLOPs")
+__all__ = ["BASELINES", "SIZE_BASELINES", "ZERO_COST", "ZeroCostSettings", "size_baselines", "zero_cost_scores"]
+
 ZERO_COST = ("SNIP", "SynFlow", "JacCov")
 BASELINES = SIZE_BASELINES + ZERO_COST
-
-
-def size_baselines(genotype: Genotype, truth_dataset: str) -> dict[str, float]:
-    """ConvW, Params and FLOPs of the effective cell (its stand-alone network at C = 16, N = 5 on `truth_dataset`),
-    and its conv count (``convs``, for grouping)."""
-    image_size, classes = DATASET_SHAPES[truth_dataset]
-    size = network_size(genotype, num_classes=classes, image_size=image_size)
-    return {"ConvW": conv_weights(genotype), "Params": size.params, "FLOPs": size.flops, "convs": conv_count(genotype)}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from .genotype import EDGES, NUM_NODES, Genotype
 
 CONV_KERNELS = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
+SIZE_BASELINES = ("ConvW", "Params", "FLOPs")  # the names the rank tables print
 DATASET_SHAPES = {"cifar10": (32, 10), "cifar100": (32, 100), "imagenet16-120": (16, 120)}  # (image size, classes)
 
 
@@ -75,3 +76,12 @@ def network_size(genotype: Genotype, C: int = 16, N: int = 5, num_classes: int =
     params += 2 * channels + channels * num_classes + num_classes  # last BN, classifier
     flops += channels * num_classes + num_classes
     return NetworkSize(params, flops)
+
+
+def size_baselines(genotype: Genotype, truth_dataset: str) -> dict[str, int]:
+    """The rank tables' size baselines of a cell: ConvW, and Params and FLOPs of its effective cell's stand-alone
+    network at NB201's C = 16, N = 5 for `truth_dataset` (an NB201 dataset name); and its conv count (``convs``, by
+    which the within-group ρ groups cells)."""
+    image_size, classes = DATASET_SHAPES[truth_dataset]
+    size = network_size(genotype, num_classes=classes, image_size=image_size)
+    return {"ConvW": conv_weights(genotype), "Params": size.params, "FLOPs": size.flops, "convs": conv_count(genotype)}
