@@ -22,6 +22,7 @@ from .speed import (
                      tse,
                      tse_e,
                      tse_ema,
+                     tse_ema_code,
                      vacc_es,
 )
 from .study import (
@@ -51,6 +52,6 @@ __all__ = [
     "parse_indices", "plot_rank_study", "read_nats_epochs", "read_nats_final", "run_rank_study", "study_to_dict",
     "DEFAULT_BUDGET_FRACTION", "DEFAULT_E", "DEFAULT_GAMMA", "DEFAULT_OVERFIT_PATIENCE", "Estimator", "LearningCurve",
     "TSEEMATracker", "average_ranks", "grouped_spearman", "partial_spearman", "kendall_tau", "default_estimators", "effective_training_budget", "overfit_epoch_valid_loss",
-    "overfitting_epochs", "rank_correlations", "sovl", "spearman", "tl_mini", "to_score", "tse", "tse_e", "tse_ema",
+    "overfitting_epochs", "rank_correlations", "sovl", "spearman", "tl_mini", "to_score", "tse", "tse_e", "tse_ema", "tse_ema_code",
     "vacc_es",
 ]
