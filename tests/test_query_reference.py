@@ -32,7 +32,7 @@ def test_the_code_ema_is_the_recursion_and_ranks_as_gamma_0_1():
     assert (ours == np.argsort([tse_ema_code(c) for c in curves])).mean() > 0.9
 
 
-def test_the_extra_epoch_charges_t_plus_1_epochs_and_reads_val_acc_there(real_c10_store):
+def test_the_extra_epoch_charges_t_plus_1_epochs_and_reads_val_acc_there(real_c10_store):  # noqa: F811
     plain = prepare_search(QueryConfig(curves=str(real_c10_store), max_queries=1, fitness="val-acc", budget_epochs=10))
     extra = prepare_search(QueryConfig(curves=str(real_c10_store), max_queries=1, fitness="val-acc", budget_epochs=10,
                                        extra_epoch=True))
@@ -47,7 +47,7 @@ def test_the_extra_epoch_charges_t_plus_1_epochs_and_reads_val_acc_there(real_c1
     assert QueryConfig(curves="x", max_queries=1, extra_epoch=True).run_name(0).endswith("-T10-charge1-seed0")
 
 
-def test_the_seed_fallback_scores_a_cell_lacking_the_seed_on_the_mean(seed_gap_store):
+def test_the_seed_fallback_scores_a_cell_lacking_the_seed_on_the_mean(seed_gap_store):  # noqa: F811
     config = dict(curves=str(seed_gap_store), max_queries=1, fitness="tse-ema", curve_seed=999)
     dropped = prepare_search(QueryConfig(**config))
     kept = prepare_search(QueryConfig(**config, seed_fallback=True))
