@@ -5,8 +5,9 @@ from .baselines import BASELINES, ZeroCostSettings, size_baselines, zero_cost_sc
 from .estimates import DEFAULT_TSE_E_LAST, ESTIMATORS, estimates, mean_over_runs, rank_table
 from .report import format_report, plot_ranking, subnets_csv
 from .study import VAL_ACC, RankingSettings, combine, rank_run
+from .table2 import Table2Settings, run_table2, table2_markdown
 from .subnets import FinetuneSettings, SubnetFinetuner, SubnetTrace, sample_subnets
 
-__all__ = ["BASELINES", "DEFAULT_TSE_E_LAST", "VAL_ACC", "ZeroCostSettings", "size_baselines", "zero_cost_scores", "ESTIMATORS", "FinetuneSettings", "RankingSettings", "SubnetFinetuner", "SubnetTrace", "combine",
+__all__ = ["Table2Settings", "run_table2", "table2_markdown", "BASELINES", "DEFAULT_TSE_E_LAST", "VAL_ACC", "ZeroCostSettings", "size_baselines", "zero_cost_scores", "ESTIMATORS", "FinetuneSettings", "RankingSettings", "SubnetFinetuner", "SubnetTrace", "combine",
            "estimates", "format_report", "mean_over_runs", "plot_ranking", "rank_run", "rank_table", "sample_subnets",
            "subnets_csv"]

@@ -124,7 +124,7 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
                 "zero_cost": asdict(settings.zero_cost) if settings.zero_cost is not None else None}
     return {"run": str(run_dir), "kind": config.kind, "method": config.method_label, "seed": config.seed,
             "dataset": config.dataset, "scale": scale, "data": state.get("data"), "settings": described,
-            "protocol": protocol,
+            "protocol": protocol, "supernet_config": config.to_dict(),
             "cache": str(cache),
             "truth": {"nb201": nb201_label(dataset, split), "dataset": dataset, "split": split,
                       "meaning": "200-epoch NB201 accuracy (%), the benchmark's mean over its training seeds"},
