@@ -104,3 +104,17 @@ def test_reference_val_acc_is_one_64_image_minibatch_and_the_clip_can_be_dropped
     # search-valid here holds 48 images: the one minibatch is all of them, as a batch of 16 x 1 is not
     default = _study(run, nb201_table, tmp_path, "--no-zero-cost")
     assert "valid_batch_size" not in default["settings"]  # earlier studies' cache keys are unchanged
+
+
+def test_an_undefined_zero_cost_score_ranks_last():
+    from darts_tse.ranking import ESTIMATORS, rank_table
+
+    rows = []
+    for i, jac in enumerate([1.0, 2.0, float("nan"), 3.0]):
+        rows.append({"truth": [20.0, 30.0, 10.0, 40.0][i],
+                     "estimates": {"1": {name: float(i) for name in ESTIMATORS}},
+                     "baselines": {"ConvW": i, "Params": i, "FLOPs": i, "convs": i, "SNIP": 1.0, "SynFlow": 1.0,
+                                   "JacCov": jac}})
+    table = rank_table(rows, [1])
+    assert table["JacCov"]["1"]["spearman"] == pytest.approx(1.0)  # NaN scored below every defined score
+    assert table["SNIP"]["1"]["spearman"] is None  # a constant score: undefined

@@ -69,3 +69,16 @@ def test_jacob_cov_is_largest_for_uncorrelated_jacobians():
     worst = jacob_cov(linear, torch.randn(4, 8))
     assert worst < -(n - 1) / JACOB_COV_K * 0.9
     assert worst < jacob_cov(Square(), torch.randn(4, 8)) < best + 1e-9
+
+
+def test_a_network_whose_output_ignores_its_input_has_no_jacob_cov_and_the_others_are_defined():
+    """An NB201 cell with no path from its input to its output: the logits are the classifier's bias alone."""
+    from darts_tse.networks import NB201Network
+    from darts_tse.space import Genotype
+
+    cell = Genotype.parse("|none~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|none~2|")
+    torch.manual_seed(0)
+    net = NB201Network(cell, 4, 1, 10)
+    x, y = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    assert math.isnan(jacob_cov(NB201Network(cell, 4, 1, 1), x))
+    assert math.isfinite(snip(net, x, y)) and math.isfinite(synflow(net, (3, 8, 8)))

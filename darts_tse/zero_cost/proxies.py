@@ -11,7 +11,8 @@
 * ``jacob_cov`` (Mellor et al., *Neural Architecture Search without Training*, ICML 2021, its first version; the TSE
   code's ``JacCov``): the Jacobians J_i = ∂(Σ_k f_k(x_i))/∂x_i of the minibatch's images, their correlation matrix Σ
   (np.corrcoef of the flattened J_i) with eigenvalues λ, score = −Σ (log(λ + k) + 1/(λ + k)), k = 1e-5: largest (−n
-  for n images) when the images' Jacobians are uncorrelated.
+  for n images) when the images' Jacobians are uncorrelated. NaN (undefined; the rank tables rank it last) when the
+  output does not depend on the input or an image's Jacobian is constant.
 
 A forward that returns a tuple is read by its last element (the logits). The network given is never changed
 (gradients are taken with ``torch.autograd.grad``; SynFlow works on a copy).
@@ -59,7 +60,9 @@ def jacob_cov(model: nn.Module, x: torch.Tensor) -> float:
     """Jacobian covariance score −Σ(log(λ+k) + 1/(λ+k)) of the correlations of the images' input Jacobians."""
     x = x.detach().clone().requires_grad_(True)
     out = _logits(model(x))
-    (jacobians,) = torch.autograd.grad(out.sum(), x)
+    (jacobians,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
+    if jacobians is None:  # the output does not depend on the input (an NB201 cell with no path to its output)
+        return float("nan")
     rows = jacobians.reshape(len(x), -1).double().cpu().numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         correlations = np.corrcoef(rows)
