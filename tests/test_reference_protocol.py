@@ -3,11 +3,16 @@ search/loop.py)."""
 import json
 import math
 
+import pytest
 import torch
 
 from darts_tse.cli import train_oneshot
 from darts_tse.config import TSE_CODE_ONESHOT_PRESET, OneShotConfig
+from darts_tse.search import run_search
+from darts_tse.search.checkpoint import load_checkpoint
 from darts_tse.search.loop import cosine_per_step
+
+from conftest import interrupt_at_epoch
 
 
 def test_the_tse_code_preset_sets_the_reference_supernet_and_a_given_flag_wins():
@@ -44,3 +49,21 @@ def test_a_tse_code_run_records_its_settings_and_anneals_every_step(tmp_path, ca
     assert config["epochs"] == 2 and config["batch_size"] == 16  # the flags given win
     lrs = [json.loads(line)["lr"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert lrs[0] == 0.025 and lrs[1] == OneShotConfig(lr=0.025, lr_min=0.001).lr_min + 0.024 / 2
+
+
+def test_a_per_step_schedule_resumes_exactly(tmp_path, monkeypatch):
+    """Two epochs in one go equal one epoch, Ctrl-C, and a resume for the second (the lr is a function of the epoch
+    and the step, and the scheduler's recursion restarts from the epoch's start value)."""
+    tiny = dict(dataset="synthetic", synthetic_samples=64, synthetic_image_size=8, batch_size=16, C=4, N=1, epochs=2,
+                threads=1, wandb="disabled", progress=False, device="cpu", probes=1, lr_schedule="step",
+                grad_clip=None)
+    run_search(OneShotConfig(**tiny, out=str(tmp_path / "whole")), echo=lambda line: None)
+    part = OneShotConfig(**tiny, out=str(tmp_path / "part"))
+    interrupt_at_epoch(monkeypatch, 1)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(part, echo=lambda line: None)
+    monkeypatch.undo()
+    run_search(part, resume=True, echo=lambda line: None)
+    whole, resumed = (load_checkpoint(tmp_path / name / "checkpoint.pt") for name in ("whole", "part"))
+    assert all(torch.equal(whole["model"][k], resumed["model"][k]) for k in whole["model"])
+    assert whole["weight_optimizer"]["param_groups"][0]["lr"] == resumed["weight_optimizer"]["param_groups"][0]["lr"]
