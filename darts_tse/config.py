@@ -51,6 +51,8 @@ BENCH_STEP_CASES = ("weights_only", "darts", "darts_tse_joint", "darts_tse_rollo
                     "xautodl_weights_only")
 BENCH_METHOD_CASES = (*METHODS, *("oneshot-" + sampler for sampler in SAMPLERS))
 PRESETS = ("uniform", "paper")
+ONESHOT_PRESETS = ("uniform", "tse-code")  # train_oneshot: our shared settings | the TSE code's supernet schedule
+LR_SCHEDULES = ("epoch", "step")  # the cosine's argument: the epoch (stepped after it) | epoch + step/steps (per step)
 L2_ARCH_WEIGHT_DECAY = 1e-3  # Adam's weight decay on α unless DrNAS' KL term is the regulariser
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 MIN_IMAGE_SIZE = 4  # the supernet halves the resolution twice: sizes are multiples of 4
@@ -161,6 +163,24 @@ PAPER_PRESET: dict[str, dict[str, tuple[object, str]]] = {
 }
 
 
+# --preset tse-code of train_oneshot: the supernet training of the TSE code's one-shot ranking (its Table 2). Its
+# --lr 0.001 / --scheduler constant set the fine-tuning of each subnetwork (rank_subnets --lr), not the supernet.
+_TSE_ONESHOT = "rubinxin/TSE weight_sharing_nas/oneshot_nas/oneshot_nb201"
+_TSE_ONESHOT_CONFIG = f"{_TSE_ONESHOT}/configs/nas-benchmark/algos/weight-sharing.config (search-cell.py's --config_path default)"
+TSE_CODE_ONESHOT_PRESET: dict[str, tuple[object, str]] = {
+    "epochs": (100, f"{_TSE_ONESHOT}/search-cell.py (usage lines: --search_epochs=100; the config's epochs 100)"),
+    "batch_size": (64, f"{_TSE_ONESHOT_CONFIG} (batch_size 64)"),
+    "lr": (0.025, f"{_TSE_ONESHOT_CONFIG} (LR 0.025)"),
+    "lr_min": (0.001, f"{_TSE_ONESHOT_CONFIG} (eta_min 0.001)"),
+    "lr_schedule": ("step", f"{_TSE_ONESHOT}/search-cell.py (scheduler.update(None, data_step / len(xloader)) every "
+                            f"step) and lib/procedures/optimizers.py (cosine of epoch + current_iter)"),
+    "momentum": (0.9, f"{_TSE_ONESHOT_CONFIG} (momentum 0.9)"),
+    "nesterov": (True, f"{_TSE_ONESHOT_CONFIG} (nesterov 1)"),
+    "weight_decay": (5e-4, f"{_TSE_ONESHOT_CONFIG} (decay 0.0005)"),
+    "grad_clip": (None, f"{_TSE_ONESHOT} (no clip_grad_norm_ anywhere in it)"),
+}
+
+
 def preset_settings(preset: str, method: str) -> dict[str, object]:
     """The settings `preset` gives `method` (uniform: none, the shared defaults stand)."""
     _choice("preset", preset, PRESETS)
@@ -191,6 +211,7 @@ class RunConfig:
     nesterov: bool = True
     weight_decay: float = 5e-4
     grad_clip: float | None = 5.0
+    lr_schedule: str = "epoch"  # "step": the cosine moves every step (the TSE code's one-shot supernet)
     # supernet
     track_running_stats: bool = False
     channels_last: bool = True
@@ -220,6 +241,7 @@ class RunConfig:
         _choice("dataset", self.dataset, DATASETS)
         _choice("wandb", self.wandb, WANDB_MODES)
         _choice("precision", self.precision, PRECISIONS)
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if self.compile is not None:
             _choice("compile", self.compile, COMPILE_MODES)
         for name in ("epochs", "batch_size", "C", "N", "synthetic_samples", "synthetic_image_size"):
@@ -443,11 +465,21 @@ class OneShotConfig(RunConfig):
     paths: int = 3  # multipath: paths per minibatch
     probes: int = 8  # fixed random subnetworks evaluated on search-valid after every epoch
     probe_batches: int | None = None  # search-valid batches per probe (default: all, or --steps-per-epoch)
+    preset: str = "uniform"  # recorded; resolve() applies it ("tse-code": TSE_CODE_ONESHOT_PRESET)
 
     kind = "oneshot"
 
+    def resolve(self, given: set[str]) -> OneShotConfig:
+        """This config with --preset tse-code's settings, except those in `given` (the command line's, which win)."""
+        _choice("preset", self.preset, ONESHOT_PRESETS)
+        if self.preset == "uniform":
+            return self
+        return replace(self, **{name: value for name, (value, _) in TSE_CODE_ONESHOT_PRESET.items()
+                                if name not in given})
+
     def validate(self) -> OneShotConfig:
         _choice("sampler", self.sampler, SAMPLERS)
+        _choice("preset", self.preset, ONESHOT_PRESETS)
         _integer("paths", self.paths, low=1, high=MAX_PATHS)
         _integer("probes", self.probes, low=1)
         if self.probes > NB201_CELLS:
@@ -519,3 +551,18 @@ def _check_device_name(name: str) -> None:
     kind, _, index = str(name).partition(":")
     if kind not in DEVICE_TYPES or (index and (kind != "cuda" or not index.isdigit())):
         raise ConfigError(f"--device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
+
+
+# ---- one-shot ranking settings the CLI needs before torch loads (the ranking room re-exports them) --------------
+VAL_ACC = ("all", "reference")  # all of search-valid (or valid_batches of it) | the TSE code's one 64-image minibatch
+DEFAULT_TSE_E_LAST = 50  # minibatches of TSE-E
+
+
+@dataclass(frozen=True)
+class ZeroCostSettings:
+    """The stand-alone network and minibatch the zero-cost proxies see (the TSE code: C 16, N 5, 256 images)."""
+
+    C: int = 16
+    N: int = 5
+    batch_size: int = 256
+    seed: int = 0  # of the minibatch drawn and of every cell's initial weights

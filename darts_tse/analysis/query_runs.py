@@ -24,11 +24,13 @@ QUERY_METRICS: dict[str, tuple[str, str]] = {
     "regret": ("regret", "test regret of the incumbent (optimum − its test accuracy)"),
     "best-test": ("best_test", "best test accuracy among the cells queried so far"),
     "best-regret": ("best_regret", "test regret of the best cell queried so far"),
+    "best-error": ("best_error", "best test error (%) among the cells queried so far (the paper's Figure 4)"),
 }
+DERIVED = {"best_error": ("best_test", lambda accuracy: 100.0 - accuracy)}  # metrics computed from a row's numbers
 BANDS = ("std", "sem")
 WRITER = "scripts/query_search.py"
 CONFIG_TYPES = {"dataset": str, "algorithm": str, "fitness_label": str, "labels": dict, "store": dict, "optimum": dict}
-ROW_NUMBERS = ("clock_s", "fitness", "test", *(key for key, _ in QUERY_METRICS.values()))
+ROW_NUMBERS = ("clock_s", "fitness", "test", *(key for key, _ in QUERY_METRICS.values() if key not in DERIVED))
 # settings that do not tell two searches apart: the seed, where and how long it ran, its store's path (the store is
 # compared by what it holds, _store), the code's version, and what follows from the store and the fitness
 SEED_SETTINGS = frozenset({"seed", "run", "runs", "out_dir", "wallclock", "max_queries", "storage", "study_name",
@@ -77,8 +79,9 @@ class QueryRun:
     def values(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """(clock in seconds, the metric) after each query."""
         key = QUERY_METRICS[metric][0]
+        source, convert = DERIVED.get(key, (key, lambda value: value))
         return (np.array([row["clock_s"] for row in self.rows], dtype=float),
-                np.array([row[key] for row in self.rows], dtype=float))
+                np.array([convert(row[source]) for row in self.rows], dtype=float))
 
 
 @dataclass

@@ -7,7 +7,8 @@ band ± 1 sample std). Prints each line's value at its last clock. Needs matplot
 
 --y test (default): the NB201 test accuracy of the incumbent (the cell with the best fitness so far); regret: the
 optimum's test accuracy minus the incumbent's; best-test / best-regret: the best test accuracy among the cells
-queried so far (what the TSE code's Figure 4 shows, "best test error"), monotone.
+queried so far (what the TSE code's Figure 4 shows, "best test error"), monotone; best-error: 100 − best-test,
+the paper's y axis. --paper draws Figure 4 as the paper does: best-error, ± 1 standard error, log clock.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="spread over runs: sample std or standard error (default %(default)s)")
     parser.add_argument("--linear-clock", action="store_true", help="linear clock axis (default: log, as the paper)")
     add_output_flags(parser)
+    parser.add_argument("--paper", action="store_true",
+                        help="the paper's Figure 4: --y best-error --band sem on a log clock (overrides --y, --band)")
     return parser
 
 
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     if len({Path(path).resolve() for path in args.runs}) < len(args.runs):
         parser.error("a run directory is given twice; the mean over runs would count it twice")
     check_output_file(args.output, (".png",))  # before reading the runs
+    if args.paper:
+        args.metric, args.band, args.linear_clock = "best-error", "sem", False
     runs = [load_query_run(path) for path in query_run_paths(args.runs, note=lambda line: print(line, file=sys.stderr))]
     output, series = plot_query(runs, args.output, metric=args.metric, log_clock=not args.linear_clock, band=args.band)
     print(format_query_table(series, args.metric))

@@ -34,6 +34,8 @@ from ..estimators import (
     study_to_dict,
 )
 from ..nb201 import BenchmarkError, load_curve_store
+from ..space.genotype import Genotype, GenotypeError
+from ..space.size import size_baselines
 
 PROG = "rank_estimators"
 STORE_DATASETS = {"cifar10-valid": "cifar10", "cifar100": "cifar100", "ImageNet16-120": "imagenet16-120"}
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> None:
         settings.update(dataset=args.dataset, truth=args.truth_dataset or args.dataset, hp=args.hp,
                         seed="mean" if args.seed is None else args.seed)
     study = run_rank_study(curve_set, default_estimators(args.gamma, args.tse_e), args.max_epochs,
-                           args.patience, settings)
+                           args.patience, settings, cell_sizes(curve_set, args.truth_dataset or args.dataset))
     print(format_rank_table(study, args.every))
     if args.json_out:
         atomic_write_text(Path(args.json_out), json.dumps(study_to_dict(study), indent=2) + "\n")
@@ -89,6 +91,21 @@ def run(args: argparse.Namespace) -> None:
     if args.plot:
         plot_rank_study(study, args.plot)
         print(f"wrote {args.plot}")
+
+
+def cell_sizes(curve_set, dataset: str) -> dict[str, dict[str, float]]:
+    """The size baselines (ConvW, Params, FLOPs, conv count) of every architecture whose id is an NB201 index or
+    string (NATS-Bench and curve stores use indices); empty when some id is neither."""
+    truth = {"cifar10-valid": "cifar10"}.get(dataset, STORE_DATASETS.get(dataset, dataset))
+    sizes: dict[str, dict[str, float]] = {}
+    for record in curve_set.records:
+        try:
+            cell = Genotype.from_index(int(record.id)) if record.id.isdigit() else Genotype.parse(record.id)
+        except (GenotypeError, ValueError):
+            return {}
+        for name, value in size_baselines(cell, truth).items():
+            sizes.setdefault(name, {})[record.id] = value
+    return sizes
 
 
 def store_curve_set(args: argparse.Namespace):

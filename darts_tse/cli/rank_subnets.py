@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..config import MAX_SEED
+from ..config import DEFAULT_TSE_E_LAST, MAX_SEED, VAL_ACC, ZeroCostSettings
 from ..files import atomic_write_text, check_output_file
 from ..space.genotype import NUM_ARCHITECTURES
 from ..trust import TRUST_FLAG, TRUST_HELP
@@ -51,7 +51,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.add_argument(TRUST_FLAG, action="store_true", help=TRUST_HELP)
     add_output_flags(parser)
+    add_protocol_arguments(parser)
     return parser
+
+
+def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    """The reference's protocol switches, TSE-E and the zero-cost baselines (docs/oneshot.md: the source of each)."""
+    group = parser.add_argument_group("protocol and baselines")
+    group.add_argument("--val-acc", choices=VAL_ACC, default="all",
+                       help="all: Val Acc on search-valid (or --valid-batches of it); reference: on one 64-image "
+                            "search-valid minibatch, the TSE code's val_acc (default %(default)s)")
+    group.add_argument("--no-finetune-clip", dest="finetune_clip", action="store_false",
+                       help="fine-tune without the run's gradient clip (the TSE code never clips)")
+    group.add_argument("--budget-offset", type=int, choices=(0, 1), default=0,
+                       help="1: read B after B + 1 steps, as the TSE code does (default %(default)s)")
+    group.add_argument("--tse-e-last", type=int, default=DEFAULT_TSE_E_LAST,
+                       help="TSE-E: the sum of the last K training losses (default %(default)s)")
+    group.add_argument("--no-zero-cost", dest="zero_cost", action="store_false",
+                       help="skip SNIP, SynFlow and JacCov (the size baselines stay)")
+    group.add_argument("--zero-cost-batch", type=int, default=ZeroCostSettings.batch_size,
+                       help="search-train images of the zero-cost minibatch (default %(default)s, the TSE code's)")
+    group.add_argument("--zero-cost-C", type=int, default=ZeroCostSettings.C,
+                       help="channels of the stand-alone network the proxies score (default %(default)s, NB201's)")
+    group.add_argument("--zero-cost-N", type=int, default=ZeroCostSettings.N,
+                       help="cells per stage of that network (default %(default)s, NB201's)")
+
+
+def protocol_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict:
+    """RankingSettings' protocol fields from the flags of :func:`add_protocol_arguments` (checked)."""
+    if min(args.tse_e_last, args.zero_cost_batch, args.zero_cost_C, args.zero_cost_N) < 1:
+        parser.error("--tse-e-last, --zero-cost-batch, --zero-cost-C and --zero-cost-N must be >= 1")
+    zero_cost = ZeroCostSettings(C=args.zero_cost_C, N=args.zero_cost_N, batch_size=args.zero_cost_batch,
+                                 seed=args.seed) if args.zero_cost else None
+    return {"val_acc": args.val_acc, "no_clip": not args.finetune_clip, "budget_offset": args.budget_offset,
+            "tse_e_last": args.tse_e_last, "zero_cost": zero_cost}
 
 
 INTERRUPTED = ("interrupted: every subnetwork trained so far is kept in <run>/subnet_rankings/; the same command "
@@ -84,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = RankingSettings(subnets=_subnets(parser, args.subnets), budgets=tuple(args.budgets), lr=args.lr,
                                seed=args.seed, valid_batches=args.valid_batches, data_dir=args.data_dir,
                                benchmark=args.benchmark, truth_dataset=args.truth_dataset, device=args.device,
-                               trust_run_files=args.trust_run_files)
+                               trust_run_files=args.trust_run_files, **protocol_settings(parser, args))
     results = [rank_run(run, settings, progress=args.progress) for run in args.runs]
     document = combine(results)
     for part in split_groups(document):

@@ -11,7 +11,7 @@ import sys
 import threading
 from typing import Callable
 
-from ..config import COMPILE_MODES, DATASETS, PRECISIONS, WANDB_MODES, RunConfig
+from ..config import COMPILE_MODES, DATASETS, LR_SCHEDULES, PRECISIONS, WANDB_MODES, RunConfig
 from ..trust import TRUST_FLAG, TRUST_HELP, check_recorded_sources
 from .vocabulary import add_output_flags, console_echo
 
@@ -94,6 +94,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
     weights.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="(default %(default)s)")
     weights.add_argument("--grad-clip", type=optional_float, default=defaults.grad_clip,
                          help="max gradient norm of the weights, > 0; 'none' switches clipping off (default %(default)s)")
+    weights.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=defaults.lr_schedule,
+                         help="epoch: the cosine steps after each epoch; step: it moves every step, as the TSE code's "
+                              "one-shot supernet (default %(default)s)")
 
     track = parser.add_argument_group("NB201 and tracking")
     track.add_argument("--benchmark", default=None,

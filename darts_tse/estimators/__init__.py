@@ -8,7 +8,7 @@ from .budget import (
                      overfit_epoch_valid_loss,
                      overfitting_epochs,
 )
-from .ranking import average_ranks, kendall_tau, rank_correlations, spearman
+from .ranking import average_ranks, grouped_spearman, kendall_tau, partial_spearman, rank_correlations, spearman
 from .speed import (
                      DEFAULT_E,
                      DEFAULT_GAMMA,
@@ -22,6 +22,7 @@ from .speed import (
                      tse,
                      tse_e,
                      tse_ema,
+                     tse_ema_code,
                      vacc_es,
 )
 from .study import (
@@ -50,7 +51,7 @@ __all__ = [
     "format_rank_table", "load_curves_csv", "load_curves_file", "load_curves_json", "load_curves_nats",
     "parse_indices", "plot_rank_study", "read_nats_epochs", "read_nats_final", "run_rank_study", "study_to_dict",
     "DEFAULT_BUDGET_FRACTION", "DEFAULT_E", "DEFAULT_GAMMA", "DEFAULT_OVERFIT_PATIENCE", "Estimator", "LearningCurve",
-    "TSEEMATracker", "average_ranks", "kendall_tau", "default_estimators", "effective_training_budget", "overfit_epoch_valid_loss",
-    "overfitting_epochs", "rank_correlations", "sovl", "spearman", "tl_mini", "to_score", "tse", "tse_e", "tse_ema",
+    "TSEEMATracker", "average_ranks", "grouped_spearman", "partial_spearman", "kendall_tau", "default_estimators", "effective_training_budget", "overfit_epoch_valid_loss",
+    "overfitting_epochs", "rank_correlations", "sovl", "spearman", "tl_mini", "to_score", "tse", "tse_e", "tse_ema", "tse_ema_code",
     "vacc_es",
 ]

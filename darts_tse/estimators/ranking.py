@@ -86,3 +86,32 @@ def rank_correlations(curves: Sequence[LearningCurve], targets: Sequence[float],
             row.append(spearman([est.score(c, T) for c in curves], targets))
         result[est.name] = row
     return result
+
+
+def partial_spearman(x: Sequence[float], y: Sequence[float], z: Sequence[float]) -> float:
+    """Spearman's ρ of x and y with z held fixed: the partial correlation of their ranks,
+    (ρ_xy − ρ_xz ρ_yz) / sqrt((1 − ρ_xz²)(1 − ρ_yz²)). What x says about y beyond what z (e.g. a cell's size) says;
+    NaN when a side is constant or x or y is a function of z's ranks (ρ_xz² = 1 or ρ_yz² = 1)."""
+    _pairs(x, z)
+    xy, xz, yz = spearman(x, y), spearman(x, z), spearman(y, z)
+    denom = (1 - xz**2) * (1 - yz**2)
+    if not denom > 1e-12:
+        return float("nan")
+    return float((xy - xz * yz) / math.sqrt(denom))
+
+
+def grouped_spearman(x: Sequence[float], y: Sequence[float], groups: Sequence[object], min_size: int = 3) -> float:
+    """The mean of Spearman's ρ within groups of equal `groups` value (e.g. the conv count), weighted by group size,
+    over the groups of at least `min_size` members where ρ is defined. NaN when no group qualifies."""
+    x, y = _pairs(x, y)
+    members: Dict[object, List[int]] = {}
+    for i, key in enumerate(groups):
+        members.setdefault(key, []).append(i)
+    weighted, total = 0.0, 0
+    for indices in members.values():
+        if len(indices) < min_size:
+            continue
+        rho = spearman(x[indices], y[indices])
+        if not math.isnan(rho):
+            weighted, total = weighted + rho * len(indices), total + len(indices)
+    return weighted / total if total else float("nan")

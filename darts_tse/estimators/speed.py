@@ -182,6 +182,18 @@ def tse_ema(train_losses: Sequence[float], gamma: float = DEFAULT_GAMMA, T: Opti
     return float(sum(gamma ** (T - t) * losses[t - 1] for t in range(1, T + 1)))
 
 
+def tse_ema_code(train_losses: Sequence[float], T: Optional[int] = None, mu: float = 0.9) -> float:
+    """TSE-EMA as the TSE code's query-based search computes it (rubinxin/TSE query_based_nas/nas201func.py):
+    ema_1 = L_1, ema_t = (1 − mu)·ema_(t−1) + mu·L_t, mu = 0.9; returns ema_T. It equals
+    mu·tse_ema(γ = 1 − mu) but for L_1's weight ((1 − mu)^(T−1) instead of mu·(1 − mu)^(T−1)). Lower is better."""
+    losses = _as_float_tuple(train_losses, "train_losses")
+    T = _resolve_budget(T, len(losses), "train_losses")
+    ema = losses[0]
+    for loss in losses[1:T]:
+        ema = (1 - mu) * ema + mu * loss
+    return float(ema)
+
+
 def sovl(valid_losses: Sequence[float], T: Optional[int] = None) -> float:
     """SoVL baseline = sum of the validation losses of epochs 1..T. Lower is better."""
     losses = _as_float_tuple(valid_losses, "valid_losses")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from .budget import effective_training_budget, overfit_epoch_valid_loss
-from .ranking import rank_correlations
+from .ranking import grouped_spearman, partial_spearman, rank_correlations, spearman
 from .speed import Estimator, LearningCurve
 
 NATS_DATASETS = ("cifar10-valid", "cifar10", "cifar100", "ImageNet16-120")
@@ -77,6 +77,8 @@ class RankStudy:
     effective_budget: Optional[int] = None
     settings: Dict[str, object] = field(default_factory=dict)
     truth: str = "final test accuracy"  # the ground truth the correlations are taken with (see CurveSet.truth)
+    baselines: Dict[str, float] = field(default_factory=dict)  # budget-free baselines' ρ (e.g. the cell's size)
+    beyond_size: Dict[str, Dict[str, float]] = field(default_factory=dict)  # estimator -> partial / grouped ρ at T_max
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -336,13 +338,18 @@ def parse_indices(text: str) -> List[int]:
 # the study
 # ----------------------------------------------------------------------------------------------------------------
 def run_rank_study(curve_set: CurveSet, estimators: Sequence[Estimator], max_epochs: Optional[int] = None,
-                   overfit_patience: int = 3, settings: Optional[dict] = None) -> RankStudy:
+                   overfit_patience: int = 3, settings: Optional[dict] = None,
+                   baselines: Optional[Dict[str, Dict[str, float]]] = None) -> RankStudy:
     """Spearman correlation of every estimator with the final test accuracy for budgets T = 1..T_max.
 
     T_max = ``max_epochs``, or the shortest curve when not given; curves shorter than ``max_epochs`` are moved to
     ``missing``. An estimator whose data (e.g. validation losses) some architecture lacks is skipped, with the reason.
     Algorithm 1's T_eff is reported when every curve has validation losses; it uses the whole curves as loaded
     (not cut at T_max), since the algorithm needs fully trained curves.
+
+    ``baselines`` (name -> {architecture id: higher-is-better score}, e.g. the cell's size) adds each baseline's ρ;
+    with ``Params`` and ``convs`` among them, every estimator's ρ at T_max with Params held fixed (``partial``) and
+    within groups of equal conv count (``grouped``): what it says beyond the cell's size.
     """
     records = list(curve_set.records)
     missing = list(curve_set.missing)
@@ -371,8 +378,29 @@ def run_rank_study(curve_set: CurveSet, estimators: Sequence[Estimator], max_epo
     t_eff = None
     if all(c.valid_losses is not None for c in curves):
         t_eff = effective_training_budget(curves, lambda c: overfit_epoch_valid_loss(c, overfit_patience))
-    return RankStudy(curve_set.source, budgets, correlations, skipped, [r.id for r in records], missing, t_eff,
-                     dict(settings or {}), curve_set.truth)
+    study = RankStudy(curve_set.source, budgets, correlations, skipped, [r.id for r in records], missing, t_eff,
+                      dict(settings or {}), curve_set.truth)
+    if baselines:
+        _add_baselines(study, records, usable, baselines, t_max)
+    return study
+
+
+def _add_baselines(study: RankStudy, records: List[ArchitectureRecord], estimators: Sequence[Estimator],
+                   baselines: Dict[str, Dict[str, float]], t_max: int) -> None:
+    truths = [r.final_test_acc for r in records]
+    for name, values in baselines.items():
+        if name != "convs" and all(r.id in values for r in records):
+            study.baselines[name] = spearman([values[r.id] for r in records], truths)
+    if not all(r.id in baselines.get(key, {}) for key in ("Params", "convs") for r in records):
+        return
+    sizes = [baselines["Params"][r.id] for r in records]
+    groups = [baselines["convs"][r.id] for r in records]
+    for est in estimators:
+        if t_max < est.min_budget:
+            continue
+        scores = [est.score(r.curve, t_max) for r in records]
+        study.beyond_size[est.name] = {"partial": partial_spearman(scores, truths, sizes),
+                                       "grouped": grouped_spearman(scores, truths, groups)}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -402,6 +430,14 @@ def format_rank_table(study: RankStudy, every: int = 1) -> str:
     if study.effective_budget is not None:
         lines.append(f"Algorithm 1 effective budget T_eff = {study.effective_budget} epochs "
                      f"(0.9 x earliest overfitting epoch of these {len(study.architectures)} whole curves)")
+    if study.baselines:
+        lines.append("baselines, no training (Spearman ρ with the same truth): "
+                     + ", ".join(f"{name} {_cell(rho)}" for name, rho in study.baselines.items()))
+    if study.beyond_size:
+        lines.append(f"beyond the cell's size at T = {study.budgets[-1]} (ρ|size: partial ρ with Params held fixed; "
+                     f"ρ|convs: ρ within cells of equal conv count): "
+                     + ", ".join(f"{name} {_cell(v['partial'])} / {_cell(v['grouped'])}"
+                                 for name, v in study.beyond_size.items()))
     lines.append(f"missing architectures: {len(study.missing)}")
     lines += [f"  {m.id}: {m.reason}" for m in study.missing]
     return "\n".join(lines)
@@ -424,6 +460,9 @@ def study_to_dict(study: RankStudy) -> dict:
         "missing": [{"id": m.id, "reason": m.reason} for m in study.missing],
         "num_missing": len(study.missing),
         "effective_budget": study.effective_budget,
+        "baselines": {name: None if math.isnan(v) else v for name, v in study.baselines.items()},
+        "beyond_size": {name: {k: None if math.isnan(x) else x for k, x in v.items()}
+                        for name, v in study.beyond_size.items()},
     }
 
 

@@ -26,6 +26,11 @@ DEFAULT_BUDGET_EPOCHS = 10
 DEFAULT_POPULATION = 100
 DEFAULT_SAMPLE_SIZE = 10
 SHARED_ALGORITHMS = ("rs", "tpe")
+# The reference's protocol (rubinxin/TSE query_based_nas/nas201func.py, NB201API.objective_function), one switch each:
+EMAS = ("sum", "reference")  # Σ γ^(T−t) L_t (the paper's eq. 4) | ema = 0.1·ema + 0.9·L_t over epochs 1..T (the code)
+# --wallclock paper: simulated seconds at which the Val Acc (T = 200) baseline makes about 200 queries, as the TSE
+# code's runs do (docs/query_nas.md; their ratios are NATS-Bench's epoch-time ratios, tests/test_query_reference.py)
+PAPER_WALLCLOCK = {"cifar10": 3.3e5, "cifar100": 6.5e5, "imagenet16-120": 2.0e6}
 
 
 class QueryError(ValueError):
@@ -59,6 +64,10 @@ class QueryConfig:
     study_name: str | None = None
     extend_study: bool = False
     out_dir: str = "runs"
+    ema: str = "sum"  # "reference": TSE-EMA as the TSE code computes it (rank-identical to --gamma 0.1 up to L_1)
+    extra_epoch: bool = False  # the TSE code: charge T + 1 epochs (train-all-time at epoch index T) and read Val Acc there
+    seed_fallback: bool = False  # the TSE code: a cell lacking --curve-seed's curves is scored on the mean over seeds
+    tpe_settings: dict | None = None  # pinned TPESampler settings (a run's config.json "optuna" record)
 
     def __post_init__(self) -> None:
         _choice("--algorithm", self.algorithm, ALGORITHMS)
@@ -72,8 +81,12 @@ class QueryConfig:
         elif self.budget_epochs is None:
             self.budget_epochs = DEFAULT_BUDGET_EPOCHS
         _integer("--budget-epochs", self.budget_epochs, 1, FINAL_EPOCHS)
+        _choice("--ema", self.ema, EMAS)
+        if self.wallclock == "paper":
+            self.wallclock = PAPER_WALLCLOCK[self.dataset]
         if self.wallclock is None and self.max_queries is None:
-            raise QueryError("give --wallclock SECONDS (simulated NB201 training time per run) or --max-queries N")
+            raise QueryError("give --wallclock SECONDS (simulated NB201 training time per run) or --max-queries N; "
+                             "--wallclock paper gives the Val Acc (T=200) baseline about 200 queries, as the paper")
         if self.wallclock is not None and not (math.isfinite(float(self.wallclock)) and float(self.wallclock) > 0):
             raise QueryError(f"--wallclock must be a positive number of seconds, got {self.wallclock}")
         if self.max_queries is not None:
@@ -93,6 +106,11 @@ class QueryConfig:
                              f"epoch means, not minibatch losses), got {self.tse_e}")
         if self.curve_seed is not None:
             _integer("--curve-seed", self.curve_seed, 0)
+        elif self.seed_fallback:
+            raise QueryError("--seed-fallback scores the cells lacking --curve-seed's curves on the mean over seeds; "
+                             "give --curve-seed too (the TSE code's RE uses seed 999)")
+        if self.tpe_settings is not None and self.algorithm != "tpe":
+            raise QueryError("--tpe-settings pins optuna's TPESampler; drop it, or use --algorithm tpe")
         if self.storage is not None:
             if self.algorithm not in SHARED_ALGORITHMS:
                 raise QueryError("--storage shares an optuna study, which --algorithm tpe and rs use; regularised "
@@ -106,8 +124,10 @@ class QueryConfig:
 
     @property
     def epochs_charged(self) -> int:
-        """The epochs each query trains (and the clock charges): T, or 200 for val-acc-final."""
-        return int(self.budget_epochs)
+        """The epochs each query trains (and the clock charges): T, or 200 for val-acc-final; T + 1 with
+        ``extra_epoch`` (the TSE code reads its cost and Val Acc at epoch index T, 0-based)."""
+        extra = self.extra_epoch and self.fitness != "val-acc-final" and self.budget_epochs < FINAL_EPOCHS
+        return int(self.budget_epochs) + int(extra)
 
     @property
     def seeds(self) -> list[int]:
@@ -115,13 +135,20 @@ class QueryConfig:
         return list(range(self.seed, self.seed + self.runs))
 
     def run_name(self, seed: int) -> str:
-        """``query-<dataset>-<algorithm>-<fitness>-T<T>[-curveseed<s>]-seed<seed>``."""
+        """``query-<dataset>-<algorithm>-<fitness>-T<T>[-curveseed<s>][-<reference switches>]-seed<seed>``."""
         curve = "" if self.curve_seed is None else f"-curveseed{self.curve_seed}"
-        return f"query-{self.dataset}-{self.algorithm}-{self.fitness}-T{self.epochs_charged}{curve}-seed{seed}"
+        return f"query-{self.dataset}-{self.algorithm}-{self.fitness}-T{self.budget_epochs}{curve}{self._switches()}-seed{seed}"
+
+    def _switches(self) -> str:
+        """The reference switches that are on, for run names: -emacode, -charge1, -fallback."""
+        on = (("emacode", self.ema == "reference" and self.fitness == "tse-ema"), ("charge1", self.epochs_charged != self.budget_epochs),
+              ("fallback", self.seed_fallback))
+        return "".join(f"-{name}" for name, flag in on if flag)
 
     def shared_study_name(self) -> str:
         """The optuna study the workers share: --study-name, or one named by the search's settings."""
-        return self.study_name or f"query-{self.dataset}-{self.algorithm}-{self.fitness}-T{self.epochs_charged}"
+        return self.study_name or \
+            f"query-{self.dataset}-{self.algorithm}-{self.fitness}-T{self.budget_epochs}{self._switches()}"
 
     def to_dict(self) -> dict:
         """The settings as a plain dict (the storage URL without its password; with a storage, the study's name)."""
@@ -135,12 +162,16 @@ class QueryConfig:
         """The settings that decide the search's numbers, with those the algorithm and fitness do not use left out
         (what workers of one shared study must agree on)."""
         unused = unused_settings(self.algorithm, self.fitness)
+        unused |= {key for key, off in REFERENCE_SWITCHES.items() if getattr(self, key) == off}  # as before they were
         return {key: value for key, value in self.to_dict().items() if key in SEARCH_SETTINGS and key not in unused}
+
+
+REFERENCE_SWITCHES = {"ema": "sum", "extra_epoch": False, "seed_fallback": False}  # each one's off value
 
 
 # the settings that decide a search's numbers (the rest say where it runs, how long, or which seed)
 SEARCH_SETTINGS = ("dataset", "algorithm", "fitness", "budget_epochs", "population", "sample_size", "gamma", "tse_e",
-                   "curve_seed")
+                   "curve_seed", "ema", "extra_epoch", "seed_fallback")
 
 
 def unused_settings(algorithm: str, fitness: str) -> set[str]:
@@ -150,7 +181,7 @@ def unused_settings(algorithm: str, fitness: str) -> set[str]:
     if algorithm != "re":
         unused |= {"population", "sample_size"}
     if fitness != "tse-ema":
-        unused.add("gamma")
+        unused |= {"gamma", "ema"}
     if fitness != "tse-e":
         unused.add("tse_e")
     return unused

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from darts_tse.estimators import to_score, tse_e, tse_ema, vacc_es
+from darts_tse.estimators import to_score, tse_e, tse_ema, tse_ema_code, vacc_es
 from darts_tse.nb201.curves import CURVE_SOURCES, DatasetCurves
 
 from .config import FINAL_EPOCHS, FITNESSES, QueryError
@@ -55,11 +55,15 @@ def fitness_label(fitness: str, epochs: int, split: str | None = None) -> str:
     return f"{FITNESSES[fitness]}{f'[{split}]' if split else ''} (T={epochs})"
 
 
-def evaluate(curves: DatasetCurves, fitness: str, epochs: int, *, gamma: float, E: int) -> Evaluation:
-    """The fitness and query cost of every row of ``curves`` (see the module docstring)."""
+def evaluate(curves: DatasetCurves, fitness: str, epochs: int, *, gamma: float, E: int, ema: str = "sum",
+             charged: int | None = None) -> Evaluation:
+    """The fitness and query cost of every row of ``curves`` (see the module docstring). ``ema="reference"``: TSE-EMA
+    as the TSE code (``estimators.tse_ema_code``); ``charged``: the epochs the clock charges and Val Acc is read at
+    (default T; the TSE code's T + 1)."""
+    charged = epochs if charged is None else charged
     if fitness not in FITNESSES:
         raise QueryError(f"unknown fitness {fitness!r}; choose {', '.join(FITNESSES)}")
-    if fitness != "val-acc-final" and epochs > curves.num_epochs:
+    if fitness != "val-acc-final" and max(epochs, charged) > curves.num_epochs:
         raise QueryError(f"T={epochs} epochs, but the curve store keeps {curves.num_epochs} epochs per curve; lower "
                          f"--budget-epochs or export the store with more --epochs")
     source = f"{CURVE_SOURCES[curves.dataset]}, {'mean over seeds' if curves.seed is None else f'seed {curves.seed}'}"
@@ -68,18 +72,22 @@ def evaluate(curves: DatasetCurves, fitness: str, epochs: int, *, gamma: float, 
     split, note = None, ""
     if fitness in ("tse-ema", "tse-e"):
         loss = curves.train_loss[:, :epochs].astype(np.float64)
-    if fitness == "tse-ema":
+    if fitness == "tse-ema" and ema == "reference":
+        values = _per_row(rows, lambda r: to_score(tse_ema_code(loss[r]), False))
+        description = (f"-TSE-EMA as the TSE code (ema = 0.1 ema + 0.9 L_t) of train-loss over epochs 1..{epochs} "
+                       f"({source})")
+    elif fitness == "tse-ema":
         values = _per_row(rows, lambda r: to_score(tse_ema(loss[r], gamma), False))
         description = f"-TSE-EMA (gamma={gamma}) of train-loss over epochs 1..{epochs} ({source})"
     elif fitness == "tse-e":
         values = _per_row(rows, lambda r: to_score(tse_e(loss[r], E), False))
         description = f"-TSE-E (E={E}) of train-loss, epochs {epochs - E + 1}..{epochs} ({source})"
     elif fitness == "val-acc":
-        column, name = _validation_column(mean, epochs)
+        column, name = _validation_column(mean, charged)
         split = VALTEST if column == "valtest_acc" else None
-        accuracy = curves.column(column)[:, :epochs].astype(np.float64)
+        accuracy = curves.column(column)[:, :charged].astype(np.float64)
         values = _per_row(rows, lambda r: vacc_es(accuracy[r]))
-        description = f"{name} at epoch {epochs} ({source})"
+        description = f"{name} at epoch {charged} ({source})"
         if split:
             note = (f"Val Acc at T={epochs} on {curves.dataset} reads valtest (ori-test = x-valid + x-test: NB201 "
                     f"evaluates x-valid only after epoch {FINAL_EPOCHS}), as the TSE code does; it contains the "
@@ -90,7 +98,9 @@ def evaluate(curves: DatasetCurves, fitness: str, epochs: int, *, gamma: float, 
     if fitness == "val-acc-final":
         costs = curves.total_time.astype(np.float64)
     else:
-        costs = curves.epoch_time[:, :epochs].astype(np.float64).sum(axis=1)
+        costs = curves.epoch_time[:, :charged].astype(np.float64).sum(axis=1)
+    if charged != epochs:
+        description += f"; the clock charges {charged} epochs (the TSE code's epoch index {epochs})"
     return Evaluation(fitness=fitness, epochs=epochs, label=fitness_label(fitness, epochs, split),
                       description=description, values=values, costs=costs, test=mean.final_test,
                       valid=mean.final_valid, note=note)
@@ -116,3 +126,14 @@ def _per_row(rows: int, score) -> np.ndarray:
             return math.nan
 
     return np.array([safe(row) for row in range(rows)], dtype=np.float64)
+
+
+def with_fallback(seeded: Evaluation, mean: Evaluation) -> Evaluation:
+    """`seeded` with its rows that cannot be scored (NaN fitness or cost: a cell lacking that seed's curves) scored and
+    charged as `mean` (the mean over seeds), as the TSE code's RE falls back to ``is_random=False``."""
+    lacking = ~(np.isfinite(seeded.values) & np.isfinite(seeded.costs))
+    values = np.where(lacking, mean.values, seeded.values)
+    costs = np.where(lacking, mean.costs, seeded.costs)
+    description = f"{seeded.description}; {int(lacking.sum())} cells lacking that seed: {mean.description}"
+    return Evaluation(fitness=seeded.fitness, epochs=seeded.epochs, label=seeded.label, description=description,
+                      values=values, costs=costs, test=seeded.test, valid=seeded.valid, note=seeded.note)

@@ -64,6 +64,49 @@ def locked_error(storage: str | None, error: BaseException) -> QueryError:
                       f"(add ?timeout=60 to the URL), or use a PostgreSQL or MySQL storage")
 
 
+PINNABLE_TPE = ("n_startup_trials", "n_ei_candidates", "multivariate", "group", "constant_liar", "consider_prior",
+                "prior_weight", "consider_magic_clip", "consider_endpoints")
+
+
+def sampler_record(sampler) -> dict:
+    """What config.json records of an optuna sampler: optuna's version, the sampler's class and, for TPE, its
+    settings (the constructor arguments they came from; ``gamma`` and ``weights`` by their functions' names). TPE's
+    defaults differ between optuna majors (5.x: multivariate and constant_liar on), so a run says which it had."""
+    record = {"version": optuna.__version__, "sampler": type(sampler).__name__}
+    if isinstance(sampler, optuna.samplers.TPESampler):
+        parzen = getattr(sampler, "_parzen_estimator_parameters", None)
+        settings = {}
+        for name in PINNABLE_TPE:
+            value = getattr(sampler, f"_{name}", None)
+            if name in ("consider_prior", "prior_weight", "consider_magic_clip", "consider_endpoints"):
+                value = getattr(parzen, name, value)
+            if name == "multivariate" and value is None:  # optuna 5: None = on for a single objective (ours)
+                value = True
+            if value is not None:
+                settings[name] = value
+        for name in ("gamma", "weights"):
+            function = getattr(sampler, f"_{name}", None) or getattr(parzen, name, None)
+            settings[name] = getattr(function, "__qualname__", "optuna's default")
+        record["settings"] = settings
+    return record
+
+
+def pinned_tpe_arguments(record: dict) -> dict:
+    """TPESampler's arguments from a sampler record (:func:`sampler_record`, e.g. a run's config.json "optuna"),
+    refused in one line when it was made by another optuna major version or is not a TPE record."""
+    if not isinstance(record, dict) or record.get("sampler") != "TPESampler" or not isinstance(record.get("settings"), dict):
+        raise QueryError("--tpe-settings must name a TPE run's config.json (or its \"optuna\" record) holding the "
+                         "TPESampler's settings")
+    theirs, ours = str(record.get("version", "?")), optuna.__version__
+    if theirs.split(".")[0] != ours.split(".")[0]:
+        raise QueryError(f"--tpe-settings were recorded with optuna {theirs}, this is optuna {ours}: TPE's "
+                         f"behaviour differs between major versions; install optuna {theirs.split('.')[0]}.x "
+                         f"(pip install 'optuna=={theirs}') to reproduce that run")
+    defaults = sampler_record(optuna.samplers.TPESampler())["settings"]  # passed only where they differ: optuna
+    return {name: value for name, value in record["settings"].items()  # warns of its deprecated arguments
+            if name in PINNABLE_TPE and defaults.get(name) != value}
+
+
 def _open_study(storage: str | None, sampler, study_name: str | None) -> optuna.Study:
     """Create or load the study. Workers that start together race to create a new database's tables (optuna#1092);
     the loser's error is retried a few times, by when the winner has made them. A database that cannot be opened is
@@ -103,7 +146,8 @@ class OptunaSearch(QueryStrategy):
     """
 
     def __init__(self, space: ArchitectureSpace, sampler: str, *, seed: int = 0, storage: str | None = None,
-                 study_name: str | None = None, identity: dict | None = None, extend: bool = False) -> None:
+                 study_name: str | None = None, identity: dict | None = None, extend: bool = False,
+                 tpe_settings: dict | None = None) -> None:
         super().__init__()
         if sampler not in SAMPLERS:
             raise QueryError(f"unknown optuna sampler {sampler!r}; choose {', '.join(SAMPLERS)}")
@@ -111,7 +155,8 @@ class OptunaSearch(QueryStrategy):
         self.sampler_name = sampler
         self.storage = storage
         self.distributions = {edge_name(e): CategoricalDistribution(space.choices(e)) for e in range(NUM_EDGES)}
-        self.study = _open_study(storage, SAMPLERS[sampler](seed=seed), study_name)
+        pinned = pinned_tpe_arguments(tpe_settings) if tpe_settings is not None else {}
+        self.study = _open_study(storage, SAMPLERS[sampler](seed=seed, **pinned), study_name)
         self._trial: optuna.Trial | None = None
         self._last_number: int | None = None
         self.misses = 0

@@ -38,8 +38,8 @@ from darts_tse.space.genotype import Genotype
 from .base import QueryStrategy
 from .config import ALGORITHMS, QueryConfig, QueryError, unused_settings
 from .evolution import RegularizedEvolution
-from .fitness import Evaluation, evaluate
-from .optuna_search import OptunaSearch
+from .fitness import Evaluation, evaluate, with_fallback
+from .optuna_search import OptunaSearch, sampler_record
 from .space import ArchitectureSpace
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,11 @@ def prepare_search(config: QueryConfig) -> SearchSetup:
     """Open the store, score every architecture with the config's fitness, and build the search space."""
     store = load_curve_store(config.curves)
     curves = store.curves(config.dataset, config.curve_seed)
-    evaluation = evaluate(curves, config.fitness, config.epochs_charged, gamma=config.gamma, E=int(config.tse_e))
+    settings = dict(gamma=config.gamma, E=int(config.tse_e), ema=config.ema, charged=config.epochs_charged)
+    evaluation = evaluate(curves, config.fitness, config.budget_epochs, **settings)
+    if config.seed_fallback:
+        evaluation = with_fallback(evaluation, evaluate(store.curves(config.dataset, None), config.fitness,
+                                                        config.budget_epochs, **settings))
     # a row is searchable where its fitness, its cost and the numbers it is judged by are all known
     usable = np.isfinite(evaluation.values) & np.isfinite(evaluation.costs) & np.isfinite(evaluation.test)
     rows = {store.genotypes[r]: int(r) for r in np.flatnonzero(usable)}
@@ -93,7 +97,8 @@ def build_strategy(config: QueryConfig, setup: SearchSetup, seed: int) -> QueryS
                                     seed=seed)
     study_name = config.shared_study_name() if config.storage else None
     return OptunaSearch(setup.space, config.algorithm, seed=seed, storage=config.storage, study_name=study_name,
-                        identity=search_identity(config, setup), extend=config.extend_study)
+                        identity=search_identity(config, setup), extend=config.extend_study,
+                        tpe_settings=config.tpe_settings)
 
 
 def search_identity(config: QueryConfig, setup: SearchSetup) -> dict:
@@ -194,7 +199,10 @@ def _search(config: QueryConfig, setup: SearchSetup, strategy: QueryStrategy, se
     """The ask/tell loop of one run in `out`, its query.jsonl and summary.json."""
     evaluation = setup.evaluation
     with run_lock(out):
-        atomic_write_text(out / CONFIG_FILE, json.dumps(run_config(config, setup, seed, number), indent=2) + "\n")
+        recorded = run_config(config, setup, seed, number)
+        if isinstance(strategy, OptunaSearch):
+            recorded["optuna"] = sampler_record(strategy.study.sampler)
+        atomic_write_text(out / CONFIG_FILE, json.dumps(recorded, indent=2) + "\n")
         log = QueryLog(setup.optimum["test"])
         clock, stopped = 0.0, None
         total = math.ceil(config.wallclock) if config.wallclock is not None else config.max_queries  # whole units

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 from ..analysis import new_figure_classes, save_png
+from .baselines import BASELINES
 from .estimates import ESTIMATORS
 
 
@@ -29,20 +30,36 @@ def format_report(document: dict) -> str:
     diverged = sorted({run['table']['TSE'][str(b)]['diverged'] for run in runs for b in budgets})
     if diverged != [0]:
         title.append(f"diverged subnetworks (a non-finite loss by B; ranked last): up to {max(diverged)} per run")
+    names = _names(document)
+    protocol = runs[0].get("protocol")
+    if protocol:
+        title.append(f"protocol: Val Acc on {'one 64-image search-valid minibatch (the TSE code)' if protocol['val_acc'] == 'reference' else 'search-valid (--valid-batches of it, or all)'}; "
+                     f"fine-tuning clip {protocol['finetune_grad_clip']}; B read after B + {protocol['budget_offset']} "
+                     f"steps; TSE-E = the last {protocol['tse_e_last']} minibatches")
+    if any(name in BASELINES for name in names):
+        zero_cost = (protocol or {}).get("zero_cost")
+        title.append("baselines (no fine-tuning, the same at every B): ConvW = conv weights of the effective cell, "
+                     "Params / FLOPs = its stand-alone NB201 network (C 16, N 5)"
+                     + (f"; SNIP, SynFlow, JacCov at initialisation on one {zero_cost['batch_size']}-image search-train "
+                        f"minibatch, network C {zero_cost['C']} N {zero_cost['N']}" if zero_cost else ""))
+        title.append("ρ|size = partial ρ with the effective cell's Params held fixed; ρ|convs = ρ within cells of "
+                     "equal conv count (what an estimator adds beyond the cell's size)")
     if several:
         title.append(f"numbers: mean ± sample std over the {len(runs)} runs (supernet seeds)")
     top = f"top-{min(10, min(subnets))}"
-    header = ["estimator", *(f"{key} B={b}" for b in budgets for key in ("ρ", "τ", top))]
+    keys = [("spearman", "ρ", 3), ("kendall", "τ", 3), ("partial", "ρ|size", 3), ("grouped", "ρ|convs", 3),
+            ("top10", top, 2)]
+    header = ["estimator", *(f"{label} B={b}" for b in budgets for _, label, _ in keys)]
     lines = [header]
-    for name in ESTIMATORS:
+    for name in names:
         cells = [name]
         for budget in budgets:
-            for key, digits in (("spearman", 3), ("kendall", 3), ("top10", 2)):
+            for key, _, digits in keys:
                 if several:
-                    stats = document["mean_over_runs"][name][str(budget)][key]
-                    cells.append(_pm(stats, digits))
+                    stats = document["mean_over_runs"][name][str(budget)].get(key)
+                    cells.append(_pm(stats, digits) if stats else "n/a")
                 else:
-                    value = runs[0]["table"][name][str(budget)][key]
+                    value = runs[0]["table"][name][str(budget)].get(key)
                     cells.append("n/a" if value is None else f"{value:.{digits}f}")
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -57,6 +74,12 @@ def split_groups(document: dict) -> list[dict]:
         return [document]
     return [{**document, "runs": [run for run in document["runs"] if run["run"] in group["runs"]],
              "groups": [group], "mean_over_runs": group["mean_over_runs"]} for group in document["groups"]]
+
+
+def _names(document: dict) -> list[str]:
+    """The estimators and baselines every run's table has, estimators first."""
+    tables = [run["table"] for run in document["runs"]]
+    return [name for name in (*ESTIMATORS, *BASELINES) if all(name in table for table in tables)]
 
 
 def _scale(run: dict) -> str:
@@ -75,15 +98,16 @@ def _pm(stats: dict, digits: int) -> str:
 def subnets_csv(document: dict) -> str:
     """One row per (run, subnetwork): its NB201 truth and every estimator at every budget."""
     budgets = document["budgets"]
+    baselines = [name for name in _names(document) if name in BASELINES]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["run", "genotype", "nb201_index", f"nb201_{document['truth']['nb201'].replace(' ', '_')}",
-                     *(f"{name}@B{b}" for b in budgets for name in ESTIMATORS)])
+                     *(f"{name}@B{b}" for b in budgets for name in ESTIMATORS), *baselines])
     for run in document["runs"]:
         for row in run["subnets"]:
             writer.writerow([run["run"], row["genotype"], row["nb201_index"], row["truth"],
                              *((row["estimates"][str(b)] or {}).get(name, "diverged") for b in budgets
-                               for name in ESTIMATORS)])
+                               for name in ESTIMATORS), *(row.get("baselines", {}).get(n) for n in baselines)])
     return buffer.getvalue()
 
 
@@ -95,7 +119,12 @@ def plot_ranking(document: dict, output: str | Path) -> Path:
     axes = figure.subplots()
     budgets = document["budgets"]
     runs = document["runs"]
-    for index, name in enumerate(ESTIMATORS):
+    for index, name in enumerate(_names(document)):
+        if name in BASELINES:  # budget-free: a dashed level
+            level = [document["mean_over_runs"][name][str(b)]["spearman"]["mean"] if len(runs) > 1
+                     else runs[0]["table"][name][str(b)]["spearman"] for b in budgets]
+            axes.plot(budgets, level, linestyle="--", color=f"C{index}", label=f"{name} (baseline)")
+            continue
         if len(runs) > 1:
             stats = [document["mean_over_runs"][name][str(b)]["spearman"] for b in budgets]
             means = [s["mean"] for s in stats]

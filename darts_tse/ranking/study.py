@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from ..config import ConfigError, config_from_dict
+from ..config import VAL_ACC, ConfigError, config_from_dict
 from ..data import check_data_files
 from ..files import atomic_write_text, run_lock
 from ..trust import check_recorded_sources
@@ -27,11 +27,13 @@ from ..nb201 import load_benchmark, nb201_label
 from ..search import (CHECKPOINT, build_components, load_search_checkpoint, nb201_dataset_for,
                       nb201_lookup, resolve_device)
 from ..space import Genotype, GenotypeError
-from .estimates import estimates, mean_over_runs, rank_table
+from .baselines import ZERO_COST, ZeroCostSettings, size_baselines, zero_cost_scores
+from .estimates import DEFAULT_TSE_E_LAST, estimates, mean_over_runs, rank_table
 from .subnets import FinetuneSettings, SubnetFinetuner, sample_subnets
 
 log = logging.getLogger(__name__)
 CACHE = "subnet_rankings"
+REFERENCE_VAL_BATCH = 64  # rubinxin/TSE oneshot_nb201/search-cell.py: --val_batch_size default 64, one batch per eval
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,12 @@ class RankingSettings:
     truth_dataset: str | None = None  # None: the dataset searched, if NB201 has it, else cifar10
     device: str = "auto"
     trust_run_files: bool = False  # read a pickle-format benchmark / data path the run's checkpoint names
+    # the reference's protocol, one switch each (docs/oneshot.md names the file each comes from)
+    val_acc: str = "all"  # "reference": Val Acc on one 64-image search-valid minibatch, as the TSE code's val_acc
+    no_clip: bool = False  # fine-tune without the run's gradient clip (the TSE code never clips)
+    budget_offset: int = 0  # 1: "B" reads the trace after B + 1 steps, as the TSE code's batch_idx % 100 == 0 does
+    tse_e_last: int = DEFAULT_TSE_E_LAST  # TSE-E: the last k minibatches
+    zero_cost: ZeroCostSettings | None = ZeroCostSettings()  # None: no zero-cost baselines (the size ones stay)
 
 
 def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool = True,
@@ -72,9 +80,15 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
     lr = settings.lr if settings.lr is not None else float(state["weight_optimizer"]["param_groups"][0]["lr"])
     genotypes = _subnets(settings)
     budgets = tuple(sorted(set(settings.budgets)))
-    finetune = FinetuneSettings(budgets=budgets, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
-                                weight_decay=config.weight_decay, grad_clip=config.grad_clip,
-                                batch_size=config.batch_size, seed=settings.seed, valid_batches=settings.valid_batches)
+    if settings.val_acc not in VAL_ACC:
+        raise ConfigError(f"unknown Val Acc protocol {settings.val_acc!r}; choose one of: {', '.join(VAL_ACC)}")
+    reference_val = settings.val_acc == "reference"
+    finetune = FinetuneSettings(budgets=tuple(b + settings.budget_offset for b in budgets), lr=lr,
+                                momentum=config.momentum, nesterov=config.nesterov,
+                                weight_decay=config.weight_decay, grad_clip=None if settings.no_clip else config.grad_clip,
+                                batch_size=config.batch_size, seed=settings.seed,
+                                valid_batches=1 if reference_val else settings.valid_batches,
+                                valid_batch_size=REFERENCE_VAL_BATCH if reference_val else None)
     benchmark = load_benchmark(settings.benchmark if settings.benchmark is not None else config.benchmark)
     dataset = settings.truth_dataset or nb201_dataset_for(config.dataset)
     split = "test" if benchmark.has_test else "valid"
@@ -84,6 +98,8 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
     supernet = {"run_id": state["run_id"], "epoch": state["epoch"], "weights": weights_fingerprint(state["model"])}
     described = {"run_epoch": state["epoch"], "run_id": state["run_id"], "weights": supernet["weights"],
                  **asdict(finetune), "subnets": [g.to_str() for g in genotypes]}
+    if described["valid_batch_size"] is None:  # a key only when set, so that earlier studies' caches stay valid
+        del described["valid_batch_size"]
     cache = _cache_dir(run_dir, described)
     with run_lock(cache):
         atomic_write_text(cache / "settings.json", json.dumps(described, indent=2) + "\n")
@@ -104,12 +120,21 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
                 handle.flush()
                 os.fsync(handle.fileno())
                 traces[row["genotype"]] = row
-    rows = [_with_estimates(traces[g.to_str()], g, budgets, benchmark, dataset, split) for g in genotypes]
+    zero_cost = _zero_cost(cache, genotypes, parts.data, settings.zero_cost, device, progress, run_dir.name) \
+        if settings.zero_cost is not None else {}
+    rows = [_with_estimates(traces[g.to_str()], g, budgets, benchmark, dataset, split, settings.budget_offset,
+                            settings.tse_e_last) for g in genotypes]
+    for row, genotype in zip(rows, genotypes):
+        row["baselines"] = size_baselines(genotype, dataset) | zero_cost.get(genotype.to_str(), {})
     scale = {name: getattr(config, name) for name in ("C", "N", "epochs", "batch_size")}
     scale["train_images"] = len(parts.data.train)
+    protocol = {"val_acc": settings.val_acc, "finetune_grad_clip": finetune.grad_clip,
+                "budget_offset": settings.budget_offset, "tse_e_last": settings.tse_e_last,
+                "zero_cost": asdict(settings.zero_cost) if settings.zero_cost is not None else None}
     return {"run": str(run_dir), "kind": config.kind, "method": config.method_label,
             "space": getattr(config, "space", None), "seed": config.seed,
             "dataset": config.dataset, "scale": scale, "data": state.get("data"), "settings": described,
+            "protocol": protocol, "supernet_config": config.to_dict(),
             "cache": str(cache),
             "truth": {"nb201": nb201_label(dataset, split), "dataset": dataset, "split": split,
                       "meaning": "200-epoch NB201 accuracy (%), the benchmark's mean over its training seeds"},
@@ -185,19 +210,26 @@ def read_traces(path: Path, supernet: dict, budgets: tuple[int, ...]) -> dict[st
     budget) is dropped and said so, and the file is rewritten without it, so the next row is never appended after a
     damaged one; the dropped subnetworks are trained again. A row of another supernet (its identity differs, or it
     has none) is refused: the cache was copied from another run, and its traces would be ranked as this run's."""
+    return _read_rows(path, lambda raw: _trace_row(raw, budgets), supernet, "trained")
+
+
+def _read_rows(path: Path, parse_row: Callable[[bytes], dict | None], supernet: dict | None,
+               redo: str) -> dict[str, dict]:
+    """The rows of a cache file by genotype: damaged ones dropped (the file rewritten without them), and rows of
+    another supernet refused when `supernet` is given."""
     if not path.is_file():
         return {}
     data = path.read_bytes()
-    traces: dict[str, dict] = {}
+    rows: dict[str, dict] = {}
     damaged: list[int] = []
     for number, raw in enumerate(data.split(b"\n"), 1):
         if not raw.strip():
             continue
-        row = _trace_row(raw, budgets)
+        row = parse_row(raw)
         if row is None:
             damaged.append(number)
             continue
-        if row.get("supernet") != supernet:
+        if supernet is not None and row.get("supernet") != supernet:
             theirs = row.get("supernet")
             origin = ("carries no supernet identity" if theirs is None else
                       f"was trained from run {theirs.get('run_id')}, epoch {theirs.get('epoch')}, weights "
@@ -205,13 +237,27 @@ def read_traces(path: Path, supernet: dict, budgets: tuple[int, ...]) -> dict[st
             raise ConfigError(f"{path} line {number} {origin}, not from this checkpoint (run {supernet['run_id']}, "
                               f"epoch {supernet['epoch']}, weights {supernet['weights']}): the cache came from another "
                               f"supernet; move {path.parent} out of {path.parent.parent} and rank again")
-        traces.setdefault(row["genotype"], row)
+        rows.setdefault(row["genotype"], row)
     if damaged or (data.strip() and not data.endswith(b"\n")):
         if damaged:
-            log.warning("%s: dropped %d damaged row(s) (line %s%s); those subnetworks are trained again", path,
-                        len(damaged), ", ".join(map(str, damaged[:5])), " ..." if len(damaged) > 5 else "")
-        atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in traces.values()))
-    return traces
+            log.warning("%s: dropped %d damaged row(s) (line %s%s); those subnetworks are %s again", path,
+                        len(damaged), ", ".join(map(str, damaged[:5])), " ..." if len(damaged) > 5 else "", redo)
+        atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows.values()))
+    return rows
+
+
+def _zero_cost_row(raw: bytes) -> dict | None:
+    """The zero-cost row `raw` holds ({genotype, one number or null per proxy}), None when it is not one."""
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(row, dict) or not isinstance(row.get("genotype"), str):
+        return None
+    if not all(isinstance(row.get(name), (int, float, type(None))) and not isinstance(row.get(name), bool)
+               for name in ZERO_COST):
+        return None
+    return row
 
 
 def _trace_row(raw: bytes, budgets: tuple[int, ...]) -> dict | None:
@@ -241,18 +287,42 @@ def _trace_row(raw: bytes, budgets: tuple[int, ...]) -> dict | None:
 
 
 def _with_estimates(trace: dict, genotype: Genotype, budgets: tuple[int, ...], benchmark, dataset: str,
-                    split: str) -> dict:
+                    split: str, offset: int = 0, tse_e_last: int = DEFAULT_TSE_E_LAST) -> dict:
     """A subnetwork's row: its truth from the benchmark given now (never cached), and its estimates at each budget
-    (None at a budget where its training diverged: a non-finite loss by then)."""
+    B, read after B + `offset` steps (None at a budget where its training diverged: a non-finite loss by then)."""
     index, nb201 = nb201_lookup(benchmark, genotype)
     truth = ((nb201 or {}).get(dataset) or {}).get(split)
     valid = {int(k): v for k, v in trace["valid"].items()}
     rows = {}
-    for budget in budgets:
+    for label in budgets:
+        budget = label + offset
         seen = [*trace["train_losses"][:budget], *trace["valid_minibatch_losses"][:budget],
                 valid[budget]["valid_loss"]]
         finite = all(math.isfinite(value) for value in seen)
-        rows[str(budget)] = estimates(trace["train_losses"], trace["valid_minibatch_losses"], valid, budget) \
-            if finite else None
+        rows[str(label)] = estimates(trace["train_losses"], trace["valid_minibatch_losses"], valid, budget,
+                                     tse_e_last=tse_e_last) if finite else None
     return {"genotype": trace["genotype"], "nb201_index": index, "truth": truth, "estimates": rows}
 
+
+
+def _zero_cost(cache: Path, genotypes: list[Genotype], data, settings: ZeroCostSettings, device, progress: bool,
+               name: str) -> dict[str, dict]:
+    """Every cell's zero-cost scores on one search-train minibatch, kept in ``<cache>/zero_cost-<key>.jsonl`` (one
+    line per cell, appended as computed) so that a repeated study costs nothing."""
+    key = hashlib.blake2b(json.dumps(asdict(settings), sort_keys=True).encode(), digest_size=4).hexdigest()
+    path = cache / f"zero_cost-{key}.jsonl"
+    done = _read_rows(path, _zero_cost_row, None, "scored")
+    todo = [g for g in genotypes if g.to_str() not in done]
+    if todo:
+        x, y = data.stream("train", settings.batch_size, seed=settings.seed, device=device,
+                                stream="zero-cost").batch(0, 0)
+        with run_lock(cache), open(path, "a", encoding="utf-8") as handle:
+            for genotype in tqdm(todo, desc=f"zero-cost of {name}", unit="cell", disable=not progress,
+                                 dynamic_ncols=True):
+                row = {"genotype": genotype.to_str(),
+                       **zero_cost_scores(genotype, x, y, data.num_classes, settings)}
+                handle.write(json.dumps(row) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+                done[row["genotype"]] = row
+    return {g: {k: v for k, v in row.items() if k != "genotype"} for g, row in done.items()}

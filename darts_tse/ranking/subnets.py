@@ -39,6 +39,7 @@ class FinetuneSettings:
     batch_size: int
     seed: int  # of the search-train minibatch stream every subnetwork sees
     valid_batches: int | None  # search-valid batches of each Val Acc evaluation (None: all)
+    valid_batch_size: int | None = None  # images per search-valid batch of Val Acc (None: batch_size)
 
 
 @dataclass
@@ -103,7 +104,8 @@ class SubnetFinetuner:
         return CyclingBatches(stream)
 
     def _valid_batches(self) -> Iterator:
-        batches = iterate_eval(self.data.valid, self.settings.batch_size, self.data.mean, self.data.std, self.device)
+        batches = iterate_eval(self.data.valid, self.settings.valid_batch_size or self.settings.batch_size,
+                               self.data.mean, self.data.std, self.device)
         limit = self.settings.valid_batches
         return batches if limit is None else itertools.islice(batches, limit)
 

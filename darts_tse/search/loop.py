@@ -100,6 +100,18 @@ def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int) -> None:
                                  f"loss is checked every {PROGRESS_EVERY} steps and at the end of each epoch)")
 
 
+def cosine_per_step(batches: Iterable, optimizer: torch.optim.Optimizer, config: RunConfig, epoch: int,
+                    total: int) -> Iterator:
+    """The batches, each after setting the weights' learning rate to the cosine of epoch + step/total (annealed from
+    --lr to --lr-min over --epochs, step = 0.. within the epoch): AutoDL's scheduler as the TSE code updates it."""
+    for step, batch in enumerate(batches):
+        progress = (epoch + step / total) / config.epochs
+        lr = config.lr_min + (config.lr - config.lr_min) * (1 + math.cos(math.pi * progress)) / 2
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        yield batch
+
+
 @dataclass
 class EpochResult:
     """What one epoch's training and evaluation returned, and how long each took (wall-clock seconds; both end
@@ -119,8 +131,12 @@ def train_and_evaluate(config: RunConfig, parts: SearchComponents, epoch: int) -
     lr = parts.weight_optimizer.param_groups[0]["lr"]
     train_stream = parts.data.stream("train", config.batch_size, seed=config.seed, device=parts.device)
     total = min(train_stream.num_batches(), config.steps_per_epoch or math.inf)
-    train = train_epoch(parts.task, capped(train_stream.epoch(epoch), config.steps_per_epoch), epoch=epoch,
-                        total=total, progress=config.progress)
+    batches = capped(train_stream.epoch(epoch), config.steps_per_epoch)
+    if config.lr_schedule == "step":
+        batches = cosine_per_step(batches, parts.weight_optimizer, config, epoch, total)
+    train = train_epoch(parts.task, batches, epoch=epoch, total=total, progress=config.progress)
+    for group in parts.weight_optimizer.param_groups:  # the epoch's start value: the scheduler's recursion needs it
+        group["lr"] = lr
     parts.scheduler.step()
     trained = time.perf_counter()
     limit = config.valid_batch_limit()
