@@ -22,11 +22,12 @@ from pathlib import Path
 
 from ..analysis import load_query_run, plot_query
 from ..analysis.figure4 import figure4_markdown
+from ..config import ZeroCostSettings
 from ..files import atomic_write_text
 from ..query import QUERY_DATASETS, Figure4Settings, run_figure4
 from ..query.figure4 import FIGURE4_ALGORITHMS, PAPER_RUNS, PROTOCOLS
-from ..ranking import Table2Settings, ZeroCostSettings, run_table2, table2_markdown
 from .errors import OneLineArgumentParser, cli_main
+from .vocabulary import add_output_flags
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="reference: the TSE code's protocol; ours: this project's defaults (default %(default)s)")
         sub.add_argument("--out", type=Path, default=None,
                          help=f"folder of the outputs (default reproduce/{sub.prog.split()[-1]})")
-        sub.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+        add_output_flags(sub)
+    parser.epilog = "each experiment takes --no-progress and -q/--quiet (see: reproduce table2 --help)"
     return parser
 
 
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _table2(parser: argparse.ArgumentParser, args: argparse.Namespace, out: Path) -> int:
+    from ..ranking import Table2Settings, run_table2, table2_markdown  # after parsing: torch loads here, so --help is fast
+
     if min(args.subnets, *args.budgets, args.zero_cost_C, args.zero_cost_N, args.zero_cost_batch) < 1:
         parser.error("--subnets, --B and the --zero-cost-* numbers must be >= 1")
     if len({Path(run).resolve() for run in args.supernets}) < len(args.supernets):

@@ -103,7 +103,7 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
     cache = _cache_dir(run_dir, described)
     with run_lock(cache):
         atomic_write_text(cache / "settings.json", json.dumps(described, indent=2) + "\n")
-        traces = read_traces(cache / "traces.jsonl", supernet, budgets)
+        traces = read_traces(cache / "traces.jsonl", supernet, finetune.budgets)  # the steps the traces hold
         finetuner = SubnetFinetuner(parts.model, parts.data, finetune, device)
         todo = [g for g in genotypes if g.to_str() not in traces]
         if traces:
