@@ -68,16 +68,16 @@ class _DepthwiseConvFn(torch.autograd.Function):
 
 
 class DepthwiseConv2d(nn.Conv2d):
-    """A depthwise k×k convolution (one filter per channel, no bias): an ``nn.Conv2d`` whose CPU backward is
-    :class:`_DepthwiseConvFn`'s (elsewhere, the native one)."""
+    """A depthwise k×k convolution (one filter per channel, no bias): an ``nn.Conv2d`` whose float CPU backward is
+    :class:`_DepthwiseConvFn`'s (on other devices and under autocast, the native one)."""
 
     def __init__(self, channels: int, kernel: int, stride: int, padding: int, dilation: int = 1):
         super().__init__(channels, channels, kernel, stride=stride, padding=padding, dilation=dilation, groups=channels,
                          bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or not torch.is_grad_enabled():
-            return super().forward(x)
+        if x.device.type != "cpu" or not torch.is_grad_enabled() or torch.is_autocast_enabled("cpu"):
+            return super().forward(x)  # elsewhere, without autograd, or under autocast (bf16): the native conv
         return _DepthwiseConvFn.apply(x, self.weight, self.stride[0], self.padding[0], self.dilation[0])
 
 
