@@ -49,6 +49,7 @@ HVP_METHODS = ("finite-difference", "exact")  # the Hessian-vector product of se
 # the cases of the benchmark commands (darts_tse.perf), named here so that their --help imports no torch
 BENCH_STEP_CASES = ("weights_only", "darts", "darts_tse_joint", "darts_tse_rollout", "oneshot_random",
                     "xautodl_weights_only")
+BENCH_DARTS_CASES = ("weights_only", "darts_tse_joint", "pc_weights_only", "peer_darts_weights_only")  # --space darts
 BENCH_METHOD_CASES = (*METHODS, *("oneshot-" + sampler for sampler in SAMPLERS))
 PRESETS = ("uniform", "paper")
 ONESHOT_PRESETS = ("uniform", "tse-code")  # train_oneshot: our shared settings | the TSE code's supernet schedule
