@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..nb201.labels import NB201_DATASETS, NB201_SPLITS, nb201_label
+from ..spaces.base import SpaceError
+from ..spaces.info import info_of
 
-GENOTYPE_FORMATS = ("nb201", "json")
+GENOTYPE_FORMATS = ("nb201", "darts", "json")  # a space's own string (by the space's name), or the whole entry
 
 
 class RunDirError(ValueError):
@@ -257,7 +259,9 @@ def read_genotypes(path: str | Path) -> list[dict]:
 
 
 def genotype_entry(path: str | Path, epoch: int | None = None) -> dict:
-    """The genotype of `epoch` (default: the latest finished one): epoch, genotype, nb201_index, nb201, probabilities, alpha.
+    """The genotype of `epoch` (default: the latest finished one): epoch, genotype, the benchmark's fields (NB201:
+    nb201_index, nb201; DARTS: nb301), probabilities, alpha, the space, the genotype as JSON naming its edges and ops
+    (``cell``) and the names of α's dimensions (``names``).
 
     Read from genotypes.jsonl (every epoch), falling back to genotype.json (the latest epoch only).
     """
@@ -272,18 +276,28 @@ def genotype_entry(path: str | Path, epoch: int | None = None) -> dict:
             raise RunDirError(f"{path} has no epoch {epoch}; its finished epochs are {_span(epochs)} (0-based)")
         entry = matches[-1]
     metrics = {row["epoch"]: row for row in read_metrics(path)}.get(entry["epoch"], {})
+    config = read_config(path)
+    try:
+        space = info_of(config)
+        cell = space.genotype_to_dict(space.parse_genotype(entry["genotype"]))
+    except (SpaceError, ValueError) as error:  # an unknown space, a damaged genotype string
+        raise RunDirError(f"{path}: epoch {entry['epoch']}'s genotype cannot be read ({error}); {DAMAGED}") from error
     return {"epoch": entry["epoch"], "genotype": entry["genotype"],
-            "nb201_index": entry.get("nb201_index", metrics.get("nb201_index")),
-            "nb201": entry.get("nb201", metrics.get("nb201")),
-            "probabilities": entry.get("probabilities"), "alpha": entry.get("alpha")}
+            **{key: entry.get(key, metrics.get(key)) for key in space.benchmark_keys},
+            "probabilities": entry.get("probabilities"), "alpha": entry.get("alpha"),
+            "space": space.name, "cell": cell, "names": space.arch_names(config.get("ops", "all"))}
 
 
-def format_genotype(entry: dict, fmt: str = "nb201") -> str:
-    """The NB201 string ('nb201') or the whole entry as indented JSON ('json')."""
-    if fmt == "nb201":
-        return entry["genotype"]
+def format_genotype(entry: dict, fmt: str | None = None) -> str:
+    """The genotype in its space's own form ('nb201': the NB201 string; 'darts': DARTS' ``Genotype(...)`` literal,
+    which pastes into DARTS' genotypes.py; None: the run's space's), or the whole entry as indented JSON ('json')."""
+    space = entry.get("space", "nb201")
     if fmt == "json":
         return json.dumps(entry, indent=2)
+    if fmt is None or fmt == space:
+        return entry["genotype"]
+    if fmt in GENOTYPE_FORMATS:
+        raise RunDirError(f"--format {fmt}: the run searched the {space} space; use --format {space} or json")
     raise RunDirError(f"unknown format {fmt!r}; choose one of: {', '.join(GENOTYPE_FORMATS)}")
 
 

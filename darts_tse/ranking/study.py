@@ -1,4 +1,5 @@
-"""The one-shot ranking study of a trained supernet run: its subnetworks' estimates, their NB201 truth, the rank table;
+"""The one-shot ranking study of a trained supernet run: its subnetworks' estimates, their benchmark truth (the run's
+space's: NB201 look-up, NB301 surrogate in one batched call), the rank table;
 and, over several runs (the paper's supernet seeds), the mean ± std of every number.
 
 Each subnetwork's trace is appended to ``<run>/subnet_rankings/<key>/traces.jsonl`` as soon as it is trained (``key``
@@ -20,10 +21,8 @@ from tqdm.auto import tqdm
 
 from ..config import ConfigError, config_from_dict
 from ..files import atomic_write_text, run_lock
-from ..nb201 import load_benchmark, nb201_label
-from ..search import (CHECKPOINT, CheckpointError, build_components, load_search_checkpoint, nb201_dataset_for,
-                      nb201_lookup, resolve_device)
-from ..space import Genotype
+from ..search import CHECKPOINT, CheckpointError, build_components, load_search_checkpoint, resolve_device
+from ..spaces import SearchSpace
 from .estimates import estimates, mean_over_runs, rank_table
 from .subnets import FinetuneSettings, SubnetFinetuner, sample_subnets
 
@@ -35,7 +34,7 @@ CACHE = "subnet_rankings"
 class RankingSettings:
     """What a ranking study of one run does (the defaults are the paper's: 200 subnetworks, B = 100, 200, 300)."""
 
-    subnets: int | tuple[str, ...] = 200  # how many random ones, or NB201 strings
+    subnets: int | tuple[str, ...] = 200  # how many random ones, or genotype strings of the run's space
     budgets: tuple[int, ...] = (100, 200, 300)
     lr: float | None = None  # None: the learning rate the supernet ended with
     seed: int = 0
@@ -61,17 +60,21 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
                           f"point --data-dir at that data to rank its subnetworks")
     parts.model.load_state_dict(state["model"])
     lr = settings.lr if settings.lr is not None else float(state["weight_optimizer"]["param_groups"][0]["lr"])
-    genotypes = _subnets(settings)
+    space = parts.space
+    genotypes = _subnets(settings, space)
     budgets = tuple(sorted(set(settings.budgets)))
     finetune = FinetuneSettings(budgets=budgets, lr=lr, momentum=config.momentum, nesterov=config.nesterov,
                                 weight_decay=config.weight_decay, grad_clip=config.grad_clip,
                                 batch_size=config.batch_size, seed=settings.seed, valid_batches=settings.valid_batches)
-    benchmark = load_benchmark(settings.benchmark if settings.benchmark is not None else config.benchmark)
-    dataset = settings.truth_dataset or nb201_dataset_for(config.dataset)
-    split = "test" if benchmark.has_test else "valid"
-    if split == "valid":
+    benchmark = space.load_benchmark(settings.benchmark if settings.benchmark is not None else config.benchmark)
+    if benchmark is None:
+        raise ConfigError(f"ranking subnetworks of the {space.name} space needs its benchmark for the truth: pass "
+                          f"--benchmark ({space.benchmark_label})")
+    truths = space.benchmark_fields(benchmark, genotypes)  # looked up now, never cached; batched where it can
+    label, _ = space.benchmark_truth(truths, settings.truth_dataset or config.dataset)
+    if label.endswith("valid") and space.benchmark_key == "nb201":
         log.warning("the benchmark has no test accuracies: the truth is NB201 %s (pass --benchmark with a table for "
-                    "test numbers)", nb201_label(dataset, split))
+                    "test numbers)", label)
     described = {"run_epoch": state["epoch"], "run_id": state["run_id"], **asdict(finetune),
                  "subnets": [g.to_str() for g in genotypes]}
     cache = _cache_dir(run_dir, described)
@@ -94,32 +97,35 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
                 handle.flush()
                 os.fsync(handle.fileno())
                 traces[row["genotype"]] = row
-    rows = [_with_estimates(traces[g.to_str()], g, budgets, benchmark, dataset, split) for g in genotypes]
-    scale = {name: getattr(config, name) for name in ("C", "N", "epochs", "batch_size")}
+    rows = [_with_estimates(traces[g.to_str()], fields, budgets, space, settings.truth_dataset or config.dataset)
+            for g, fields in zip(genotypes, truths)]
+    scale = {name: getattr(config, name) for name in ("space", "C", "N", "layers", "epochs", "batch_size")}
     scale["train_images"] = len(parts.data.train)
     return {"run": str(run_dir), "kind": config.kind, "method": config.method_label, "seed": config.seed,
             "dataset": config.dataset, "scale": scale, "data": state.get("data"), "settings": described,
             "cache": str(cache),
-            "truth": {"nb201": nb201_label(dataset, split), "dataset": dataset, "split": split,
-                      "meaning": "200-epoch NB201 accuracy (%), the benchmark's mean over its training seeds"},
+            "truth": {space.benchmark_key: label, "label": label, **space.truth_names(label)},
             "budgets": list(budgets), "subnets": rows, "table": rank_table(rows, list(budgets))}
 
 
 def combine(results: list[dict]) -> dict:
     """Several runs' studies side by side, and the mean ± std over runs of every number of their tables."""
     budgets = results[0]["budgets"]
-    labels = {result["truth"]["nb201"] for result in results}
+    labels = {result["truth"]["label"] for result in results}
     if any(result["budgets"] != budgets for result in results) or len(labels) > 1:
-        raise ConfigError("the runs' studies differ in their budgets or their NB201 truth; rank them with the same "
-                          "--B and --benchmark")
+        raise ConfigError("the runs' studies differ in their budgets or their benchmark truth; rank them with the "
+                          "same --B and --benchmark (and runs of one search space)")
     return {"runs": results, "budgets": budgets, "truth": results[0]["truth"],
             "mean_over_runs": mean_over_runs([r["table"] for r in results], budgets)}
 
 
-def _subnets(settings: RankingSettings) -> list[Genotype]:
+def _subnets(settings: RankingSettings, space: SearchSpace) -> list:
     if isinstance(settings.subnets, int):
-        return sample_subnets(settings.subnets, settings.seed)
-    genotypes = [Genotype.parse(text) for text in settings.subnets]
+        if space.path_count is not None and settings.subnets > space.path_count:
+            raise ConfigError(f"--subnets {settings.subnets}: the {space.name} space has only {space.path_count:,} "
+                              f"subnetworks; give 1..{space.path_count}")
+        return sample_subnets(settings.subnets, settings.seed, space)
+    genotypes = [space.parse_genotype(text) for text in settings.subnets]
     if len({g.to_str() for g in genotypes}) != len(genotypes):
         raise ConfigError("the subnetworks file lists a cell twice; list each once")
     return genotypes
@@ -156,12 +162,10 @@ def _read_traces(path: Path) -> dict[str, dict]:
     return traces
 
 
-def _with_estimates(trace: dict, genotype: Genotype, budgets: tuple[int, ...], benchmark, dataset: str,
-                    split: str) -> dict:
-    """A subnetwork's row: its truth from the benchmark given now (never cached), and its estimates at each budget
-    (None at a budget where its training diverged: a non-finite loss by then)."""
-    index, nb201 = nb201_lookup(benchmark, genotype)
-    truth = ((nb201 or {}).get(dataset) or {}).get(split)
+def _with_estimates(trace: dict, fields: dict, budgets: tuple[int, ...], space: SearchSpace, dataset: str) -> dict:
+    """A subnetwork's row: its truth from the benchmark fields looked up now (never cached), and its estimates at
+    each budget (None at a budget where its training diverged: a non-finite loss by then)."""
+    _, (truth,) = space.benchmark_truth([fields], dataset)
     valid = {int(k): v for k, v in trace["valid"].items()}
     rows = {}
     for budget in budgets:
@@ -170,5 +174,6 @@ def _with_estimates(trace: dict, genotype: Genotype, budgets: tuple[int, ...], b
         finite = all(math.isfinite(value) for value in seen)
         rows[str(budget)] = estimates(trace["train_losses"], trace["valid_minibatch_losses"], valid, budget) \
             if finite else None
-    return {"genotype": trace["genotype"], "nb201_index": index, "truth": truth, "estimates": rows}
+    keys = {key: value for key, value in fields.items() if key != space.benchmark_key}  # e.g. nb201_index
+    return {"genotype": trace["genotype"], **keys, "truth": truth, "estimates": rows}
 

@@ -45,6 +45,8 @@ class SpaceInfo(ABC):
     name: str
     cell_types: tuple[str, ...]  # the rows of α: ("cell",) for one α shared by every cell, ("normal", "reduce") ...
     benchmark_key: str  # the record's field with the derived genotype's benchmark numbers, e.g. "nb201"
+    benchmark_keys: tuple[str, ...]  # every record field the benchmark writes (e.g. nb201_index, nb201)
+    path_count: int | None  # how many distinct subnetworks (paths) the space has; None: too many to matter
     benchmark_label: str  # what those numbers are, for the console and the docs
 
     # ---- genotypes ---------------------------------------------------------------------------------------------
@@ -78,6 +80,23 @@ class SpaceInfo(ABC):
         return {"space": self.name, "cell_types": list(self.cell_types), "edges": list(self.edge_names()),
                 "ops": list(self.op_names(ops))}
 
+    def named_rows(self, table: list, ops: str = "all") -> list[tuple[str, str, list]]:
+        """(cell type label, edge name, the edge's row over the ops) for an α-shaped nested list (as genotypes.jsonl
+        holds); the cell type label is '' for a space with one cell type."""
+        tables = table if len(self.cell_types) > 1 else [table]
+        labels = self.cell_types if len(self.cell_types) > 1 else ("",)
+        return [(label, edge, row) for label, rows in zip(labels, tables) for edge, row in zip(self.edge_names(), rows)]
+
+    def check_arch_table(self, table, ops: str = "all") -> bool:
+        """Whether `table` is an α-shaped nested list of numbers for this space and op list."""
+        shape = ((len(self.cell_types),) if len(self.cell_types) > 1 else ()) + (len(self.edge_names()),
+                                                                                 len(self.op_names(ops)))
+        def fits(value, dims) -> bool:
+            if not dims:
+                return isinstance(value, (int, float)) and not isinstance(value, bool)
+            return isinstance(value, list) and len(value) == dims[0] and all(fits(v, dims[1:]) for v in value)
+        return fits(table, shape)
+
     def per_cell(self, function: Callable[[Any], float], tensor: torch.Tensor) -> dict[str, float]:
         """`function` of each cell type's rows of an α-shaped tensor, by cell type name."""
         if len(self.cell_types) == 1:
@@ -100,6 +119,12 @@ class SpaceInfo(ABC):
     def benchmark_truth(self, fields: list[dict], dataset: str) -> tuple[str, list[float | None]]:
         """(label, one number per genotype or None) of the benchmark accuracy that ranks subnetworks, read from
         records' benchmark fields; `dataset` is the run's dataset."""
+
+
+    @abstractmethod
+    def truth_names(self, label: str) -> dict:
+        """How a ranking's truth of :meth:`benchmark_truth`'s `label` is named: ``title`` (a table's or plot's),
+        ``column`` (a CSV's) and ``meaning`` (what the numbers are)."""
 
 
 class SearchSpace(SpaceInfo):

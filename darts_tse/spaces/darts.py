@@ -9,10 +9,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..darts_space import DartsGenotype, DartsSearchNetwork
-from ..nb301 import load_surrogate
+from .. import darts_space
+from ..darts_space import DartsGenotype
 from .base import SearchSpace, SpaceError
-from .darts_info import CELL_TYPES, NB301_LABEL, NODES, OP_LISTS, DartsInfo
+from ..darts_space.genotype import CELL_TYPES, CONCAT, NUM_INPUTS, NUM_NODES
+from .darts_info import NB301_LABEL, OP_LISTS, DartsInfo
 
 log = logging.getLogger(__name__)
 NO_BENCHMARK = ("no benchmark numbers in the DARTS space: pass --benchmark PATH/model_v2.onnx (the NB301 surrogate, "
@@ -27,8 +28,8 @@ def _say_no_benchmark_once() -> None:
 class DartsSpace(DartsInfo, SearchSpace):
     """The DARTS space (Liu et al., ICLR 2019): 8 cells at C = 16, reduction cells at layers//3 and 2·layers//3."""
 
-    def build_supernet(self, config, num_classes: int, mixing, *, autocast_dtype=None) -> DartsSearchNetwork:
-        return DartsSearchNetwork(config.C, config.layers, num_classes, mixing=mixing, ops=OP_LISTS[config.ops],
+    def build_supernet(self, config, num_classes: int, mixing, *, autocast_dtype=None) :
+        return darts_space.DartsSearchNetwork(config.C, config.layers, num_classes, mixing=mixing, ops=OP_LISTS[config.ops],
                                   partial_channels=config.partial_channels,
                                   channels_last=config.channels_last, autocast_dtype=autocast_dtype)
 
@@ -49,8 +50,8 @@ class DartsSpace(DartsInfo, SearchSpace):
         cells = {}
         for cell in CELL_TYPES:
             edges = []
-            for node in range(NODES):
-                inputs = sorted(torch.randperm(node + 2, generator=generator)[:2].tolist())
+            for node in range(NUM_NODES):
+                inputs = sorted(torch.randperm(NUM_INPUTS + node, generator=generator)[:2].tolist())
                 edges += [(source, torch.randperm(len(ops), generator=generator).tolist()) for source in inputs]
             cells[cell] = edges
         return [_genotype({cell: [(ops[order[k]], source) for source, order in edges]
@@ -76,6 +77,8 @@ class DartsSpace(DartsInfo, SearchSpace):
         if not Path(path).name.lower().endswith(".onnx"):
             raise SpaceError(f"--benchmark {path} is not the NB301 surrogate (model_v2.onnx); an NB201 table, .pth, "
                              f"NATS-Bench directory or curve store serves --space nb201 only")
+        from ..nb301 import load_surrogate  # TODO(i23a merge): a top-level import once nb301 lands
+
         return load_surrogate(path)
 
     def benchmark_fields(self, benchmark, genotypes: Sequence[DartsGenotype]) -> list[dict]:
@@ -92,5 +95,4 @@ def _numpy_rng(generator: torch.Generator) -> np.random.Generator:
 
 
 def _genotype(cells: dict[str, list[tuple[str, int]]]) -> DartsGenotype:
-    concat = list(range(2, 2 + NODES))
-    return DartsGenotype(normal=cells["normal"], normal_concat=concat, reduce=cells["reduce"], reduce_concat=concat)
+    return DartsGenotype(normal=cells["normal"], normal_concat=CONCAT, reduce=cells["reduce"], reduce_concat=CONCAT)

@@ -2,18 +2,12 @@
 types and its ops, its record fields (per cell type) and how its NB301-surrogate numbers read."""
 from __future__ import annotations
 
-from ..darts_space.genotype import DARTS_OPS, DARTS_OPS_NO_NONE, DartsGenotype, GenotypeError
+from ..darts_space.genotype import (CELL_TYPES, DARTS_OPS, DARTS_OPS_NO_NONE, EDGES, NUM_INPUTS, DartsGenotype,
+                                    GenotypeError)
 from .base import SpaceInfo
 
-CELL_TYPES = ("normal", "reduce")
-NODES = 4  # intermediate nodes of a cell; node i (state i + 2) has i + 2 incoming edges
 OP_LISTS = {"all": DARTS_OPS, "no-none": DARTS_OPS_NO_NONE}  # --ops: DARTS' 8 ops, or DrNAS' 7 (no none)
 NB301_LABEL = "NB301 surrogate (YAHPO v2), CIFAR-10 valid accuracy, epoch 98"
-
-
-def darts_edges() -> tuple[tuple[int, int], ...]:
-    """(target state, source state) of the 14 edges in α's order: states 0, 1 are the cell's inputs, 2..5 its nodes."""
-    return tuple((node + 2, source) for node in range(NODES) for source in range(node + 2))
 
 
 class DartsInfo(SpaceInfo):
@@ -22,6 +16,8 @@ class DartsInfo(SpaceInfo):
     name = "darts"
     cell_types = CELL_TYPES
     benchmark_key = "nb301"
+    benchmark_keys = ("nb301",)
+    path_count = None  # (14 choose... ) ~10^18 cells per the DARTS paper
     benchmark_label = NB301_LABEL
     genotype_type = DartsGenotype
     genotype_error = GenotypeError
@@ -30,14 +26,17 @@ class DartsInfo(SpaceInfo):
         return DartsGenotype.from_str(text)
 
     def genotype_to_dict(self, genotype: DartsGenotype) -> dict:
-        return {"space": self.name, "string": genotype.to_str(), **genotype.to_dict()}
+        """DARTS' four fields, the literal, and each cell's kept edges named (``{"edge": "2<-0", "op": ...}``)."""
+        named = {cell: [{"edge": f"{k // 2 + NUM_INPUTS}<-{source}", "op": op}
+                        for k, (op, source) in enumerate(genotype.cell(cell))] for cell in CELL_TYPES}
+        return {"space": self.name, "string": genotype.to_str(), **genotype.to_dict(), "edges": named}
 
     def genotype_from_dict(self, values: dict) -> DartsGenotype:
         if not isinstance(values, dict):
             raise GenotypeError(f"a DARTS genotype's JSON is an object with normal, normal_concat, reduce and "
                                 f"reduce_concat, got {type(values).__name__}")
         return DartsGenotype.from_dict({key: value for key, value in values.items()
-                                        if key not in ("space", "string")})
+                                        if key not in ("space", "string", "edges")})
 
     def genotype_fields(self, genotype: DartsGenotype) -> dict:
         """The genotype (DARTS' literal); skip and parameter-free op counts per cell type. ``skip_count`` and
@@ -49,7 +48,8 @@ class DartsInfo(SpaceInfo):
                 **{f"param_free_count_{cell}": free[cell] for cell in CELL_TYPES}}
 
     def edge_names(self) -> tuple[str, ...]:
-        return tuple(f"{target}<-{source}" for target, source in darts_edges())
+        """``target<-source`` by state (0, 1 the cell's inputs, 2..5 its nodes), in DARTS' edge order."""
+        return tuple(f"{node + NUM_INPUTS}<-{source}" for node, source in EDGES)
 
     def op_names(self, ops: str = "all") -> tuple[str, ...]:
         if ops not in OP_LISTS:
@@ -60,11 +60,16 @@ class DartsInfo(SpaceInfo):
         value = (fields.get("nb301") or {}).get("valid_acc")
         return "NB301 n/a" if value is None else f"NB301 surrogate valid {value:.4f}"
 
+    def truth_names(self, label: str) -> dict:
+        return {"title": label, "column": "nb301_valid_acc",
+                "meaning": "a fitted model's prediction of NB301's 8-cell, 100-epoch training (%), not a look-up, "
+                           "not DARTS' 600-epoch test error"}
+
     def benchmark_truth(self, fields: list[dict], dataset: str) -> tuple[str, list[float | None]]:
         """The surrogate's CIFAR-10 valid accuracy (whatever the run's dataset: NB301 has only CIFAR-10)."""
         return NB301_LABEL, [(f.get("nb301") or {}).get("valid_acc") for f in fields]
 
 
-def _by_cell(counts) -> dict[str, int]:
-    """A genotype's per-cell-type count as {"normal": n, "reduce": m}."""
+def _by_cell(counts: dict[str, int]) -> dict[str, int]:
+    """A genotype's per-cell-type count ({"normal": n, "reduce": m}), every cell type present."""
     return {cell: int(counts[cell]) for cell in CELL_TYPES}

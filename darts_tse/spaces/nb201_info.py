@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..nb201.labels import NB201_DATASETS, nb201_label
-from ..space.genotype import EDGES, OPS, Genotype, GenotypeError
+from ..space.genotype import EDGES, NUM_ARCHITECTURES, OPS, Genotype, GenotypeError
 from .base import SpaceInfo
 
 
@@ -17,6 +17,8 @@ class NB201Info(SpaceInfo):
     name = "nb201"
     cell_types = ("cell",)
     benchmark_key = "nb201"
+    benchmark_keys = ("nb201_index", "nb201")
+    path_count = NUM_ARCHITECTURES
     benchmark_label = "NB201 200-epoch accuracy (%), the benchmark's mean over seeds"
     genotype_type = Genotype
     genotype_error = GenotypeError
@@ -50,6 +52,10 @@ class NB201Info(SpaceInfo):
         if c10.get("valid") is not None:
             return f"NB201 cifar10-valid valid {c10['valid']:.2f}"
         return "NB201 n/a"
+
+    def truth_names(self, label: str) -> dict:
+        return {"title": f"NB201 {label} accuracy", "column": f"nb201_{label.replace(' ', '_')}",
+                "meaning": "200-epoch NB201 accuracy (%), the benchmark's mean over its training seeds"}
 
     def benchmark_truth(self, fields: list[dict], dataset: str) -> tuple[str, list[float | None]]:
         """NB201's accuracy on the run's dataset (CIFAR-10 for a dataset NB201 lacks): test where the benchmark has
