@@ -9,10 +9,8 @@ import math
 from pathlib import Path
 
 from ..config import METHODS
-from ..nb201.labels import nb201_label
-from ..space.genotype import EDGES
 from ..spaces.info import info_of
-from .runs import Run, RunDirError, check_search_run, choose_nb201, load_run, read_genotypes, unique_labels
+from .runs import Run, RunDirError, check_search_run, choose_nb201, load_run, read_genotypes, runs_space, unique_labels
 from .seed_groups import Series, group_curves, group_runs, run_curves
 
 
@@ -20,9 +18,9 @@ class MissingDependency(RuntimeError):
     """An optional package (matplotlib) is not installed."""
 
 
-# Each panel's metric range: a ± std band never leaves it (an accuracy below 0 %, a skip count above 6 edges).
-BOUNDS = {"nb201": (0.0, 100.0), "train_loss": (0.0, math.inf), "valid_loss": (0.0, math.inf),
-          "skip_count": (0.0, float(len(EDGES)))}
+# Each panel's metric range: a ± std band never leaves it (an accuracy below 0 %, a skip count above the cell's
+# kept edges: NB201 6, a DARTS cell 8).
+BOUNDS = {"nb201": (0.0, 100.0), "train_loss": (0.0, math.inf), "valid_loss": (0.0, math.inf)}
 
 
 def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = None, split: str | None = None,
@@ -37,6 +35,8 @@ def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = No
     for run in runs:
         check_search_run(run)
     dataset, split = choose_nb201(runs, dataset, split)
+    space = runs_space(runs)
+    bounds = {**BOUNDS, "skip_count": (0.0, float(space.kept_edges))}
     if mean_over_seeds:
         groups = group_runs(runs)
         curves = [group_curves(group, dataset, split) for group in groups]
@@ -49,25 +49,25 @@ def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = No
     nb201_axes, loss_axes, skip_axes = figure.subplots(1, 3)
     for index, curve in enumerate(curves):
         color = f"C{index % 10}"
-        _draw(nb201_axes, curve.series["nb201"], color, curve.label, BOUNDS["nb201"], marker=".")
-        _draw(loss_axes, curve.series["train_loss"], color, f"{curve.label} train", BOUNDS["train_loss"])
-        _draw(loss_axes, curve.series["valid_loss"], color, f"{curve.label} valid", BOUNDS["valid_loss"],
+        _draw(nb201_axes, curve.series["nb201"], color, curve.label, bounds["nb201"], marker=".")
+        _draw(loss_axes, curve.series["train_loss"], color, f"{curve.label} train", bounds["train_loss"])
+        _draw(loss_axes, curve.series["valid_loss"], color, f"{curve.label} valid", bounds["valid_loss"],
               linestyle="--")
-        _draw(skip_axes, curve.series["skip_count"], color, curve.label, BOUNDS["skip_count"], marker=".")
+        _draw(skip_axes, curve.series["skip_count"], color, curve.label, bounds["skip_count"], marker=".")
     for index, singles in enumerate(seeds):  # after the means, so that each panel's first lines are the means
         for single in singles:
             for axes, key, style in ((nb201_axes, "nb201", "-"), (loss_axes, "train_loss", "-"),
                                      (loss_axes, "valid_loss", "--"), (skip_axes, "skip_count", "-")):
                 axes.plot(single.series[key].epochs, single.series[key].mean, color=f"C{index % 10}", linewidth=0.6,
                           alpha=0.45, linestyle=style)
-    title = "derived genotype: NB201 200-epoch accuracy\n(the benchmark's mean over its training seeds)"
+    title = f"derived genotype: {space.curve_title(dataset, split)}\n({space.curve_meaning(dataset, split)})"
     if mean_over_seeds:
         title += "\nlines: mean over search seeds; bands: ± 1 sample std" + ("; thin: each seed" if seed_lines else "")
-    nb201_axes.set(title=title, xlabel="epoch (0-based)", ylabel=f"NB201 {nb201_label(dataset, split)} accuracy (%)")
+    nb201_axes.set(title=title, xlabel="epoch (0-based)", ylabel=f"{space.curve_title(dataset, split)} accuracy (%)")
     loss_axes.set(title="supernet loss (solid: search-train, dashed: search-valid)", xlabel="epoch (0-based)",
                   ylabel="cross-entropy")
-    skip_axes.set(title="skip_connect edges in the genotype", xlabel="epoch (0-based)", ylabel="skip count",
-                  ylim=(-0.2, len(EDGES) + 0.2))
+    skip_axes.set(title="skip_connect edges in the genotype" + (" (normal cell)" if len(space.cell_types) > 1 else ""),
+                  xlabel="epoch (0-based)", ylabel="skip count", ylim=(-0.2, space.kept_edges + 0.2))
     for axes in (nb201_axes, loss_axes, skip_axes):
         axes.grid(alpha=0.3)
         axes.xaxis.get_major_locator().set_params(integer=True)

@@ -9,7 +9,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..nb201.labels import NB201_DATASETS, NB201_SPLITS, nb201_label
 from ..spaces.base import SpaceError
 from ..spaces.info import info_of
 
@@ -209,30 +208,24 @@ def nb201_value(row: dict, dataset: str, split: str) -> float | None:
     return ((row.get("nb201") or {}).get(dataset) or {}).get(split)
 
 
-def choose_nb201(runs: list[Run], dataset: str | None = None, split: str | None = None) -> tuple[str, str]:
-    """The (dataset, split) to plot: by default cifar10 test if every run has it, else cifar10-valid valid.
+def runs_space(runs: list[Run]):
+    """The search space the runs share (``spaces.SpaceInfo``; runs recorded before spaces were named are NB201's);
+    RunDirError when they searched different spaces."""
+    spaces = {info_of(run.config).name for run in runs}
+    if len(spaces) > 1:
+        raise RunDirError(f"the runs searched different spaces ({', '.join(sorted(spaces))}); compare runs of one space")
+    return info_of(runs[0].config if runs else {})
 
-    With a dataset but no split: its test numbers if every run has them, else its valid numbers.
-    RunDirError when the chosen numbers are absent from every run.
-    """
-    if dataset == "cifar10-valid":
-        if split == "test":  # NB201's cifar10 test numbers come from nets trained on all 50k images, not cifar10-valid
-            raise RunDirError("NB201 has no test accuracy recorded for cifar10-valid here; use --dataset cifar10 "
-                              "--split test (trained on the full training set), or --split valid")
-        dataset, split = "cifar10", split or "valid"
-    dataset = dataset or "cifar10"
-    if dataset not in NB201_DATASETS:
-        raise RunDirError(f"unknown NB201 dataset {dataset!r}; choose one of: cifar10, cifar10-valid, "
-                          f"{', '.join(NB201_DATASETS[1:])}")
-    if split is None:
-        has_test = all(any(nb201_value(row, dataset, "test") is not None for row in run.metrics) for run in runs)
-        split = "test" if has_test else "valid"
-    if split not in NB201_SPLITS:
-        raise RunDirError(f"unknown NB201 split {split!r}; choose valid or test")
-    if not any(nb201_value(row, dataset, split) is not None for run in runs for row in run.metrics):
-        raise RunDirError(f"no run has NB201 {nb201_label(dataset, split)} accuracies (searches without --benchmark "
-                          f"have valid accuracies only)")
-    return dataset, split
+
+def choose_nb201(runs: list[Run], dataset: str | None = None, split: str | None = None) -> tuple[str, str]:
+    """The (dataset, split) of the benchmark number to read: NB201 by default cifar10 test if every run has it, else
+    cifar10-valid valid (with a dataset but no split: its test numbers if every run has them, else its valid ones);
+    the DARTS space: the NB301 surrogate's CIFAR-10 valid accuracy. RunDirError when the chosen numbers are absent
+    from every run."""
+    try:
+        return runs_space(runs).choose_curve([run.metrics for run in runs], dataset, split)
+    except SpaceError as error:
+        raise RunDirError(str(error)) from error
 
 
 # ---- genotypes ----------------------------------------------------------------------------------------------------

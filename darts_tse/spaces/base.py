@@ -46,6 +46,7 @@ class SpaceInfo(ABC):
     cell_types: tuple[str, ...]  # the rows of α: ("cell",) for one α shared by every cell, ("normal", "reduce") ...
     benchmark_key: str  # the record's field with the derived genotype's benchmark numbers, e.g. "nb201"
     benchmark_keys: tuple[str, ...]  # every record field the benchmark writes (e.g. nb201_index, nb201)
+    kept_edges: int  # edges a genotype's cell keeps (the most skip_connects it can have): NB201 6, DARTS 8
     path_count: int | None  # how many distinct subnetworks (paths) the space has; None: too many to matter
     benchmark_label: str  # what those numbers are, for the console and the docs
 
@@ -125,6 +126,29 @@ class SpaceInfo(ABC):
     def truth_names(self, label: str) -> dict:
         """How a ranking's truth of :meth:`benchmark_truth`'s `label` is named: ``title`` (a table's or plot's),
         ``column`` (a CSV's) and ``meaning`` (what the numbers are)."""
+
+
+    # ---- the readers' benchmark curve -----------------------------------------------------------------------------
+    @abstractmethod
+    def curve_value(self, row: dict, dataset: str, split: str) -> float | None:
+        """The benchmark number of a metrics row that the readers plot and tabulate (None where absent)."""
+
+    @abstractmethod
+    def choose_curve(self, runs_rows: list[list[dict]], dataset: str | None, split: str | None) -> tuple[str, str]:
+        """The (dataset, split) of the benchmark number to read for these runs' rows (defaults chosen from what the
+        rows hold); SpaceError naming the problem."""
+
+    @abstractmethod
+    def curve_title(self, dataset: str, split: str) -> str:
+        """The benchmark number's short name, e.g. 'NB201 cifar10 test'."""
+
+    def split_meaning(self, dataset: str, split: str) -> str:
+        """How the benchmark's (dataset, split) was trained and evaluated, where that needs saying ('' otherwise)."""
+        return ""
+
+    @abstractmethod
+    def curve_meaning(self, dataset: str, split: str) -> str:
+        """What the benchmark number of a derived genotype is, in a sentence's words."""
 
 
 class SearchSpace(SpaceInfo):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..darts_space.genotype import (CELL_TYPES, DARTS_OPS, DARTS_OPS_NO_NONE, EDGES, NUM_INPUTS, DartsGenotype,
                                     GenotypeError)
-from .base import SpaceInfo
+from .base import SpaceError, SpaceInfo
 
 OP_LISTS = {"all": DARTS_OPS, "no-none": DARTS_OPS_NO_NONE}  # --ops: DARTS' 8 ops, or DrNAS' 7 (no none)
 NB301_LABEL = "NB301 surrogate (YAHPO v2), CIFAR-10 valid accuracy, epoch 98"
@@ -17,6 +17,7 @@ class DartsInfo(SpaceInfo):
     cell_types = CELL_TYPES
     benchmark_key = "nb301"
     benchmark_keys = ("nb301",)
+    kept_edges = 8  # 2 per node
     path_count = None  # (14 choose... ) ~10^18 cells per the DARTS paper
     benchmark_label = NB301_LABEL
     genotype_type = DartsGenotype
@@ -59,6 +60,26 @@ class DartsInfo(SpaceInfo):
     def benchmark_text(self, fields: dict) -> str:
         value = (fields.get("nb301") or {}).get("valid_acc")
         return "NB301 n/a" if value is None else f"NB301 surrogate valid {value:.4f}"
+
+    def curve_value(self, row: dict, dataset: str, split: str) -> float | None:
+        return (row.get("nb301") or {}).get("valid_acc")
+
+    def choose_curve(self, runs_rows: list[list[dict]], dataset: str | None, split: str | None) -> tuple[str, str]:
+        """The surrogate's CIFAR-10 valid accuracy (the only number NB301 has)."""
+        if (dataset or "cifar10") != "cifar10" or (split or "valid") != "valid":
+            raise SpaceError(f"the NB301 surrogate has CIFAR-10 valid accuracies only; drop --dataset {dataset} "
+                             f"--split {split}")
+        if not any(self.curve_value(row, "cifar10", "valid") is not None for rows in runs_rows for row in rows):
+            raise SpaceError("no run has NB301-surrogate numbers (DARTS-space searches record them with --benchmark "
+                             "model_v2.onnx)")
+        return "cifar10", "valid"
+
+    def curve_title(self, dataset: str, split: str) -> str:
+        return "NB301 surrogate valid"
+
+    def curve_meaning(self, dataset: str, split: str) -> str:
+        return (f"{NB301_LABEL} (%) of the derived genotype: a fitted model's prediction of NB301's 8-cell, "
+                f"100-epoch training, not a look-up")
 
     def truth_names(self, label: str) -> dict:
         return {"title": label, "column": "nb301_valid_acc",
