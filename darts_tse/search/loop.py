@@ -32,7 +32,7 @@ from ..data import iterate_eval
 from ..estimators import TSEEMATracker
 from ..files import (CONFIG_FILE, LOCK_FILE, RunLockedError, lock_held, remove_run_files, remove_stale_temporaries,
                      run_files, run_lock)
-from ..spaces import SpaceInfo, info_of
+from ..spaces import SpaceInfo, get_space, info_of
 from ..tracking import FAILED, FINISHED, INTERRUPTED, LocalFiles, Sink, WandbSink, new_wandb_id
 from .checkpoint import (
     CHECKPOINT,
@@ -208,9 +208,10 @@ def run_search(config: RunConfig, *, resume: bool = False, overwrite: bool = Fal
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
     configure_kernels(config, device)
+    # the space's benchmark reads its source before anything is built: a bad one (or another space's) fails first
+    benchmark = get_space(config.space).load_benchmark(config.benchmark)
     seed_everything(config.seed)
     parts = build_components(config, device)
-    benchmark = parts.space.load_benchmark(config.benchmark)  # read here: a bad one fails before epoch 1
     data_record = parts.data.record()
     environment = run_environment(device, channels_last=config.channels_last, compile=config.compile)
     with _run_directory(out, fresh=not resume) as claim:
