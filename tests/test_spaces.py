@@ -197,3 +197,20 @@ def test_plot_alpha_draws_28_panels_and_compare_runs_reads_nb301(tmp_path, capsy
     assert load_script("plot_curves").main([str(tmp_path / "a"), str(tmp_path / "b"), "-o",
                                             str(tmp_path / "curves.png")]) == 0
     assert math.isclose(json.loads((tmp_path / "a" / "genotype.json").read_text())["nb301"]["valid_acc"], 92.0)
+
+
+def test_wandb_keys_of_a_darts_record_name_the_cell_types():
+    from darts_tse.tracking import flatten_metrics, probability_scalars
+
+    record = {"epoch": 0, "train_loss": 2.0, "train_acc": 10.0, "valid_loss": 2.1, "valid_acc": 11.0,
+              "alpha_entropy": 2.0, "alpha_entropy_normal": 2.01, "skip_count_reduce": 3,
+              "nb301": {"valid_acc": 92.5, "label": "NB301 surrogate (YAHPO v2), CIFAR-10 valid accuracy, epoch 98"}}
+    flat = flatten_metrics(record)
+    assert flat["alpha/alpha_entropy_normal"] == 2.01 and flat["alpha/skip_count_reduce"] == 3
+    assert flat["nb301/cifar10/valid_acc"] == 92.5
+    probabilities = torch.softmax(torch.randn(2, 14, 8), dim=-1).tolist()
+    scalars = probability_scalars(probabilities, space_info("darts"))
+    assert len(scalars) == 2 * 14 * 8
+    assert scalars["alpha_probability/reduce/skip_connect/5<-4"] == probabilities[1][13][3]
+    nb201 = probability_scalars(torch.full((6, 5), 0.2).tolist())  # NB201's keys as before
+    assert set(nb201) >= {"alpha_probability/skip_connect/1<-0", "alpha_probability/none/3<-2"}
