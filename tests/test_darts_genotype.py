@@ -205,3 +205,18 @@ def test_edges_and_canonical_order():
     assert DARTS_V1.canonical().edges("reduce") == DARTS_V1.edges("reduce")
     with pytest.raises(GenotypeError, match="cell type"):
         DARTS_V1.cell("both")
+
+
+def test_genotypes_and_nb301_encoding_load_no_torch():
+    """Run readers use DARTS genotypes and the NB301 encoding without torch (package __init__s included)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; from darts_tse.darts_space import DartsGenotype, DARTS_V2; from darts_tse.nb301 import encode;"
+            "g = DartsGenotype.from_str(DARTS_V2.to_str()); encode(g); DartsGenotype.from_alpha([[[0.0] * 8] * 14] * 2);"
+            "print('torch' in sys.modules)")
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
