@@ -12,6 +12,7 @@ from darts_tse.config import ConfigError, OneShotConfig, SearchConfig
 from darts_tse.darts_space import DARTS_OPS, DARTS_OPS_NO_NONE, DARTS_V2, DartsGenotype
 from darts_tse.mixing import alpha_entropy
 from darts_tse.nb201 import BenchmarkError
+from darts_tse.nb301 import NB301Error
 from darts_tse.space import Genotype
 from darts_tse.spaces import SpaceError, get_space, list_spaces, space_info
 
@@ -120,7 +121,7 @@ def test_space_settings_are_recorded_and_unused_ones_named():
 def test_a_benchmark_of_the_other_space_is_one_line(tmp_path):
     csv = tmp_path / "nb201_accuracy.csv"
     csv.write_text("arch\n")
-    with pytest.raises(SpaceError, match="is not the NB301 surrogate"):
+    with pytest.raises(NB301Error, match="is an NB201 benchmark; the DARTS space takes the NB301 surrogate"):
         get_space("darts").load_benchmark(str(csv))
     with pytest.raises(BenchmarkError, match="is an ONNX file"):
         get_space("nb201").load_benchmark(str(tmp_path / "model_v2.onnx"))
@@ -135,7 +136,7 @@ def test_train_search_refuses_another_space_s_benchmark_before_building(tmp_path
             "--epochs", "1", "--threads", "1", "--wandb", "disabled", "--no-progress", "--device", "cpu"]
     assert main([*argv, "--benchmark", str(csv), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: --benchmark") and "NB301 surrogate" in err[0]
+    assert len(err) == 1 and err[0].startswith("error: ") and "is an NB201 benchmark" in err[0]
     assert main([*argv, "--partial-channels", "3", "--out", str(tmp_path / "run")]) == 2
     assert capsys.readouterr().err.startswith("error: --partial-channels 3 does not divide --C 4")
     assert not (tmp_path / "run").exists()

@@ -20,6 +20,7 @@ USER_ERROR_TYPES = {  # module -> the user errors it defines
     "darts_tse.space.genotype": ("GenotypeError",),
     "darts_tse.darts_space.genotype": ("GenotypeError",),
     "darts_tse.spaces.base": ("SpaceError",),
+    "darts_tse.nb301.surrogate": ("NB301Error",),
     "darts_tse.nb201.base": ("BenchmarkError",),
     "darts_tse.search.checkpoint": ("CheckpointError",),
     "darts_tse.search.loop": ("NonFiniteLossError", "RunWriteError"),

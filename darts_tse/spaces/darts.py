@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from .. import darts_space
-from ..darts_space import DartsGenotype
-from .base import SearchSpace, SpaceError
+from ..darts_space import DartsGenotype, DartsSearchNetwork
+from ..nb301 import NB301Surrogate, load_benchmark
+from .base import SearchSpace
 from ..darts_space.genotype import CELL_TYPES, CONCAT, NUM_INPUTS, NUM_NODES
 from .darts_info import NB301_LABEL, OP_LISTS, DartsInfo
 
@@ -28,9 +27,10 @@ def _say_no_benchmark_once() -> None:
 class DartsSpace(DartsInfo, SearchSpace):
     """The DARTS space (Liu et al., ICLR 2019): 8 cells at C = 16, reduction cells at layers//3 and 2·layers//3."""
 
-    def build_supernet(self, config, num_classes: int, mixing, *, autocast_dtype=None) :
-        return darts_space.DartsSearchNetwork(config.C, config.layers, num_classes, mixing=mixing, ops=OP_LISTS[config.ops],
-                                  partial_channels=config.partial_channels,
+    def build_supernet(self, config, num_classes: int, mixing, *, autocast_dtype=None) -> DartsSearchNetwork:
+        return DartsSearchNetwork(config.C, config.layers, num_classes, mixing=mixing, ops=OP_LISTS[config.ops],
+                                  partial_channels=config.partial_channels or 1,
+                                  track_running_stats=config.track_running_stats,
                                   channels_last=config.channels_last, autocast_dtype=autocast_dtype)
 
     # ---- paths -------------------------------------------------------------------------------------------------
@@ -69,24 +69,21 @@ class DartsSpace(DartsInfo, SearchSpace):
         return list(found.values())
 
     # ---- the NB301 surrogate -----------------------------------------------------------------------------------
-    def load_benchmark(self, path: str | None):
-        """The NB301 surrogate of `path` (an ``.onnx`` file), or None (no benchmark numbers; said once)."""
+    def load_benchmark(self, path: str | None) -> NB301Surrogate | None:
+        """The NB301 surrogate of `path` (``nb301.load_benchmark``: NB201 files and ONNX files that are not the
+        surrogate are refused in one line), or None (no benchmark numbers; said once)."""
         if path is None:
             _say_no_benchmark_once()
             return None
-        if not Path(path).name.lower().endswith(".onnx"):
-            raise SpaceError(f"--benchmark {path} is not the NB301 surrogate (model_v2.onnx); an NB201 table, .pth, "
-                             f"NATS-Bench directory or curve store serves --space nb201 only")
-        from ..nb301 import load_surrogate  # TODO(i23a merge): a top-level import once nb301 lands
+        return load_benchmark(path)
 
-        return load_surrogate(path)
-
-    def benchmark_fields(self, benchmark, genotypes: Sequence[DartsGenotype]) -> list[dict]:
-        """{"nb301": {"valid_acc": ..., "label": ...}} per genotype, one batched surrogate call (None without one)."""
+    def benchmark_fields(self, benchmark: NB301Surrogate | None, genotypes: Sequence[DartsGenotype]) -> list[dict]:
+        """{"nb301": {"valid_acc": % , "label": ...}} per genotype from one batched surrogate call (None without
+        one)."""
         if benchmark is None:
             return [{"nb301": None} for _ in genotypes]
-        values = benchmark.predict(list(genotypes))
-        return [{"nb301": {"valid_acc": float(value), "label": NB301_LABEL}} for value in values]
+        return [{"nb301": {"valid_acc": result.valid_accuracy, "label": result.label}}
+                for result in benchmark.query_many(list(genotypes))]
 
 
 def _numpy_rng(generator: torch.Generator) -> np.random.Generator:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ..darts_space.genotype import (CELL_TYPES, DARTS_OPS, DARTS_OPS_NO_NONE, EDGES, NUM_INPUTS, DartsGenotype,
                                     GenotypeError)
+from ..nb301.surrogate import NB301_LABEL
 from .base import SpaceError, SpaceInfo
 
 OP_LISTS = {"all": DARTS_OPS, "no-none": DARTS_OPS_NO_NONE}  # --ops: DARTS' 8 ops, or DrNAS' 7 (no none)
-NB301_LABEL = "NB301 surrogate (YAHPO v2), CIFAR-10 valid accuracy, epoch 98"
 
 
 class DartsInfo(SpaceInfo):
