@@ -3,6 +3,7 @@
 computation; a run killed mid-epoch and resumed ends bit for bit like an uninterrupted one; the end-to-end command
 on the real CIFAR-10 subset with the NB301 surrogate (where ../shared has them; DARTS_TSE_SHARED overrides where
 ../shared is)."""
+import csv as csv_module
 import json
 import math
 import os
@@ -238,3 +239,28 @@ def test_darts_tse_end_to_end_on_the_cifar10_subset_with_the_nb301_surrogate(tmp
     exported = subprocess.run([sys.executable, "scripts/export_genotype.py", str(out), "--format", "darts"],
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert DartsGenotype.from_str(exported.stdout.strip()) == DartsGenotype.from_str(records[-1]["genotype"])
+
+
+@pytest.mark.slow
+def test_rank_subnets_ranks_darts_space_subnetworks_against_the_nb301_surrogate(tmp_path, capsys):
+    if not NB301.is_file():
+        pytest.skip(f"{NB301} is absent (../shared is provided beside the checkout in CI)")
+    from darts_tse.cli import rank_subnets
+
+    config = OneShotConfig(**{k: v for k, v in TINY.items() if k != "K"}, sampler="random", probes=2, epochs=1,
+                           steps_per_epoch=2, benchmark=str(NB301), out=str(tmp_path / "run"))
+    run_search(config, echo=lambda line: None)
+    (row,) = rows(tmp_path / "run")
+    assert all(0 < probe["nb301"]["valid_acc"] < 100 for probe in row["probes"])
+    csv = tmp_path / "subnets.csv"
+    assert rank_subnets.main([str(tmp_path / "run"), "--subnets", "4", "--B", "1", "2", "--valid-batches", "1",
+                              "--csv", str(csv), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "truth: NB301 surrogate (YAHPO v2), CIFAR-10 valid accuracy, epoch 98" in out
+    lines = csv.read_text().splitlines()
+    assert lines[0].split(",")[:3] == ["run", "genotype", "nb301_valid_acc"] and len(lines) == 5
+    from darts_tse.nb301 import load_benchmark
+
+    table = list(csv_module.reader(lines[1:]))  # the truth is the surrogate's own number for each subnetwork
+    expected = load_benchmark(NB301).query_many([cells[1] for cells in table])
+    assert [float(cells[2]) for cells in table] == pytest.approx([r.valid_accuracy for r in expected])

@@ -215,3 +215,16 @@ def test_wandb_keys_of_a_darts_record_name_the_cell_types():
     assert scalars["alpha_probability/reduce/skip_connect/5<-4"] == probabilities[1][13][3]
     nb201 = probability_scalars(torch.full((6, 5), 0.2).tolist())  # NB201's keys as before
     assert set(nb201) >= {"alpha_probability/skip_connect/1<-0", "alpha_probability/none/3<-2"}
+
+
+def test_console_line_of_a_darts_epoch_names_cell_types_and_the_surrogate():
+    from darts_tse.search.loop import console_line
+
+    record = {"epoch": 1, "train_loss": 2.0, "train_acc": 10.0, "valid_loss": 2.1, "valid_acc": 11.0,
+              "alpha_steps": 4, "alpha_entropy": 1.9, "skip_count": 2, "skip_count_normal": 2, "skip_count_reduce": 3,
+              "nb301": {"valid_acc": 92.01, "label": "NB301 surrogate (YAHPO v2), CIFAR-10 valid accuracy, epoch 98"},
+              "genotype": DARTS_V2.to_str(), "seconds": 1.0}
+    line = console_line(record, 3, space_info("darts"), "no-none")
+    assert "skip normal 2 reduce 3" in line and "NB301 surrogate valid 92.01%" in line
+    assert f"(ln 7 − H {math.log(7) - 1.9:.1e})" in line
+    assert "NB301 n/a" in console_line({**record, "nb301": None}, 3, space_info("darts"))

@@ -160,16 +160,19 @@ def epoch_label(epoch: int, epochs: int) -> str:
     return f"epoch {epoch} of 0..{epochs - 1}"
 
 
-def console_line(record: dict, epochs: int, space: SpaceInfo | None = None) -> str:
-    """A one-line summary of an epoch, with every benchmark number labelled (NB201: by dataset and split)."""
+def console_line(record: dict, epochs: int, space: SpaceInfo | None = None, ops: str = "all") -> str:
+    """A one-line summary of an epoch, with every benchmark number labelled (NB201: by dataset and split); `ops` is
+    the run's op list (the entropy of uniform α is ln of its length)."""
     space = space if space is not None else info_of({})
+    uniform = len(space.op_names(ops))
     parts = [epoch_label(record["epoch"], epochs),
              f"train loss {record['train_loss']:.4f} acc {record['train_acc']:.2f}%",
              f"valid loss {record['valid_loss']:.4f} acc {record['valid_acc']:.2f}%"]
     if "alpha_steps" in record:  # a differentiable search
         entropy = record["alpha_entropy"]
-        parts += [f"α steps {record['alpha_steps']} H(α) {entropy:.6f} (ln 5 − H {math.log(5) - entropy:.1e}) "
-                  f"skip {record['skip_count']}", space.benchmark_text(record), record["genotype"]]
+        parts += [f"α steps {record['alpha_steps']} H(α) {entropy:.6f} (ln {uniform} − H "
+                  f"{math.log(uniform) - entropy:.1e}) {space.counts_text(record)}", space.benchmark_text(record),
+                  record["genotype"]]
     if "probes" in record:  # a one-shot supernet
         rank = record["probe_rank"]
         rho = "n/a" if rank["spearman"] is None else f"{rank['spearman']:+.3f}"
@@ -361,7 +364,7 @@ def _train(out: Path, config: RunConfig, parts: SearchComponents, benchmark, sta
                 saved = epoch + 1
                 for sink in sinks:
                     sink.log_epoch(record, arch)
-            echo(console_line(record, config.epochs, parts.space))
+            echo(console_line(record, config.epochs, parts.space, config.ops))
         exit_code = FINISHED
     except KeyboardInterrupt:
         exit_code = INTERRUPTED

@@ -67,6 +67,12 @@ class SpaceInfo(ABC):
     def genotype_fields(self, genotype: Any) -> dict:
         """The genotype's fields of an epoch's record (the string, skip and parameter-free op counts)."""
 
+    def counts_text(self, record: dict) -> str:
+        """The record's skip counts for the console, e.g. 'skip 2' (per cell type where the space has several)."""
+        if len(self.cell_types) == 1:
+            return f"skip {record['skip_count']}"
+        return "skip " + " ".join(f"{cell} {record[f'skip_count_{cell}']}" for cell in self.cell_types)
+
     # ---- names -------------------------------------------------------------------------------------------------
     @abstractmethod
     def edge_names(self) -> tuple[str, ...]:

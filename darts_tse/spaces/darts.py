@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from ..darts_space import DartsGenotype, DartsSearchNetwork
+from ..darts_space.genotype import CELL_TYPES, CONCAT, NUM_INPUTS, NUM_NODES
 from ..nb301 import NB301Surrogate, load_benchmark
 from .base import SearchSpace
-from ..darts_space.genotype import CELL_TYPES, CONCAT, NUM_INPUTS, NUM_NODES
 from .darts_info import NB301_LABEL, OP_LISTS, DartsInfo
 
 log = logging.getLogger(__name__)

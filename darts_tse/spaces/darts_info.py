@@ -59,7 +59,7 @@ class DartsInfo(SpaceInfo):
 
     def benchmark_text(self, fields: dict) -> str:
         value = (fields.get("nb301") or {}).get("valid_acc")
-        return "NB301 n/a" if value is None else f"NB301 surrogate valid {value:.4f}"
+        return "NB301 n/a" if value is None else f"NB301 surrogate valid {value:.2f}%"
 
     def curve_value(self, row: dict, dataset: str, split: str) -> float | None:
         return (row.get("nb301") or {}).get("valid_acc")
