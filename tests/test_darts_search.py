@@ -54,7 +54,7 @@ def rows(out: Path) -> list[dict]:
 ])
 def test_every_method_searches_the_darts_space(tmp_path, method, settings):
     out = tmp_path / "run"
-    run_search(tiny(out, method, epochs=1, **settings), echo=lambda line: None)
+    run_search(tiny(out, method, epochs=1, steps_per_epoch=2, **settings), echo=lambda line: None)
     (row,) = rows(out)
     genotype = DartsGenotype.from_str(row["genotype"])
     assert row["skip_count_normal"] == genotype.skip_count["normal"] == row["skip_count"]
