@@ -287,3 +287,10 @@ def test_rank_subnets_ranks_darts_space_subnetworks_against_the_nb301_surrogate(
     table = list(csv_module.reader(lines[1:]))  # the truth is the surrogate's own number for each subnetwork
     expected = load_benchmark(NB301).query_many([cells[1] for cells in table])
     assert [float(cells[2]) for cells in table] == pytest.approx([r.valid_accuracy for r in expected])
+    for text, fragment in (("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", "error: "),
+                           ("Genotype(normal=[('sep_conv_3x3', 0)], reduce=[])", "error: ")):
+        (tmp_path / "cells.txt").write_text(text + "\n")  # an NB201 string, a malformed DARTS literal
+        assert rank_subnets.main([str(tmp_path / "run"), "--subnets", str(tmp_path / "cells.txt"), "--B", "1",
+                                  "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(fragment)
