@@ -228,3 +228,15 @@ def test_console_line_of_a_darts_epoch_names_cell_types_and_the_surrogate():
     assert "skip normal 2 reduce 3" in line and "NB301 surrogate valid 92.01%" in line
     assert f"(ln 7 − H {math.log(7) - 1.9:.1e})" in line
     assert "NB301 n/a" in console_line({**record, "nb301": None}, 3, space_info("darts"))
+
+
+def test_a_sweep_grids_the_space_like_any_train_search_flag(tmp_path):
+    from darts_tse.cli.sweep_plan import plan_jobs
+    from darts_tse.sweeps import parse_axes
+
+    fixed = ["--dataset", "synthetic", "--C", "4", "--epochs", "1", "--method", "darts-tse"]
+    jobs, notes = plan_jobs(tmp_path / "sw", parse_axes(["space=nb201,darts", "layers=5,8"]), fixed)
+    assert [job.name for job in jobs] == ["nb201", "darts-layers5", "darts-layers8"]  # nb201 has no --layers
+    assert notes == ["layers is not used by darts-tse (only --space darts builds a supernet of --layers cells (NB201: "
+                     "--N cells per stage)): its darts-tse jobs leave it out"]
+    assert "--space" in jobs[1].argv and jobs[1].argv[jobs[1].argv.index("--layers") + 1] == "5"
