@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from darts_tse.darts_space import DARTS_OPS
-from darts_tse.darts_space.ops import DilConv, FactorizedReduce, ReLUConvBN, SepConv, Zero, make_op
+from darts_tse.darts_space.ops import DepthwiseConv2d, DilConv, FactorizedReduce, ReLUConvBN, SepConv, Zero, make_op
 
 
 def n_params(module):
@@ -32,12 +32,12 @@ def test_sep_conv_is_two_blocks_only_the_first_strided():
     assert n_params(op) == 2 * (16 * 25 + 16 * 16)  # affine=False: BN has no weights
     assert n_params(make_op("sep_conv_3x3", 16, 1, affine=True)) == 2 * (16 * 9 + 16 * 16 + 2 * 16)
     kinds = [type(m) for m in op[0]]
-    assert kinds == [nn.ReLU, nn.Conv2d, nn.Conv2d, nn.BatchNorm2d]
+    assert kinds == [nn.ReLU, DepthwiseConv2d, nn.Conv2d, nn.BatchNorm2d] and issubclass(DepthwiseConv2d, nn.Conv2d)
 
 
 def test_dil_conv_is_one_dilated_block():
     op = make_op("dil_conv_5x5", 16, 1, affine=False)
-    assert isinstance(op, DilConv) and [type(m) for m in op] == [nn.ReLU, nn.Conv2d, nn.Conv2d, nn.BatchNorm2d]
+    assert isinstance(op, DilConv) and [type(m) for m in op] == [nn.ReLU, DepthwiseConv2d, nn.Conv2d, nn.BatchNorm2d]
     assert op[1].dilation == (2, 2) and op[1].padding == (4, 4) and op[1].groups == 16
     assert n_params(op) == 16 * 25 + 16 * 16
 
@@ -88,3 +88,34 @@ def test_relu_conv_bn_and_refusals():
         make_op("conv_7x1_1x7", 4, 1, affine=False)
     with pytest.raises(ValueError, match="stride 1 or 2"):
         make_op("sep_conv_3x3", 4, 3, affine=False)
+
+
+@pytest.mark.parametrize("kernel, dilation, stride, size", [(3, 1, 1, 6), (5, 1, 2, 6), (3, 2, 1, 5), (5, 2, 2, 7)])
+def test_depthwise_conv_fast_backward_is_exact(kernel, dilation, stride, size):
+    """The CPU backward of the depthwise convs (flipped/transposed conv for ∂x, batch-as-channels conv for ∂w) and its
+    double backward (exact HVPs differentiate through it) against torch's own conv2d, in float64."""
+    from darts_tse.darts_space.ops import _DepthwiseConvFn
+
+    torch.manual_seed(0)
+    padding = dilation * (kernel // 2)
+    conv = DepthwiseConv2d(3, kernel, stride, padding, dilation).double()
+    x = torch.randn(2, 3, size, size, dtype=torch.float64, requires_grad=True)
+    w = conv.weight.detach().clone().requires_grad_()
+
+    def ours(a, b):
+        return _DepthwiseConvFn.apply(a, b, stride, padding, dilation)
+
+    def native(a, b):
+        return nn.functional.conv2d(a, b, None, stride, padding, dilation, 3)
+
+    out = native(x, w)
+    v, u, z = torch.randn_like(out), torch.randn_like(x), torch.randn_like(w)
+    results = []
+    for f in (ours, native):
+        y = f(x, w)
+        gx, gw = torch.autograd.grad((y * v).sum(), (x, w), create_graph=True)
+        hx, hw = torch.autograd.grad((gx * u).sum() + (gw * z).sum(), (x, w), allow_unused=True)
+        results.append((y, gx, gw, hx, hw))
+    for mine, theirs in zip(*results):
+        torch.testing.assert_close(mine, theirs, rtol=1e-10, atol=1e-10)
+    assert type(conv(x).grad_fn).__name__ == "_DepthwiseConvFnBackward"

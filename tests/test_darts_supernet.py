@@ -174,3 +174,17 @@ def test_bf16_autocast_and_channels_last_run():
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
     out.sum().backward()
     assert net.alpha.grad is not None and net.alpha.grad.dtype == torch.float32
+
+
+@pytest.mark.slow
+def test_compiled_mixed_forward_equals_eager():
+    """torch.compile traces the fused cell (dynamo with the eager backend: the graph capture, not inductor's codegen)."""
+    net = tiny()
+    x = torch.randn(2, 3, 8, 8)
+    mix = net.mixing_weights().detach()
+    expected = net(x, mix)
+    net.compile_mixed_forward(backend="eager")
+    out = net(x, mix)
+    torch.testing.assert_close(out, expected)
+    out.sum().backward()
+    assert net.cells[0].preprocess1[1].weight.grad is not None

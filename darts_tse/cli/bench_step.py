@@ -4,6 +4,10 @@ joint/rollout, a one-shot step on one random path, xautodl's supernet) and measu
 
     python scripts/bench_step.py --C 16 --N 5 --batch-size 64 --image-size 32 --json bench.json
     python scripts/bench_step.py --device cuda --precision bf16 --compile reduce-overhead --cudnn-benchmark --json gpu.json
+    python scripts/bench_step.py --space darts --layers 8 --threads 1 --peer-darts ~/darts/cnn/model_search.py
+
+``--space darts`` times the DARTS-space cases of :mod:`darts_tse.perf.darts_step_bench` instead (ours, DARTS-TSE
+joint, partial channels, and DARTS' own network from the user's copy of quark0/darts ``cnn/model_search.py``).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import torch
 from ..config import COMPILE_MODES, MAX_SEED, MIN_IMAGE_SIZE, PRECISIONS
 from ..files import atomic_write_text, check_output_file
 from ..perf import CASES, BenchConfig, format_table, run_benchmark
+from ..perf.darts_step_bench import DARTS_CASES, DartsBenchConfig, format_darts_table, run_darts_benchmark
 from .errors import OneLineArgumentParser, cli_main
 
 
@@ -58,7 +63,7 @@ def step_config(args: argparse.Namespace, **overrides) -> BenchConfig:
                        cudnn_benchmark=args.cudnn_benchmark, **overrides)
 
 
-def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
+def parse_args(argv=None) -> tuple[BenchConfig | DartsBenchConfig, Path | None, bool]:
     """The benchmark's configuration and the JSON output path (None: no file)."""
     p = OneLineArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_step_arguments(p)
@@ -67,18 +72,55 @@ def parse_args(argv=None) -> tuple[BenchConfig, Path | None]:
     p.add_argument("--warmup", type=int, default=1, help="untimed units per case first")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="measure peak memory (CPU: one subprocess per case)")
-    p.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    p.add_argument("--cases", nargs="+", choices=sorted(set(CASES) | set(DARTS_CASES)), default=None,
+                   help=f"default: every case of the space (nb201: {', '.join(CASES)}; darts: {', '.join(DARTS_CASES)})")
     p.add_argument("--json", type=Path, default=None, help="write the results here (a new file, unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    darts = p.add_argument_group("--space darts")
+    darts.add_argument("--space", choices=("nb201", "darts"), default="nb201", help="which search space's supernet")
+    darts.add_argument("--layers", type=int, default=8, help="DARTS space: search cells (DARTS' --layers)")
+    darts.add_argument("--partial-channels", type=int, default=4, help="DARTS space: K of the partial-channels case")
+    darts.add_argument("--peer-darts", type=Path, default=None, metavar="PATH",
+                       help="DARTS space: your copy of quark0/darts cnn/model_search.py (beside its operations.py "
+                            "and genotypes.py), timed as the peer")
     args = p.parse_args(argv)
     check_step_arguments(p, args)
     if args.repeats < 1 or args.warmup < 0:
         p.error("--repeats must be >= 1, --warmup >= 0")
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: CUDA is not available")
+    if args.space == "darts":
+        return darts_config(p, args), args.json, args.overwrite
+    if args.cases is None:
+        args.cases = list(CASES)
+    if set(args.cases) - set(CASES):
+        p.error(f"--cases {' '.join(sorted(set(args.cases) - set(CASES)))} belong to --space darts")
     config = step_config(args, device=args.device, repeats=args.repeats, warmup=args.warmup, memory=args.memory,
                          cases=tuple(args.cases))
     return config, args.json, args.overwrite
+
+
+def darts_config(p: argparse.ArgumentParser, args: argparse.Namespace) -> DartsBenchConfig:
+    """The DARTS-space benchmark's configuration (``--space darts``); one line for a flag out of its range."""
+    cases = tuple(args.cases or DARTS_CASES)
+    if set(cases) - set(DARTS_CASES):
+        p.error(f"--cases {' '.join(sorted(set(cases) - set(DARTS_CASES)))} belong to --space nb201")
+    if args.layers < 3:
+        p.error(f"--layers must be >= 3 (two reduction cells), got {args.layers}")
+    if args.partial_channels < 1 or args.C % args.partial_channels:
+        p.error(f"--partial-channels K={args.partial_channels} must divide --C {args.C}")
+    if args.C % 2:
+        p.error(f"--C must be even in the DARTS space, got {args.C}")
+    if args.peer_darts is not None and not args.peer_darts.is_file():
+        p.error(f"--peer-darts {args.peer_darts} is not a file; pass your copy of quark0/darts cnn/model_search.py")
+    if args.compile is not None:
+        p.error("--compile is not measured in the DARTS space yet; leave it out")
+    return DartsBenchConfig(C=args.C, layers=args.layers, batch_size=args.batch_size, image_size=args.image_size,
+                            num_classes=args.num_classes, device=args.device, repeats=args.repeats, warmup=args.warmup,
+                            threads=args.threads, channels_last=args.channels_last, K=args.K, seed=args.seed,
+                            memory=args.memory, partial_channels=args.partial_channels,
+                            peer_darts=None if args.peer_darts is None else str(args.peer_darts.expanduser().resolve()),
+                            cases=cases, precision=args.precision)
 
 
 @cli_main
@@ -86,6 +128,12 @@ def main(argv=None) -> int:
     config, json_path, overwrite = parse_args(argv)
     if json_path is not None:
         check_output_file(json_path, (".json",), "--json", overwrite=overwrite)
+    if isinstance(config, DartsBenchConfig):
+        result = run_darts_benchmark(config)
+        print(format_darts_table(result))
+        if json_path is not None:
+            atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
+        return 0
     result = run_benchmark(config)
     print(format_table(result))
     if json_path is not None:

@@ -201,19 +201,22 @@ def _timed(unit: Callable[[], int], device: torch.device, track_memory: bool) ->
     return elapsed, peak
 
 
-def warmed_units(config: BenchConfig, cases: list[str], device: torch.device) -> dict[str, Callable[[], int]]:
-    """One unit per case (:func:`build_case`), each already run ``config.warmup`` times untimed."""
-    units = {case: build_case(case, config, device) for case in cases}
+def warmed_units(config: BenchConfig, cases: list[str], device: torch.device, *,
+                 build: Callable = build_case) -> dict[str, Callable[[], int]]:
+    """One unit per case (``build``: :func:`build_case`, or another space's), each already run ``config.warmup``
+    times untimed."""
+    units = {case: build(case, config, device) for case in cases}
     for unit in units.values():
         for _ in range(config.warmup):
             unit()
     return units
 
 
-def time_cases(config: BenchConfig, cases: list[str]) -> tuple[dict[str, list[float]], dict[str, float]]:
+def time_cases(config: BenchConfig, cases: list[str], *,
+               build: Callable = build_case) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Per-minibatch seconds of every timed unit per case, and the CUDA peak memory (empty on CPU)."""
     device = config.resolved_device()
-    units = warmed_units(config, cases, device)
+    units = warmed_units(config, cases, device, build=build)
     track = device.type == "cuda"
     samples: dict[str, list[float]] = {case: [] for case in cases}
     peaks: dict[str, float] = {}
@@ -250,10 +253,10 @@ def _hwm_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
 
 
-def memory_probe(config: BenchConfig, case: str) -> dict:
+def memory_probe(config: BenchConfig, case: str, *, build: Callable = build_case) -> dict:
     """Run in a fresh process: RSS high-water mark of two units of `case` above the RSS of the built model."""
     device = torch.device("cpu")
-    unit = build_case(case, config, device)
+    unit = build(case, config, device)
     gc.collect()
     before = _rss_kib()
     reset = False
@@ -269,12 +272,12 @@ def memory_probe(config: BenchConfig, case: str) -> dict:
             "method": "VmHWM reset via /proc/self/clear_refs" if reset and before is not None else "ru_maxrss (no reset)"}
 
 
-def cpu_memory(config: BenchConfig, cases: list[str]) -> dict[str, dict]:
-    """Run :func:`memory_probe` for each case in its own subprocess."""
+def cpu_memory(config: BenchConfig, cases: list[str], *, module: str = __name__) -> dict[str, dict]:
+    """Run ``module``'s ``memory_probe`` (this one's, or another space's) for each case in its own subprocess."""
     results = {}
     for case in cases:
         payload = json.dumps(asdict(config) | {"cases": [case]})
-        code = ("import json, sys, torch; from darts_tse.perf.step_bench import BenchConfig, memory_probe;"
+        code = (f"import json, sys, torch; from {module} import BenchConfig, memory_probe;"
                 "c = json.loads(sys.argv[1]); c['cases'] = tuple(c['cases']); cfg = BenchConfig(**c);"
                 "torch.set_num_threads(cfg.threads) if cfg.threads else None;"
                 "print(json.dumps(memory_probe(cfg, sys.argv[2])))")
