@@ -140,6 +140,8 @@ def _alpha_panels(figure, space) -> list:
     panels = []
     for cell, block in zip(space.cell_types, figure.subfigures(1, len(space.cell_types))):
         block.suptitle(f"{cell} cell: rows = target node, columns = source (0, 1 = the cell's inputs)")
+        block.supxlabel("epoch (0-based)")
+        block.supylabel("probability")
         grid = block.subplots(len(targets), columns, sharey=True, sharex=True, squeeze=False)
         used = {(targets.index(t), s) for t, s in edges}
         for r in range(len(targets)):
