@@ -54,6 +54,8 @@ BENCH_METHOD_CASES = (*METHODS, *("oneshot-" + sampler for sampler in SAMPLERS))
 PRESETS = ("uniform", "paper")
 ONESHOT_PRESETS = ("uniform", "tse-code")  # train_oneshot: our shared settings | the TSE code's supernet schedule
 LR_SCHEDULES = ("epoch", "step")  # the cosine's argument: the epoch (stepped after it) | epoch + step/steps (per step)
+SPACES = ("nb201", "darts")  # the search spaces (darts_tse.spaces); nb201 is the default
+OP_LISTS = ("all", "no-none")  # DARTS space: its 8 ops, or DrNAS' 7 (no none)
 L2_ARCH_WEIGHT_DECAY = 1e-3  # Adam's weight decay on α unless DrNAS' KL term is the regulariser
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 MIN_IMAGE_SIZE = 4  # the supernet halves the resolution twice: sizes are multiples of 4
@@ -200,6 +202,11 @@ class RunConfig:
     batch_size: int = 64
     C: int = 16
     N: int = 5
+    # the search space: nb201 (N cells per stage) or darts (`layers` cells, DARTS' name; its op list; PC-DARTS' K)
+    space: str = "nb201"
+    layers: int = 8
+    ops: str = "all"
+    partial_channels: int | None = None
     seed: int = 0
     out: str | None = None
     steps_per_epoch: int | None = None
@@ -264,6 +271,7 @@ class RunConfig:
         _integer("synthetic_samples", self.synthetic_samples, low=1, high=MAX_SYNTHETIC_SAMPLES)
         if self.N > MAX_CELLS_PER_STAGE:
             raise ConfigError(f"--N {self.N} cells per stage is more than {MAX_CELLS_PER_STAGE}; NB201 uses --N 5")
+        self._validate_space()
         if self.dataset in CUSTOM_DATASETS and not self.data_dir:
             what = "a folder with one sub-folder of images per class" if self.dataset == "folder" else \
                 "a .npz file with the arrays x_train and y_train"
@@ -282,7 +290,7 @@ class RunConfig:
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ConfigError(f"--grad-clip must be > 0, or none to switch clipping off; got {self.grad_clip}")
         weights = supernet_weights(self.C, self.N)
-        if weights > MAX_SUPERNET_WEIGHTS:
+        if self.space == "nb201" and weights > MAX_SUPERNET_WEIGHTS:
             raise ConfigError(f"--C {self.C} --N {self.N} make a supernet of {weights:,} weights (more than "
                               f"{MAX_SUPERNET_WEIGHTS:,}); NB201 uses --C 16 --N 5 ({supernet_weights(16, 5):,})")
         _check_device_name(self.device)
@@ -296,6 +304,28 @@ class RunConfig:
                 raise ConfigError(f"--out {self.out} is a file; give a directory for the run's files")
         return self
 
+    def _validate_space(self) -> None:
+        """The search space and its settings: --layers, --ops and --partial-channels belong to the DARTS space."""
+        _choice("space", self.space, SPACES)
+        _choice("ops", self.ops, OP_LISTS)
+        _integer("layers", self.layers, low=1)
+        if self.layers > 3 * MAX_CELLS_PER_STAGE:
+            raise ConfigError(f"--layers {self.layers} cells is more than {3 * MAX_CELLS_PER_STAGE}; DARTS searches "
+                              f"with --layers 8")
+        if self.partial_channels is not None:
+            _integer("partial_channels", self.partial_channels, low=1, when_given=True)
+        if self.space == "nb201":
+            if self.partial_channels is not None:
+                raise ConfigError("--partial-channels (PC-DARTS' channel sampling) exists in the DARTS space only; "
+                                  "drop it, or pass --space darts")
+            if self.ops != "all":
+                raise ConfigError(f"--ops {self.ops} (DrNAS' op list) exists in the DARTS space only; NB201 has its "
+                                  f"own 5 ops: drop it, or pass --space darts")
+        elif self.partial_channels is not None and self.C % self.partial_channels:
+            divisors = [k for k in range(2, self.C + 1) if self.C % k == 0]
+            raise ConfigError(f"--partial-channels {self.partial_channels} does not divide --C {self.C} (each mixed "
+                              f"op sees C/K of the channels); use one of {', '.join(map(str, divisors)) or 'none'}")
+
     def resolve(self, given: set[str]) -> RunConfig:
         """The config a command line means: subclasses fill in what a preset sets for the settings not in `given`
         (the names the command line gave). Here: unchanged."""
@@ -304,6 +334,10 @@ class RunConfig:
     def unused_settings(self) -> dict[str, str]:
         """The settings this run does not use (by its dataset here; subclasses add their own), each with its users."""
         unused = {}
+        if self.space == "nb201":
+            unused["layers"] = "only --space darts builds a supernet of --layers cells (NB201: --N cells per stage)"
+        else:
+            unused["N"] = "only --space nb201 stacks --N cells per stage; the DARTS space takes --layers"
         if self.dataset not in CUSTOM_DATASETS:
             unused["image_size"] = "only --dataset folder and npz resize images"
         if self.dataset != "synthetic":
@@ -337,7 +371,8 @@ class RunConfig:
         """runs/<name>-<time>-<6 hex digits> (the suffix keeps runs launched in the same second, e.g. by a sweep,
         apart)."""
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-        return str(Path("runs") / f"{self.run_name()}-{stamp}")
+        space = "" if self.space == SPACES[0] else f"{self.space}-"  # runs/darts-<name>-... in the DARTS space
+        return str(Path("runs") / f"{space}{self.run_name()}-{stamp}")
 
     def to_dict(self) -> dict:
         """Every setting (as saved in checkpoints and records), and the kind of run."""
@@ -483,7 +518,7 @@ class OneShotConfig(RunConfig):
         _choice("preset", self.preset, ONESHOT_PRESETS)
         _integer("paths", self.paths, low=1, high=MAX_PATHS)
         _integer("probes", self.probes, low=1)
-        if self.probes > NB201_CELLS:
+        if self.space == "nb201" and self.probes > NB201_CELLS:
             raise ConfigError(f"--probes {self.probes}: the NB201 space has only {NB201_CELLS} cells")
         if self.probe_batches is not None:
             _integer("probe_batches", self.probe_batches, low=1, when_given=True)

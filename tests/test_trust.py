@@ -20,6 +20,7 @@ from darts_tse.ranking import combine, rank_table
 from darts_tse.ranking.estimates import ESTIMATORS
 from darts_tse.ranking.study import read_traces
 from darts_tse.search import run_search
+from darts_tse.spaces import get_space
 from darts_tse.search.checkpoint import load_checkpoint, save_checkpoint
 from darts_tse.sweeps import Job, Sweep, load_sweep, sweep_status
 from darts_tse.trust import UntrustedInputError, check_recorded_sources, pickle_benchmark
@@ -225,22 +226,22 @@ CELLS = ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "|skip_connect~0|+|n
 def test_a_damaged_cache_row_is_dropped_and_rewritten_never_refused(tmp_path, caplog, damage):
     path = tmp_path / "traces.jsonl"
     path.write_bytes(json.dumps(trace(CELLS[0])).encode() + b"\n" + damage + b"\n")  # even ending in a newline
-    traces = read_traces(path, SUPERNET, (2,))
+    traces = read_traces(path, SUPERNET, (2,), get_space("nb201"))
     assert list(traces) == [CELLS[0]] and "dropped 1 damaged row" in caplog.text
     assert path.read_text() == json.dumps(trace(CELLS[0])) + "\n"  # the next row is appended after a whole one
-    assert list(read_traces(path, SUPERNET, (2,))) == [CELLS[0]]
+    assert list(read_traces(path, SUPERNET, (2,), get_space("nb201"))) == [CELLS[0]]
 
 
 def test_cache_rows_of_another_supernet_are_refused(tmp_path):
     path = tmp_path / "traces.jsonl"
     path.write_text(json.dumps(trace(CELLS[0], supernet={**SUPERNET, "weights": "cd"})) + "\n")
     with pytest.raises(ConfigError, match="the cache came from another supernet; move") as error:
-        read_traces(path, SUPERNET, (2,))
+        read_traces(path, SUPERNET, (2,), get_space("nb201"))
     assert "delete" not in str(error.value)
     legacy = {key: value for key, value in trace(CELLS[0]).items() if key != "supernet"}
     path.write_text(json.dumps(legacy) + "\n")
     with pytest.raises(ConfigError, match="carries no supernet identity"):
-        read_traces(path, SUPERNET, (2,))
+        read_traces(path, SUPERNET, (2,), get_space("nb201"))
 
 
 def test_a_trace_cache_of_another_supernet_is_refused_by_rank_subnets(oneshot_run, tmp_path, capsys):

@@ -10,18 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..nb201.labels import nb201_label
-from .runs import Run, choose_nb201
+from .runs import Run, choose_nb201, runs_space
 from .seed_groups import (STATISTIC, RunGroup, format_summary, group_curves, group_runs, json_document, summary,
                           summary_rows, summary_title)
 
 # the settings a report shows per group (those a preset or a method changes), in this order
 REPORT_SETTINGS = ("preset", "epochs", "batch_size", "lr", "lr_min", "momentum", "nesterov", "weight_decay",
                    "grad_clip", "order", "hvp", "K", "tse_mode", "arch_warmup_epochs", "arch_lr", "arch_weight_decay",
-                   "drnas_reg", "precision", "C", "N")
-NB201_SPLIT_MEANING = {
-    ("cifar10", "test"): "NB201 'cifar10': trained on all 50k CIFAR-10 training images, tested on the 10k test set",
-    ("cifar10", "valid"): "NB201 'cifar10-valid': trained on 25k CIFAR-10 training images, evaluated on the other 25k",
-}
+                   "drnas_reg", "precision", "space", "C", "N", "layers", "ops", "partial_channels")
 
 
 @dataclass
@@ -59,19 +55,22 @@ def markdown_report(comparison: Comparison, *, title: str, command: str, plot: s
     """The comparison as a short markdown report: what was run, on what data, every number labelled, the table,
     the settings of each group, the plot (`plot`: its file name beside the report, None when none was drawn)."""
     label = nb201_label(comparison.dataset, comparison.split)
+    space = runs_space([run for group in comparison.groups for run in group.runs])
+    title_, meaning = (space.curve_title(comparison.dataset, comparison.split),
+                       space.curve_meaning(comparison.dataset, comparison.split))
     seeds = sorted({seed for group in comparison.groups for seed in group.seeds}, key=str)
     lines = [f"# {title}", "", f"Command: `{command}`", "", "## What the numbers are", "",
-             f"- **NB201 {label}**: the 200-epoch {label} accuracy (%) of each search's derived genotype (argmax α), "
-             f"from the benchmark the searches were given; an NB201 accuracy is already the benchmark's mean over "
-             f"its own training seeds."
-             + (f" {NB201_SPLIT_MEANING[(comparison.dataset, comparison.split)]}."
-                if (comparison.dataset, comparison.split) in NB201_SPLIT_MEANING else ""),
+             f"- **{title_}**: the {meaning}, for each search's derived genotype, from the benchmark the searches "
+             f"were given."
+             + (f" {space.split_meaning(comparison.dataset, comparison.split)}."
+                if space.split_meaning(comparison.dataset, comparison.split) else ""),
              f"- **Statistic**: {STATISTIC} (search seeds {', '.join(map(str, seeds))}); "
              + summary_title(comparison.summaries, comparison.dataset, comparison.split,
                              comparison.given_epoch).split(":")[0].lower() + ".",
              "- **search-train / search-valid loss**: the supernet's cross-entropy on the two halves of the data the "
              "search used (train: mean over the epoch's minibatches as they were seen; valid: after the epoch).",
-             "- **skip edges**: skip_connect edges of the derived genotype (of 6).", "", "## Data", ""]
+             f"- **skip edges**: skip_connect edges of the derived genotype (of {space.kept_edges}"
+             f"{', in its normal cell' if len(space.cell_types) > 1 else ''}).", "", "## Data", ""]
     lines += [f"- {line}" for line in _data_lines(comparison.groups)]
     lines += [f"- {line}" for line in _cap_lines(comparison.groups)]
     lines += ["", "## Result", "", *_markdown_table(summary_rows(comparison.summaries, comparison.dataset,

@@ -9,9 +9,8 @@ import math
 from pathlib import Path
 
 from ..config import METHODS
-from ..nb201.labels import nb201_label
-from ..space.genotype import EDGES, OPS
-from .runs import Run, RunDirError, check_search_run, choose_nb201, load_run, read_genotypes, unique_labels
+from ..spaces.info import info_of
+from .runs import Run, RunDirError, check_search_run, choose_nb201, load_run, read_genotypes, runs_space, unique_labels
 from .seed_groups import Series, group_curves, group_runs, run_curves
 
 
@@ -19,9 +18,9 @@ class MissingDependency(RuntimeError):
     """An optional package (matplotlib) is not installed."""
 
 
-# Each panel's metric range: a ± std band never leaves it (an accuracy below 0 %, a skip count above 6 edges).
-BOUNDS = {"nb201": (0.0, 100.0), "train_loss": (0.0, math.inf), "valid_loss": (0.0, math.inf),
-          "skip_count": (0.0, float(len(EDGES)))}
+# Each panel's metric range: a ± std band never leaves it (an accuracy below 0 %, a skip count above the cell's
+# kept edges: NB201 6, a DARTS cell 8).
+BOUNDS = {"nb201": (0.0, 100.0), "train_loss": (0.0, math.inf), "valid_loss": (0.0, math.inf)}
 
 
 def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = None, split: str | None = None,
@@ -36,6 +35,8 @@ def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = No
     for run in runs:
         check_search_run(run)
     dataset, split = choose_nb201(runs, dataset, split)
+    space = runs_space(runs)
+    bounds = {**BOUNDS, "skip_count": (0.0, float(space.kept_edges))}
     if mean_over_seeds:
         groups = group_runs(runs)
         curves = [group_curves(group, dataset, split) for group in groups]
@@ -48,25 +49,25 @@ def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = No
     nb201_axes, loss_axes, skip_axes = figure.subplots(1, 3)
     for index, curve in enumerate(curves):
         color = f"C{index % 10}"
-        _draw(nb201_axes, curve.series["nb201"], color, curve.label, BOUNDS["nb201"], marker=".")
-        _draw(loss_axes, curve.series["train_loss"], color, f"{curve.label} train", BOUNDS["train_loss"])
-        _draw(loss_axes, curve.series["valid_loss"], color, f"{curve.label} valid", BOUNDS["valid_loss"],
+        _draw(nb201_axes, curve.series["nb201"], color, curve.label, bounds["nb201"], marker=".")
+        _draw(loss_axes, curve.series["train_loss"], color, f"{curve.label} train", bounds["train_loss"])
+        _draw(loss_axes, curve.series["valid_loss"], color, f"{curve.label} valid", bounds["valid_loss"],
               linestyle="--")
-        _draw(skip_axes, curve.series["skip_count"], color, curve.label, BOUNDS["skip_count"], marker=".")
+        _draw(skip_axes, curve.series["skip_count"], color, curve.label, bounds["skip_count"], marker=".")
     for index, singles in enumerate(seeds):  # after the means, so that each panel's first lines are the means
         for single in singles:
             for axes, key, style in ((nb201_axes, "nb201", "-"), (loss_axes, "train_loss", "-"),
                                      (loss_axes, "valid_loss", "--"), (skip_axes, "skip_count", "-")):
                 axes.plot(single.series[key].epochs, single.series[key].mean, color=f"C{index % 10}", linewidth=0.6,
                           alpha=0.45, linestyle=style)
-    title = "derived genotype: NB201 200-epoch accuracy\n(the benchmark's mean over its training seeds)"
+    title = f"derived genotype: {space.curve_title(dataset, split)}\n({space.curve_meaning(dataset, split)})"
     if mean_over_seeds:
         title += "\nlines: mean over search seeds; bands: ± 1 sample std" + ("; thin: each seed" if seed_lines else "")
-    nb201_axes.set(title=title, xlabel="epoch (0-based)", ylabel=f"NB201 {nb201_label(dataset, split)} accuracy (%)")
+    nb201_axes.set(title=title, xlabel="epoch (0-based)", ylabel=f"{space.curve_title(dataset, split)} accuracy (%)")
     loss_axes.set(title="supernet loss (solid: search-train, dashed: search-valid)", xlabel="epoch (0-based)",
                   ylabel="cross-entropy")
-    skip_axes.set(title="skip_connect edges in the genotype", xlabel="epoch (0-based)", ylabel="skip count",
-                  ylim=(-0.2, len(EDGES) + 0.2))
+    skip_axes.set(title="skip_connect edges in the genotype" + (" (normal cell)" if len(space.cell_types) > 1 else ""),
+                  xlabel="epoch (0-based)", ylabel="skip count", ylim=(-0.2, space.kept_edges + 0.2))
     for axes in (nb201_axes, loss_axes, skip_axes):
         axes.grid(alpha=0.3)
         axes.xaxis.get_major_locator().set_params(integer=True)
@@ -77,7 +78,9 @@ def plot_curves(runs: list[Run], output: str | Path, *, dataset: str | None = No
 
 
 def plot_alpha(path: str | Path, output: str | Path, *, zoom: bool = False) -> Path:
-    """One panel per edge: the mixing probability of each op by epoch (from genotypes.jsonl); save a PNG.
+    """One panel per edge: the mixing probability of each op by epoch (from genotypes.jsonl); save a PNG. In a space
+    with several cell types (DARTS: 14 edges × normal and reduce), one block of panels per cell type, a row per
+    target node and a column per source state, so that the 28 panels read as the cells' graphs.
 
     The probabilities are softmax(α) for DARTS mixing and the Dirichlet mean for DrNAS mixing, as logged each epoch.
     Every panel shares one y scale: 0 to 1 by default, so that a drift of 4e-4 looks as small as it is; ``zoom``
@@ -86,38 +89,66 @@ def plot_alpha(path: str | Path, output: str | Path, *, zoom: bool = False) -> P
     Figure, FigureCanvasAgg = new_figure_classes()
     run = load_run(path)
     rows = read_genotypes(path)
+    space, op_list = info_of(run.config), run.config.get("ops", "all")
+    ops = space.op_names(op_list)
     for row in rows:
-        probabilities = row.get("probabilities")
-        if not isinstance(probabilities, list) or len(probabilities) != len(EDGES) or any(
-                not isinstance(edge, list) or len(edge) != len(OPS)
-                or not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in edge)
-                for edge in probabilities):
-            raise RunDirError(f"{run.path}: epoch {row.get('epoch')} has no {len(EDGES)}×{len(OPS)} 'probabilities' in "
+        if not space.check_arch_table(row.get("probabilities"), op_list):
+            shape = "×".join(map(str, ((len(space.cell_types),) if len(space.cell_types) > 1 else ())
+                                 + (len(space.edge_names()), len(ops))))
+            raise RunDirError(f"{run.path}: epoch {row.get('epoch')} has no {shape} 'probabilities' in "
                               f"genotypes.jsonl; the file is written by train_search.py")
     method = METHODS.get(run.config.get("method"))
     meaning = {"softmax": "softmax(α)", "dirichlet": "Dirichlet mean of ELU(θ)+1"}.get(method.mixing) if method else None
-    values = [p for row in rows for edge in row["probabilities"] for p in edge]
+    tables = [[edge_row for _, _, edge_row in space.named_rows(row["probabilities"], op_list)] for row in rows]
+    values = [p for table in tables for edge in table for p in edge]
     low, high = min(values), max(values)
-    deviation = max(abs(p - 1 / len(OPS)) for p in values)
-    figure = Figure(figsize=(15, 7.5), layout="constrained")
+    deviation = max(abs(p - 1 / len(ops)) for p in values)
+    several = len(space.cell_types) > 1
+    figure = Figure(figsize=(26, 12) if several else (15, 7.5), layout="constrained")
     FigureCanvasAgg(figure)
     figure.suptitle(f"{run.label}: mixing probability of each op by epoch" + (f" ({meaning})" if meaning else "")
-                    + f"\nall probabilities lie in [{low:.6f}, {high:.6f}]; largest |p − 1/{len(OPS)}| = "
+                    + f"\nall probabilities lie in [{low:.6f}, {high:.6f}]; largest |p − 1/{len(ops)}| = "
                       f"{deviation:.2e}; every panel shares one y scale" + (" (zoomed to that range)" if zoom else ""))
     epochs = [row["epoch"] for row in rows]
     margin = max((high - low) * 0.05, 1e-6)
     limits = (low - margin, high + margin) if zoom else (0.0, 1.0)
-    for edge, ((target, source), axes) in enumerate(zip(EDGES, figure.subplots(2, 3, sharey=True).flat)):
-        for op_index, op in enumerate(OPS):
-            axes.plot(epochs, [row["probabilities"][edge][op_index] for row in rows], color=f"C{op_index}",
+    panels = _alpha_panels(figure, space) if several else list(figure.subplots(2, 3, sharey=True).flat)
+    for edge, ((cell, name, _), axes) in enumerate(zip(space.named_rows(rows[0]["probabilities"], op_list), panels)):
+        for op_index, op in enumerate(ops):
+            axes.plot(epochs, [table[edge][op_index] for table in tables], color=f"C{op_index}",
                       marker="." if len(epochs) < 30 else None, label=op)
-        axes.axhline(1 / len(OPS), color="grey", linestyle=":", linewidth=1)  # uniform: where α starts
-        axes.set(title=f"edge {target}←{source} (node {source} to node {target})", xlabel="epoch (0-based)",
-                 ylabel="probability", ylim=limits)
+        axes.axhline(1 / len(ops), color="grey", linestyle=":", linewidth=1)  # uniform: where α starts
+        target, source = name.split("<-")
+        title = f"{cell} {target}←{source}" if several else \
+            f"edge {target}←{source} (node {source} to node {target})"
+        axes.set(title=title, xlabel="epoch (0-based)" if not several else None,
+                 ylabel="probability" if not several else None, ylim=limits)
+        axes.title.set_fontsize("small" if several else "medium")
         axes.grid(alpha=0.3)
         axes.xaxis.get_major_locator().set_params(integer=True)
-    figure.axes[0].legend(fontsize="small")
+    panels[0].legend(fontsize="small" if not several else "x-small")
     return save_png(figure, output, dpi=110)
+
+
+def _alpha_panels(figure, space) -> list:
+    """The panels of a space with several cell types, in the order of ``space.named_rows``: one block per cell type
+    (a sub-figure titled by it), a row per target state and a column per source state; the panels of edges that do
+    not exist are hidden."""
+    edges = [tuple(int(v) for v in name.split("<-")) for name in space.edge_names()]
+    targets = sorted({t for t, _ in edges})
+    columns = max(s for _, s in edges) + 1
+    panels = []
+    for cell, block in zip(space.cell_types, figure.subfigures(1, len(space.cell_types))):
+        block.suptitle(f"{cell} cell: rows = target node, columns = source (0, 1 = the cell's inputs)")
+        block.supxlabel("epoch (0-based)")
+        block.supylabel("probability")
+        grid = block.subplots(len(targets), columns, sharey=True, sharex=True, squeeze=False)
+        used = {(targets.index(t), s) for t, s in edges}
+        for r in range(len(targets)):
+            for c in range(columns):
+                grid[r, c].set_visible((r, c) in used)
+        panels += [grid[targets.index(t), s] for t, s in edges]
+    return panels
 
 
 def _draw(axes, series: Series, color: str, label: str, bounds: tuple[float, float], **style) -> None:

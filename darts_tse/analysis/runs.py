@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..commands import invocation
-from ..nb201.labels import NB201_DATASETS, NB201_SPLITS, nb201_label
+from ..spaces.base import SpaceError
+from ..spaces.info import info_of
 
-GENOTYPE_FORMATS = ("nb201", "json")
+GENOTYPE_FORMATS = ("nb201", "darts", "json")  # a space's own string (by the space's name), or the whole entry
 
 
 class RunDirError(ValueError):
@@ -247,30 +248,24 @@ def nb201_value(row: dict, dataset: str, split: str) -> float | None:
     return ((row.get("nb201") or {}).get(dataset) or {}).get(split)
 
 
-def choose_nb201(runs: list[Run], dataset: str | None = None, split: str | None = None) -> tuple[str, str]:
-    """The (dataset, split) to plot: by default cifar10 test if every run has it, else cifar10-valid valid.
+def runs_space(runs: list[Run]):
+    """The search space the runs share (``spaces.SpaceInfo``; runs recorded before spaces were named are NB201's);
+    RunDirError when they searched different spaces."""
+    spaces = {info_of(run.config).name for run in runs}
+    if len(spaces) > 1:
+        raise RunDirError(f"the runs searched different spaces ({', '.join(sorted(spaces))}); compare runs of one space")
+    return info_of(runs[0].config if runs else {})
 
-    With a dataset but no split: its test numbers if every run has them, else its valid numbers.
-    RunDirError when the chosen numbers are absent from every run.
-    """
-    if dataset == "cifar10-valid":
-        if split == "test":  # NB201's cifar10 test numbers come from nets trained on all 50k images, not cifar10-valid
-            raise RunDirError("NB201 has no test accuracy recorded for cifar10-valid here; use --dataset cifar10 "
-                              "--split test (trained on the full training set), or --split valid")
-        dataset, split = "cifar10", split or "valid"
-    dataset = dataset or "cifar10"
-    if dataset not in NB201_DATASETS:
-        raise RunDirError(f"unknown NB201 dataset {dataset!r}; choose one of: cifar10, cifar10-valid, "
-                          f"{', '.join(NB201_DATASETS[1:])}")
-    if split is None:
-        has_test = all(any(nb201_value(row, dataset, "test") is not None for row in run.metrics) for run in runs)
-        split = "test" if has_test else "valid"
-    if split not in NB201_SPLITS:
-        raise RunDirError(f"unknown NB201 split {split!r}; choose valid or test")
-    if not any(nb201_value(row, dataset, split) is not None for run in runs for row in run.metrics):
-        raise RunDirError(f"no run has NB201 {nb201_label(dataset, split)} accuracies (searches without --benchmark "
-                          f"have valid accuracies only)")
-    return dataset, split
+
+def choose_nb201(runs: list[Run], dataset: str | None = None, split: str | None = None) -> tuple[str, str]:
+    """The (dataset, split) of the benchmark number to read: NB201 by default cifar10 test if every run has it, else
+    cifar10-valid valid (with a dataset but no split: its test numbers if every run has them, else its valid ones);
+    the DARTS space: the NB301 surrogate's CIFAR-10 valid accuracy. RunDirError when the chosen numbers are absent
+    from every run."""
+    try:
+        return runs_space(runs).choose_curve([run.metrics for run in runs], dataset, split)
+    except SpaceError as error:
+        raise RunDirError(str(error)) from error
 
 
 # ---- genotypes ----------------------------------------------------------------------------------------------------
@@ -297,7 +292,9 @@ def read_genotypes(path: str | Path) -> list[dict]:
 
 
 def genotype_entry(path: str | Path, epoch: int | None = None) -> dict:
-    """The genotype of `epoch` (default: the latest finished one): epoch, genotype, nb201_index, nb201, probabilities, alpha.
+    """The genotype of `epoch` (default: the latest finished one): epoch, genotype, the benchmark's fields (NB201:
+    nb201_index, nb201; DARTS: nb301), probabilities, alpha, the space, the genotype as JSON naming its edges and ops
+    (``cell``) and the names of α's dimensions (``names``).
 
     Read from genotypes.jsonl (every epoch), falling back to genotype.json (the latest epoch only).
     """
@@ -312,18 +309,28 @@ def genotype_entry(path: str | Path, epoch: int | None = None) -> dict:
             raise RunDirError(f"{path} has no epoch {epoch}; its finished epochs are {_span(epochs)} (0-based)")
         entry = matches[-1]
     metrics = {row["epoch"]: row for row in read_metrics(path)}.get(entry["epoch"], {})
+    config = read_config(path)
+    try:
+        space = info_of(config)
+        cell = space.genotype_to_dict(space.parse_genotype(entry["genotype"]))
+    except (SpaceError, ValueError) as error:  # an unknown space, a damaged genotype string
+        raise RunDirError(f"{path}: epoch {entry['epoch']}'s genotype cannot be read ({error}); {DAMAGED}") from error
     return {"epoch": entry["epoch"], "genotype": entry["genotype"],
-            "nb201_index": entry.get("nb201_index", metrics.get("nb201_index")),
-            "nb201": entry.get("nb201", metrics.get("nb201")),
-            "probabilities": entry.get("probabilities"), "alpha": entry.get("alpha")}
+            **{key: entry.get(key, metrics.get(key)) for key in space.benchmark_keys},
+            "probabilities": entry.get("probabilities"), "alpha": entry.get("alpha"),
+            "space": space.name, "cell": cell, "names": space.arch_names(config.get("ops", "all"))}
 
 
-def format_genotype(entry: dict, fmt: str = "nb201") -> str:
-    """The NB201 string ('nb201') or the whole entry as indented JSON ('json')."""
-    if fmt == "nb201":
-        return entry["genotype"]
+def format_genotype(entry: dict, fmt: str | None = None) -> str:
+    """The genotype in its space's own form ('nb201': the NB201 string; 'darts': DARTS' ``Genotype(...)`` literal,
+    which pastes into DARTS' genotypes.py; None: the run's space's), or the whole entry as indented JSON ('json')."""
+    space = entry.get("space", "nb201")
     if fmt == "json":
         return json.dumps(entry, indent=2)
+    if fmt is None or fmt == space:
+        return entry["genotype"]
+    if fmt in GENOTYPE_FORMATS:
+        raise RunDirError(f"--format {fmt}: the run searched the {space} space; use --format {space} or json")
     raise RunDirError(f"unknown format {fmt!r}; choose one of: {', '.join(GENOTYPE_FORMATS)}")
 
 

@@ -12,8 +12,8 @@ import statistics
 from dataclasses import dataclass
 
 from ..config import METHODS, NOT_SEARCH_RELEVANT, SearchConfig
-from ..nb201.labels import nb201_label
-from .runs import Run, RunDirError, check_search_run, context_labels, nb201_value, run_label, with_context
+from ..spaces.info import info_of
+from .runs import Run, RunDirError, check_search_run, context_labels, run_label, runs_space, with_context
 
 # Settings that may differ between the seeds of one group: the seed, and what does not change what a search computes.
 SEED_INDEPENDENT = NOT_SEARCH_RELEVANT | {"seed"}
@@ -131,7 +131,8 @@ def summary(group: RunGroup, dataset: str, split: str, epoch: int | None = None)
                   for run, done in zip(group.runs, by_epoch) if len(done) < run.config.get("epochs", 0)]
     return {"label": group.label, "epoch": epoch, "seeds": group.seeds, "runs": [str(run.path) for run in group.runs],
             "unfinished": unfinished, "settings": group.settings,
-            **{key: _stats([_row_value(row, key, dataset, split) for row in rows]) for key in CURVE_KEYS},
+            **{key: _stats([_row_value(row, key, dataset, split, runs_space(group.runs)) for row in rows])
+               for key in CURVE_KEYS},
             "genotypes": sorted({row["genotype"] for row in rows if row.get("genotype") is not None})}
 
 
@@ -139,15 +140,15 @@ def summary_title(summaries: list[dict], dataset: str, split: str, given_epoch: 
     """What every number of the summary table is: when, which statistic, which NB201 accuracy."""
     when = (f"At epoch {summaries[0]['epoch']} (0-based)" if given_epoch
             else "At the last epoch (0-based) every seed of a group finished")
+    space = _space_of(summaries)
     return (f"{when}: {STATISTIC}.\n"
-            f"NB201 = 200-epoch {nb201_label(dataset, split)} accuracy (%) of the derived genotype (the benchmark's "
-            f"mean over its own training seeds).")
+            f"{space.curve_title(dataset, split).split()[0]} = {space.curve_meaning(dataset, split)}.")
 
 
 def summary_rows(summaries: list[dict], dataset: str, split: str) -> list[list[str]]:
     """The summary table's header and one row of cells per group. A number that fewer seeds have than the row
     counts says its n."""
-    rows = [["group", "seeds", "epoch", f"NB201 {nb201_label(dataset, split)}", "skip edges",
+    rows = [["group", "seeds", "epoch", _space_of(summaries).curve_title(dataset, split), "skip edges",
              "search-train loss", "search-valid loss", "genotypes"]]
     for item in summaries:
         seeds = len(item["seeds"])
@@ -170,12 +171,18 @@ def json_document(summaries: list[dict], curves: list[Curves], dataset: str, spl
     """The summaries and the per-epoch curves of their groups, labelled, with null where a number is undefined."""
     groups = [{**item, "curves": {key: vars(series) for key, series in curve.series.items()}}
               for item, curve in zip(summaries, curves)]
-    return _nan_to_none({"dataset": dataset, "split": split,
-                         "nb201": f"{nb201_label(dataset, split)} accuracy (%) after 200 epochs, the benchmark's mean "
-                                  f"over its training seeds", "statistic": STATISTIC, "groups": groups})
+    space = _space_of(summaries)
+    return _nan_to_none({"dataset": dataset, "split": split, "space": space.name,
+                         "nb201": f"{space.curve_title(dataset, split)}: {space.curve_meaning(dataset, split)}",
+                         "statistic": STATISTIC, "groups": groups})
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------------
+def _space_of(summaries: list[dict]):
+    """The search space of summarised groups (their settings name it; NB201 where they do not)."""
+    return info_of(summaries[0]["settings"] if summaries else {})
+
+
 def _rows_by_epoch(run: Run) -> dict[int, dict]:
     """The run's metrics rows by epoch (the last row of an epoch, as the other readers take it)."""
     return {row["epoch"]: row for row in run.metrics}
@@ -185,16 +192,18 @@ def _curves(label: str, runs: list[Run], dataset: str, split: str) -> Curves:
     by_epoch = [_rows_by_epoch(run) for run in runs]
     epochs = sorted({epoch for rows in by_epoch for epoch in rows})
     series = {}
+    space = runs_space(runs)
     for key in CURVE_KEYS:
-        stats = [_stats([_row_value(rows[epoch], key, dataset, split) for rows in by_epoch if epoch in rows])
+        stats = [_stats([_row_value(rows[epoch], key, dataset, split, space) for rows in by_epoch if epoch in rows])
                  for epoch in epochs]
         series[key] = Series(epochs, [s["mean"] for s in stats], [s["std"] for s in stats], [s["n"] for s in stats])
     return Curves(label, series)
 
 
-def _row_value(row: dict, key: str, dataset: str, split: str) -> float | None:
-    """The value of one CURVE_KEYS number in a metrics row (None where absent)."""
-    value = nb201_value(row, dataset, split) if key == "nb201" else row.get(key)
+def _row_value(row: dict, key: str, dataset: str, split: str, space) -> float | None:
+    """The value of one CURVE_KEYS number in a metrics row (None where absent); "nb201" is the space's benchmark
+    number (NB201 look-up, NB301 surrogate)."""
+    value = space.curve_value(row, dataset, split) if key == "nb201" else row.get(key)
     return None if value is None else float(value)
 
 

@@ -10,13 +10,13 @@ from typing import Iterable, Iterator
 
 import torch
 
-from ..space import NB201SearchNetwork
+from ..spaces import Supernet
 from ..training import StepStats, WeightTrainer
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
-def build_arch_optimizer(model: NB201SearchNetwork, lr: float = 3e-4, betas=(0.5, 0.999), weight_decay: float = 1e-3):
+def build_arch_optimizer(model: Supernet, lr: float = 3e-4, betas=(0.5, 0.999), weight_decay: float = 1e-3):
     """Adam on α only (DARTS / TSE / DrNAS defaults)."""
     return torch.optim.Adam(model.arch_parameters(), lr=lr, betas=tuple(betas), weight_decay=weight_decay, eps=1e-8)
 
@@ -24,7 +24,7 @@ def build_arch_optimizer(model: NB201SearchNetwork, lr: float = 3e-4, betas=(0.5
 class Architect(ABC):
     """Updates α; trains the weights through a shared :class:`WeightTrainer`."""
 
-    def __init__(self, model: NB201SearchNetwork, trainer: WeightTrainer, arch_optimizer: torch.optim.Optimizer):
+    def __init__(self, model: Supernet, trainer: WeightTrainer, arch_optimizer: torch.optim.Optimizer):
         self.model = model
         self.trainer = trainer
         self.optimizer = arch_optimizer
@@ -51,9 +51,10 @@ class Architect(ABC):
 
     def apply_alpha_step(self) -> None:
         """Add the mixing regulariser's gradient (if any) to α.grad, then step α and clear its gradient."""
-        regularizer = self.model.mixing.regularizer(self.model.alpha)
-        if regularizer is not None:
-            regularizer.backward(inputs=self.alpha)
+        for alpha in self.alpha:
+            regularizer = self.model.mixing.regularizer(alpha)
+            if regularizer is not None:
+                regularizer.backward(inputs=[alpha])
         self.optimizer.step()
         self.zero_alpha_grad()
         self.alpha_steps += 1

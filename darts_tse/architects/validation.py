@@ -76,7 +76,7 @@ class ValidationArchitect(Architect):
         else:
             hvp = finite_difference_hvp(self.model, self.weights, x, y, vector, mix, radius=self.hvp_radius)
         self.zero_alpha_grad()
-        self.model.alpha.grad = alpha_grad - xi * hvp
+        self.alpha[0].grad = alpha_grad - xi * hvp  # the space's one α parameter (spaces.Supernet)
 
 
 def unrolled_validation_gradients(model, weights: list[torch.Tensor], x, y, x_val, y_val, mix: torch.Tensor,

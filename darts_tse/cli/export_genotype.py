@@ -3,7 +3,8 @@ metrics.jsonl), read from the run directory's genotypes.jsonl (genotype.json as 
 
 Examples (from the repository root):
     python scripts/export_genotype.py runs/darts-tse-K100-cifar10-seed0-20250101-120000
-    python scripts/export_genotype.py runs/A --epoch 9 --format json   # + NB201 numbers, probabilities, raw α
+    python scripts/export_genotype.py runs/A --epoch 9 --format json   # + benchmark numbers, probabilities, raw α
+    python scripts/export_genotype.py runs/<darts-space run> --format darts   # pastes into DARTS' genotypes.py
 """
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", metavar="RUN_DIR", help="run directory (the --out of train_search.py)")
     parser.add_argument("--epoch", type=int, default=None, help="0-based epoch (default: the latest finished one)")
-    parser.add_argument("--format", choices=GENOTYPE_FORMATS, default="nb201",
-                        help="nb201: the NB201 string; json: epoch, genotype, NB201 index and numbers, probabilities, "
-                             "raw α (default %(default)s)")
+    parser.add_argument("--format", choices=GENOTYPE_FORMATS, default=None,
+                        help="nb201: the NB201 string; darts: DARTS' Genotype(...) literal (pastes into DARTS' "
+                             "genotypes.py); json: epoch, genotype, benchmark numbers, probabilities, raw α, the cell "
+                             "with its edges and ops named (default: the run's space's own form)")
     add_output_flags(parser)
     return parser
 

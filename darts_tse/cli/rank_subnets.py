@@ -1,7 +1,9 @@
 """``scripts/rank_subnets.py`` / ``darts-tse rank-subnets``: rank subnetworks of trained one-shot supernets by TSE and
-the other estimators after B minibatches on inherited weights, against NB201 (the TSE paper's Table 2).
+the other estimators after B minibatches on inherited weights, against the run's space's benchmark (the TSE paper's
+Table 2: NB201 look-up; DARTS space: the NB301 surrogate).
 
     python scripts/rank_subnets.py runs/<one-shot run> --subnets 200 --B 100 200 300 --benchmark nb201_table.csv
+    python scripts/rank_subnets.py runs/<darts-space run> --subnets 500 --B 100 200 300 --benchmark model_v2.onnx
     python scripts/rank_subnets.py runs/A runs/B runs/C --json table2.json --plot rank.png   # mean ± std over runs
 
 Every subnetwork's trace is kept in <run>/subnet_rankings/, so a stopped study continues where it was.
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from ..config import DEFAULT_TSE_E_LAST, MAX_SEED, VAL_ACC, ZeroCostSettings
 from ..files import atomic_write_text, check_output_file
-from ..space.genotype import NUM_ARCHITECTURES
+from ..spaces.info import SpaceError, info_of
 from ..trust import TRUST_FLAG, TRUST_HELP
 from .errors import OneLineArgumentParser, cli_main
 from .vocabulary import add_output_flags
@@ -28,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of scripts/train_oneshot.py "
                                                                    "(or of train_search.py: its supernet's weights)")
     parser.add_argument("--subnets", default="200",
-                        help="how many distinct random subnetworks (seeded by --seed), or a file of NB201 strings, "
-                             "one per line (default %(default)s)")
+                        help="how many distinct random subnetworks (seeded by --seed), or a file of genotype strings "
+                             "of the run's space (NB201 strings, DARTS literals), one per line (default %(default)s)")
     parser.add_argument("--B", dest="budgets", type=int, nargs="+", default=[100, 200, 300],
                         help="budgets: minibatches trained on inherited weights, evaluated at each (default 100 200 300)")
     parser.add_argument("--lr", type=float, default=None,
@@ -40,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None,
                         help="where the run's data is now, if it moved (its content hash is checked)")
     parser.add_argument("--benchmark", default=None,
-                        help="NB201 table / .pth / NATS directory for the truth (default: the run's own --benchmark)")
+                        help="NB201 table / .pth / NATS directory, or the NB301 surrogate model_v2.onnx for a DARTS-"
+                             "space run: the truth (default: the run's own --benchmark)")
     parser.add_argument("--truth-dataset", choices=("cifar10", "cifar100", "imagenet16-120"), default=None,
                         help="NB201 dataset of the truth (default: the dataset searched, or cifar10)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default %(default)s)")
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    settings = RankingSettings(subnets=_subnets(parser, args.subnets), budgets=tuple(args.budgets), lr=args.lr,
+    settings = RankingSettings(subnets=_subnets(parser, args.subnets, _path_count(runs)), budgets=tuple(args.budgets), lr=args.lr,
                                seed=args.seed, valid_batches=args.valid_batches, data_dir=args.data_dir,
                                benchmark=args.benchmark, truth_dataset=args.truth_dataset, device=args.device,
                                trust_run_files=args.trust_run_files, **protocol_settings(parser, args))
@@ -141,11 +144,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _subnets(parser: argparse.ArgumentParser, text: str) -> int | tuple[str, ...]:
-    """A count (1..15625), or the NB201 strings of a file (one per line; blank lines and # comments skipped)."""
+def _path_count(runs: list[Path]) -> int | None:
+    """The fewest subnetworks the runs' spaces have (from their config.json; None: unbounded, or unreadable here, in
+    which case the study says what is wrong with the run)."""
+    counts = []
+    for run in runs:
+        try:
+            counts.append(info_of(json.loads((run / "config.json").read_text(encoding="utf-8"))).path_count)
+        except (OSError, ValueError, SpaceError, AttributeError):
+            continue
+    bounded = [count for count in counts if count is not None]
+    return min(bounded) if bounded else None
+
+
+def _subnets(parser: argparse.ArgumentParser, text: str, path_count: int | None) -> int | tuple[str, ...]:
+    """A count (1..the space's number of subnetworks), or the genotype strings of a file (one per line; blank lines
+    and # comments skipped)."""
     if text.isascii() and text.isdigit():
-        if not 1 <= int(text) <= NUM_ARCHITECTURES:
-            parser.error(f"--subnets {text}: give 1..{NUM_ARCHITECTURES} subnetworks (or a file of NB201 strings)")
+        if not 1 <= int(text) <= (path_count or int(text) or 1):
+            bound = f"1..{path_count}" if path_count is not None else "at least 1"
+            parser.error(f"--subnets {text}: give {bound} subnetworks (or a file of genotype strings)")
         return int(text)
     path = Path(text)
     if not path.is_file():
@@ -153,8 +171,8 @@ def _subnets(parser: argparse.ArgumentParser, text: str) -> int | tuple[str, ...
     try:
         lines = [line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except UnicodeDecodeError:
-        parser.error(f"--subnets {text} is not a UTF-8 text file of NB201 strings")
+        parser.error(f"--subnets {text} is not a UTF-8 text file of genotype strings")
     cells = tuple(line for line in lines if line)
     if not cells:
-        parser.error(f"--subnets {text} lists no NB201 string")
+        parser.error(f"--subnets {text} lists no NB201 string or DARTS literal")
     return cells

@@ -11,7 +11,7 @@ import sys
 import threading
 from typing import Callable
 
-from ..config import COMPILE_MODES, DATASETS, LR_SCHEDULES, PRECISIONS, WANDB_MODES, RunConfig
+from ..config import COMPILE_MODES, DATASETS, LR_SCHEDULES, OP_LISTS, PRECISIONS, SPACES, WANDB_MODES, RunConfig
 from ..trust import TRUST_FLAG, TRUST_HELP, check_recorded_sources
 from .vocabulary import add_output_flags, console_echo
 
@@ -66,8 +66,17 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
     add_output_flags(run)
 
     net = parser.add_argument_group("supernet")
+    net.add_argument("--space", choices=SPACES, default=defaults.space,
+                     help="the search space: NAS-Bench-201 or DARTS' (docs/darts_space.md) (default %(default)s)")
     net.add_argument("--C", type=int, default=defaults.C, help="channels of the first stage (default %(default)s)")
-    net.add_argument("--N", type=int, default=defaults.N, help="cells per stage (default %(default)s)")
+    net.add_argument("--N", type=int, default=defaults.N, help="NB201: cells per stage (default %(default)s)")
+    net.add_argument("--layers", type=int, default=defaults.layers,
+                     help="DARTS space: cells of the supernet, reductions at layers//3 and 2·layers//3 "
+                          "(default %(default)s)")
+    net.add_argument("--ops", choices=OP_LISTS, default=defaults.ops,
+                     help="DARTS space: its 8 ops, or DrNAS' 7 without none (default %(default)s)")
+    net.add_argument("--partial-channels", type=int, default=None, metavar="K",
+                     help="DARTS space: PC-DARTS' channel sampling, each mixed op sees C/K channels (default off)")
     net.add_argument("--track-running-stats", action="store_true",
                      help="cell BatchNorm tracks running statistics (default off)")
     net.add_argument("--no-channels-last", dest="channels_last", action="store_false", help="use NCHW memory format")
@@ -98,9 +107,10 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
                          help="epoch: the cosine steps after each epoch; step: it moves every step, as the TSE code's "
                               "one-shot supernet (default %(default)s)")
 
-    track = parser.add_argument_group("NB201 and tracking")
+    track = parser.add_argument_group("benchmark and tracking")
     track.add_argument("--benchmark", default=None,
-                       help="NB201 table CSV, official .pth or NATS-Bench directory (default: offline valid-only data)")
+                       help="NB201: table CSV, official .pth or NATS-Bench directory (default: offline valid-only "
+                            "data); DARTS: the NB301 surrogate model_v2.onnx (default: no benchmark numbers)")
     track.add_argument("--wandb", choices=WANDB_MODES, default=defaults.wandb,
                        help="W&B mode; WANDB_MODE overrides (default %(default)s)")
     track.add_argument("--wandb-project", default=defaults.wandb_project, help="(default %(default)s)")

@@ -22,8 +22,9 @@ def format_report(document: dict) -> str:
     subnets = sorted({len(run["subnets"]) for run in runs})
     title = [f"Ranking {'/'.join(map(str, subnets))} subnetworks of {len(runs)} one-shot supernet run(s) by each "
              f"estimator after B more minibatches on inherited weights",
-             f"truth: NB201 {truth['nb201']} accuracy ({truth['meaning']}); ρ = Spearman, τ = Kendall tau-b of the "
-             f"estimator's score with the truth (higher = ranks like NB201); top-{min(10, min(subnets))} = mean truth (%) "
+             f"truth: {truth['title']} ({truth['meaning']}); ρ = Spearman, τ = Kendall tau-b of the "
+             f"estimator's score with the truth (higher = ranks like the benchmark); top-{min(10, min(subnets))} = mean "
+             f"truth (%) "
              f"of its {min(10, min(subnets))} best",
              *(f"run: {run['run']} ({run['method']}, seed {run['seed']}, {run['dataset']}: {_scale(run)})"
                for run in runs)]
@@ -96,16 +97,19 @@ def _pm(stats: dict, digits: int) -> str:
 
 
 def subnets_csv(document: dict) -> str:
-    """One row per (run, subnetwork): its NB201 truth and every estimator at every budget."""
+    """One row per (run, subnetwork): its benchmark truth (NB201: with its index) and every estimator at every
+    budget."""
     budgets = document["budgets"]
     baselines = [name for name in _names(document) if name in BASELINES]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["run", "genotype", "nb201_index", f"nb201_{document['truth']['nb201'].replace(' ', '_')}",
+    first = document["runs"][0]["subnets"][0] if document["runs"] and document["runs"][0]["subnets"] else {}
+    keys = [key for key in first if key not in ("genotype", "truth", "estimates")]  # e.g. nb201_index
+    writer.writerow(["run", "genotype", *keys, document["truth"]["column"],
                      *(f"{name}@B{b}" for b in budgets for name in ESTIMATORS), *baselines])
     for run in document["runs"]:
         for row in run["subnets"]:
-            writer.writerow([run["run"], row["genotype"], row["nb201_index"], row["truth"],
+            writer.writerow([run["run"], row["genotype"], *(row.get(key) for key in keys), row["truth"],
                              *((row["estimates"][str(b)] or {}).get(name, "diverged") for b in budgets
                                for name in ESTIMATORS), *(row.get("baselines", {}).get(n) for n in baselines)])
     return buffer.getvalue()
@@ -138,7 +142,7 @@ def plot_ranking(document: dict, output: str | Path) -> Path:
             axes.plot(budgets, [runs[0]["table"][name][str(b)]["spearman"] for b in budgets], marker="o",
                       color=f"C{index}", label=name)
     axes.set(xlabel="B: minibatches trained on inherited weights",
-             ylabel=f"Spearman ρ with NB201 {document['truth']['nb201']}",
+             ylabel=f"Spearman ρ with {document['truth']['title']}",
              title=f"one-shot ranking, {len(runs)} supernet run(s)" + (", mean ± std" if len(runs) > 1 else ""))
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")

@@ -1,4 +1,5 @@
-"""The one-shot ranking study of a trained supernet run: its subnetworks' estimates, their NB201 truth, the rank table;
+"""The one-shot ranking study of a trained supernet run: its subnetworks' estimates, their benchmark truth (the run's
+space's: NB201 look-up, NB301 surrogate in one batched call), the rank table;
 and, over several runs (the paper's supernet seeds), the mean ± std of every number.
 
 Each subnetwork's trace is appended to ``<run>/subnet_rankings/<key>/traces.jsonl`` as soon as it is trained (``key``
@@ -23,11 +24,9 @@ from ..config import VAL_ACC, ConfigError, config_from_dict
 from ..data import check_data_files
 from ..files import atomic_write_text, run_lock
 from ..trust import check_recorded_sources
-from ..nb201 import load_benchmark, nb201_label
-from ..search import (CHECKPOINT, build_components, load_search_checkpoint, nb201_dataset_for,
-                      nb201_lookup, resolve_device)
-from ..space import Genotype, GenotypeError
-from .baselines import ZERO_COST, ZeroCostSettings, size_baselines, zero_cost_scores
+from ..search import CHECKPOINT, build_components, load_search_checkpoint, resolve_device
+from ..spaces import SearchSpace
+from .baselines import ZERO_COST, ZeroCostSettings, zero_cost_scores
 from .estimates import DEFAULT_TSE_E_LAST, estimates, mean_over_runs, rank_table
 from .subnets import FinetuneSettings, SubnetFinetuner, sample_subnets
 
@@ -40,7 +39,7 @@ REFERENCE_VAL_BATCH = 64  # rubinxin/TSE oneshot_nb201/search-cell.py: --val_bat
 class RankingSettings:
     """What a ranking study of one run does (the defaults are the paper's: 200 subnetworks, B = 100, 200, 300)."""
 
-    subnets: int | tuple[str, ...] = 200  # how many random ones, or NB201 strings
+    subnets: int | tuple[str, ...] = 200  # how many random ones, or genotype strings of the run's space
     budgets: tuple[int, ...] = (100, 200, 300)
     lr: float | None = None  # None: the learning rate the supernet ended with
     seed: int = 0
@@ -78,7 +77,8 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
                           f"point --data-dir at that data to rank its subnetworks")
     parts.model.load_state_dict(state["model"])
     lr = settings.lr if settings.lr is not None else float(state["weight_optimizer"]["param_groups"][0]["lr"])
-    genotypes = _subnets(settings)
+    space = parts.space
+    genotypes = _subnets(settings, space)
     budgets = tuple(sorted(set(settings.budgets)))
     if settings.val_acc not in VAL_ACC:
         raise ConfigError(f"unknown Val Acc protocol {settings.val_acc!r}; choose one of: {', '.join(VAL_ACC)}")
@@ -89,12 +89,16 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
                                 batch_size=config.batch_size, seed=settings.seed,
                                 valid_batches=1 if reference_val else settings.valid_batches,
                                 valid_batch_size=REFERENCE_VAL_BATCH if reference_val else None)
-    benchmark = load_benchmark(settings.benchmark if settings.benchmark is not None else config.benchmark)
-    dataset = settings.truth_dataset or nb201_dataset_for(config.dataset)
-    split = "test" if benchmark.has_test else "valid"
-    if split == "valid":
+    benchmark = space.load_benchmark(settings.benchmark if settings.benchmark is not None else config.benchmark)
+    if benchmark is None:
+        raise ConfigError(f"ranking subnetworks of the {space.name} space needs its benchmark for the truth: pass "
+                          f"--benchmark ({space.benchmark_label})")
+    truth_dataset = settings.truth_dataset or config.dataset
+    truths = space.benchmark_fields(benchmark, genotypes)  # looked up now, never cached; batched where it can
+    label, _ = space.benchmark_truth(truths, truth_dataset)
+    if label.endswith("valid") and space.benchmark_key == "nb201":
         log.warning("the benchmark has no test accuracies: the truth is NB201 %s (pass --benchmark with a table for "
-                    "test numbers)", nb201_label(dataset, split))
+                    "test numbers)", label)
     supernet = {"run_id": state["run_id"], "epoch": state["epoch"], "weights": weights_fingerprint(state["model"])}
     described = {"run_epoch": state["epoch"], "run_id": state["run_id"], "weights": supernet["weights"],
                  **asdict(finetune), "subnets": [g.to_str() for g in genotypes]}
@@ -103,7 +107,7 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
     cache = _cache_dir(run_dir, described)
     with run_lock(cache):
         atomic_write_text(cache / "settings.json", json.dumps(described, indent=2) + "\n")
-        traces = read_traces(cache / "traces.jsonl", supernet, finetune.budgets)  # the steps the traces hold
+        traces = read_traces(cache / "traces.jsonl", supernet, finetune.budgets, space)  # the steps the traces hold
         finetuner = SubnetFinetuner(parts.model, parts.data, finetune, device)
         todo = [g for g in genotypes if g.to_str() not in traces]
         if traces:
@@ -121,12 +125,12 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
                 os.fsync(handle.fileno())
                 traces[row["genotype"]] = row
     zero_cost = _zero_cost(cache, genotypes, parts.data, settings.zero_cost, device, progress, run_dir.name) \
-        if settings.zero_cost is not None else {}
-    rows = [_with_estimates(traces[g.to_str()], g, budgets, benchmark, dataset, split, settings.budget_offset,
-                            settings.tse_e_last) for g in genotypes]
+        if settings.zero_cost is not None and space.has_cell_baselines else {}
+    rows = [_with_estimates(traces[g.to_str()], fields, budgets, space, truth_dataset, settings.budget_offset,
+                            settings.tse_e_last) for g, fields in zip(genotypes, truths)]
     for row, genotype in zip(rows, genotypes):
-        row["baselines"] = size_baselines(genotype, dataset) | zero_cost.get(genotype.to_str(), {})
-    scale = {name: getattr(config, name) for name in ("C", "N", "epochs", "batch_size")}
+        row["baselines"] = space.cell_baselines(genotype, truth_dataset) | zero_cost.get(genotype.to_str(), {})
+    scale = {name: getattr(config, name) for name in ("space", "C", "N", "layers", "epochs", "batch_size")}
     scale["train_images"] = len(parts.data.train)
     protocol = {"val_acc": settings.val_acc, "finetune_grad_clip": finetune.grad_clip,
                 "budget_offset": settings.budget_offset, "tse_e_last": settings.tse_e_last,
@@ -136,8 +140,7 @@ def rank_run(run_dir: str | Path, settings: RankingSettings, *, progress: bool =
             "dataset": config.dataset, "scale": scale, "data": state.get("data"), "settings": described,
             "protocol": protocol, "supernet_config": config.to_dict(),
             "cache": str(cache),
-            "truth": {"nb201": nb201_label(dataset, split), "dataset": dataset, "split": split,
-                      "meaning": "200-epoch NB201 accuracy (%), the benchmark's mean over its training seeds"},
+            "truth": {space.benchmark_key: label, "label": label, **space.truth_names(label)},
             "budgets": list(budgets), "subnets": rows, "table": rank_table(rows, list(budgets))}
 
 
@@ -146,10 +149,10 @@ def combine(results: list[dict]) -> dict:
     space where the config names one), and the mean ± std over the runs of each group (its supernet seeds) of every
     number of their tables. Runs of different kinds (one-shot supernets and differentiable searches) are refused."""
     budgets = results[0]["budgets"]
-    labels = {result["truth"]["nb201"] for result in results}
+    labels = {result["truth"]["label"] for result in results}
     if any(result["budgets"] != budgets for result in results) or len(labels) > 1:
-        raise ConfigError("the runs' studies differ in their budgets or their NB201 truth; rank them with the same "
-                          "--B and --benchmark")
+        raise ConfigError("the runs' studies differ in their budgets or their benchmark truth; rank them with the "
+                          "same --B and --benchmark (and runs of one search space)")
     kinds = sorted({result["kind"] for result in results})
     if len(kinds) > 1:
         listed = "; ".join(f"{result['run']}: {result['kind']}" for result in results)
@@ -171,10 +174,13 @@ def setting_label(result: dict) -> str:
     return f"{result['method']}" + (f" on {space}" if space else "")
 
 
-def _subnets(settings: RankingSettings) -> list[Genotype]:
+def _subnets(settings: RankingSettings, space: SearchSpace) -> list:
     if isinstance(settings.subnets, int):
-        return sample_subnets(settings.subnets, settings.seed)
-    genotypes = [Genotype.parse(text) for text in settings.subnets]
+        if space.path_count is not None and settings.subnets > space.path_count:
+            raise ConfigError(f"--subnets {settings.subnets}: the {space.name} space has only {space.path_count:,} "
+                              f"subnetworks; give 1..{space.path_count}")
+        return sample_subnets(settings.subnets, settings.seed, space)
+    genotypes = [space.parse_genotype(text) for text in settings.subnets]
     if len({g.to_str() for g in genotypes}) != len(genotypes):
         raise ConfigError("the subnetworks file lists a cell twice; list each once")
     return genotypes
@@ -203,14 +209,14 @@ def weights_fingerprint(model_state: dict) -> str:
     return digest.hexdigest()
 
 
-def read_traces(path: Path, supernet: dict, budgets: tuple[int, ...]) -> dict[str, dict]:
+def read_traces(path: Path, supernet: dict, budgets: tuple[int, ...], space: SearchSpace) -> dict[str, dict]:
     """The traces already written for `supernet` ({run_id, epoch, weights}).
 
     A row that cannot be a trace (torn by a kill, not JSON, not UTF-8, a wrong shape, shorter than the largest
     budget) is dropped and said so, and the file is rewritten without it, so the next row is never appended after a
     damaged one; the dropped subnetworks are trained again. A row of another supernet (its identity differs, or it
     has none) is refused: the cache was copied from another run, and its traces would be ranked as this run's."""
-    return _read_rows(path, lambda raw: _trace_row(raw, budgets), supernet, "trained")
+    return _read_rows(path, lambda raw: _trace_row(raw, budgets, space), supernet, "trained")
 
 
 def _read_rows(path: Path, parse_row: Callable[[bytes], dict | None], supernet: dict | None,
@@ -260,7 +266,7 @@ def _zero_cost_row(raw: bytes) -> dict | None:
     return row
 
 
-def _trace_row(raw: bytes, budgets: tuple[int, ...]) -> dict | None:
+def _trace_row(raw: bytes, budgets: tuple[int, ...], space: SearchSpace) -> dict | None:
     """The trace row `raw` holds, None when it is not one a study wrote for these budgets."""
     try:
         row = json.loads(raw.decode("utf-8"))
@@ -280,18 +286,18 @@ def _trace_row(raw: bytes, budgets: tuple[int, ...]) -> dict | None:
                     for b in budgets)):
         return None
     try:
-        Genotype.parse(row["genotype"])
-    except GenotypeError:
+        space.parse_genotype(row["genotype"])
+    except ValueError:  # the space's genotype error
         return None
     return row
 
 
-def _with_estimates(trace: dict, genotype: Genotype, budgets: tuple[int, ...], benchmark, dataset: str,
-                    split: str, offset: int = 0, tse_e_last: int = DEFAULT_TSE_E_LAST) -> dict:
-    """A subnetwork's row: its truth from the benchmark given now (never cached), and its estimates at each budget
-    B, read after B + `offset` steps (None at a budget where its training diverged: a non-finite loss by then)."""
-    index, nb201 = nb201_lookup(benchmark, genotype)
-    truth = ((nb201 or {}).get(dataset) or {}).get(split)
+def _with_estimates(trace: dict, fields: dict, budgets: tuple[int, ...], space: SearchSpace, dataset: str,
+                    offset: int = 0, tse_e_last: int = DEFAULT_TSE_E_LAST) -> dict:
+    """A subnetwork's row: its truth from the benchmark fields looked up now (never cached), and its estimates at
+    each budget B, read after B + `offset` steps (None at a budget where its training diverged: a non-finite loss by
+    then)."""
+    _, (truth,) = space.benchmark_truth([fields], dataset)
     valid = {int(k): v for k, v in trace["valid"].items()}
     rows = {}
     for label in budgets:
@@ -301,11 +307,12 @@ def _with_estimates(trace: dict, genotype: Genotype, budgets: tuple[int, ...], b
         finite = all(math.isfinite(value) for value in seen)
         rows[str(label)] = estimates(trace["train_losses"], trace["valid_minibatch_losses"], valid, budget,
                                      tse_e_last=tse_e_last) if finite else None
-    return {"genotype": trace["genotype"], "nb201_index": index, "truth": truth, "estimates": rows}
+    keys = {key: value for key, value in fields.items() if key != space.benchmark_key}  # e.g. nb201_index
+    return {"genotype": trace["genotype"], **keys, "truth": truth, "estimates": rows}
 
 
 
-def _zero_cost(cache: Path, genotypes: list[Genotype], data, settings: ZeroCostSettings, device, progress: bool,
+def _zero_cost(cache: Path, genotypes: list, data, settings: ZeroCostSettings, device, progress: bool,
                name: str) -> dict[str, dict]:
     """Every cell's zero-cost scores on one search-train minibatch, kept in ``<cache>/zero_cost-<key>.jsonl`` (one
     line per cell, appended as computed) so that a repeated study costs nothing."""

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 
 from ..data import BatchStream, CyclingBatches, SearchData, iterate_eval
-from ..samplers import random_cells
 from ..search import evaluate
-from ..space import Genotype, NB201SearchNetwork
+from ..spaces import SearchSpace, Supernet, get_space
 from ..training import WeightTrainer
 
 
@@ -46,7 +45,7 @@ class FinetuneSettings:
 class SubnetTrace:
     """What training one subnetwork recorded: per-step train and valid-minibatch losses, and Val loss/acc per B."""
 
-    genotype: Genotype
+    genotype: Any  # a genotype of the run's space
     train_losses: list[float]
     valid_minibatch_losses: list[float]
     valid: dict[int, dict]  # B -> {"valid_loss", "valid_acc"}
@@ -55,7 +54,7 @@ class SubnetTrace:
 class SubnetFinetuner:
     """Trains subnetworks of one supernet from its weights, each from the same starting state (a restored copy)."""
 
-    def __init__(self, model: NB201SearchNetwork, data: SearchData, settings: FinetuneSettings,
+    def __init__(self, model: Supernet, data: SearchData, settings: FinetuneSettings,
                  device: torch.device):
         if not settings.budgets or any(b < 1 for b in settings.budgets):
             raise ValueError(f"budgets must be integers >= 1, got {settings.budgets}")
@@ -66,14 +65,14 @@ class SubnetFinetuner:
         """Put the supernet's weights and buffers back exactly as they were when this finetuner was made."""
         self.model.load_state_dict(self.initial)
 
-    def run(self, genotype: Genotype) -> SubnetTrace:
+    def run(self, genotype) -> SubnetTrace:
         """Train `genotype` for max(budgets) minibatches from the inherited weights; the supernet is restored after."""
         s = self.settings
         self.restore()
         optimizer = torch.optim.SGD(self.model.weight_parameters(), lr=s.lr, momentum=s.momentum,
                                     nesterov=s.nesterov, weight_decay=s.weight_decay)
         trainer = WeightTrainer(self.model, optimizer, grad_clip=s.grad_clip)
-        path = [genotype.op_indices]
+        path = [genotype]
         train_losses, valid_losses, valid = [], [], {}
         wanted = set(s.budgets)
         try:
@@ -111,13 +110,14 @@ class SubnetFinetuner:
 
 
 @torch.no_grad()
-def _minibatch_loss(model: NB201SearchNetwork, x: torch.Tensor, y: torch.Tensor, genotype: Genotype) -> torch.Tensor:
+def _minibatch_loss(model: Supernet, x: torch.Tensor, y: torch.Tensor, genotype) -> torch.Tensor:
     model.eval()
     loss = torch.nn.functional.cross_entropy(model(x, path=genotype), y)
     model.train()
     return loss
 
 
-def sample_subnets(count: int, seed: int) -> list[Genotype]:
-    """`count` distinct uniformly random NB201 cells, the same for a seed in every process (their own generator)."""
-    return [Genotype.from_op_indices(path) for path in random_cells(count, seed)]
+def sample_subnets(count: int, seed: int, space: SearchSpace | None = None) -> list:
+    """`count` distinct uniformly random subnetworks of `space` (default NB201 cells), the same for a seed in every
+    process (their own generator)."""
+    return (space if space is not None else get_space(None)).distinct_paths(count, seed)

@@ -1,39 +1,27 @@
 """The path-sampler interface and its registry.
 
-A path is one subnetwork of the NB201 supernet: one op index (into ``space.OPS``) per edge, in canonical edge order.
-A sampler draws the paths of each minibatch from its own seeded ``torch.Generator`` (never the global RNG), so an
+A path is one subnetwork of the supernet, in the form its forward takes (``forward(x, path=...)``): NB201 one op index
+(into ``space.OPS``) per edge, DARTS a ``DartsGenotype``; the run's search space (``spaces.SearchSpace``) draws
+them (``random_path``, ``fair_paths``), so a sampler never knows the space. A sampler draws the paths of each minibatch from its own seeded ``torch.Generator`` (never the global RNG), so an
 epoch's paths are a pure function of the seed and of how many were drawn before: ``state_dict`` holds the
 generator's state, and a resumed run draws exactly the paths an uninterrupted one would have.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
-from ..space import NUM_EDGES, NUM_OPS
+from ..spaces import SearchSpace, get_space
+from ..spaces.nb201 import random_cells, random_path
 from ..training import StepStats, WeightTrainer
 
+__all__ = ["Path", "PathSampler", "build_sampler", "list_samplers", "random_cells", "random_path", "register_sampler"]
 Batch = tuple[torch.Tensor, torch.Tensor]
-Path = tuple[int, ...]
+Path = Any  # a subnetwork in the form the space's supernet takes
 
 _REGISTRY: dict[str, Callable[..., PathSampler]] = {}
-
-
-def random_cells(count: int, seed: int) -> list[Path]:
-    """`count` distinct uniformly random paths (cells), the same for a seed in every process (their own generator):
-    the first `count` of a seeded permutation of all 15,625, as base-5 codes (edge 0 the most significant digit)."""
-    total = NUM_OPS**NUM_EDGES
-    if not 1 <= count <= total:
-        raise ValueError(f"the number of distinct cells must lie in 1..{total}, got {count}")
-    codes = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))[:count].tolist()
-    return [tuple((code // NUM_OPS**(NUM_EDGES - 1 - edge)) % NUM_OPS for edge in range(NUM_EDGES)) for code in codes]
-
-
-def random_path(generator: torch.Generator) -> Path:
-    """A uniformly random path: an independent uniform op on each of the 6 edges."""
-    return tuple(torch.randint(0, NUM_OPS, (NUM_EDGES,), generator=generator).tolist())
 
 
 class PathSampler(ABC):
@@ -43,8 +31,9 @@ class PathSampler(ABC):
     name: str
     options: tuple[str, ...] = ()  # the keyword options its constructor takes beyond trainer and seed
 
-    def __init__(self, trainer: WeightTrainer, *, seed: int):
+    def __init__(self, trainer: WeightTrainer, *, seed: int, space: SearchSpace | None = None):
         self.trainer = trainer
+        self.space = space if space is not None else get_space(None)  # draws the paths
         self.generator = torch.Generator().manual_seed(int(seed))
         self.paths_trained = 0  # paths trained on in the current epoch
 
@@ -86,11 +75,12 @@ def list_samplers() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build_sampler(name: str, trainer: WeightTrainer, *, seed: int, **options) -> PathSampler:
-    """The sampler called `name` with its options (e.g. ``paths`` for multipath; options it does not take are
-    dropped); ValueError listing the choices for an unknown name."""
+def build_sampler(name: str, trainer: WeightTrainer, *, seed: int, space: SearchSpace | None = None,
+                  **options) -> PathSampler:
+    """The sampler called `name` drawing paths of `space` (default nb201) with its options (e.g. ``paths`` for
+    multipath; options it does not take are dropped); ValueError listing the choices for an unknown name."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown path sampler {name!r}; choose one of: {', '.join(list_samplers())}")
     cls = _REGISTRY[name]
     accepted = cls.options
-    return cls(trainer, seed=seed, **{key: value for key, value in options.items() if key in accepted})
+    return cls(trainer, seed=seed, space=space, **{key: value for key, value in options.items() if key in accepted})

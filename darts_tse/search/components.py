@@ -13,9 +13,10 @@ from ..config import ConfigError, OneShotConfig, RunConfig, SearchConfig
 from ..data import CyclingBatches, SearchData, load_search_data
 from ..mixing import SoftmaxMixing, build_mixing
 from ..samplers import build_sampler
-from ..space import COMPILE_CHECKED_TORCH, NB201SearchNetwork, compile_checked
+from ..space import COMPILE_CHECKED_TORCH, compile_checked
+from ..spaces import SearchSpace, Supernet, get_space
 from ..training import WeightTrainer
-from .tasks import DifferentiableTask, OneShotTask, SearchTask, draw_probes, nb201_dataset_for
+from .tasks import DifferentiableTask, OneShotTask, SearchTask, draw_probes
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,17 @@ class SearchComponents:
     """Everything an epoch needs, built from a config."""
 
     data: SearchData
-    model: NB201SearchNetwork
+    model: Supernet
     weight_optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     task: SearchTask
     device: torch.device
+    space: SearchSpace
+
+    @property
+    def supernet_weights(self) -> int:
+        """The number of weights of the supernet (α not counted), as config.json records it."""
+        return sum(p.numel() for p in self.model.weight_parameters())
 
     @property
     def architect(self):
@@ -107,10 +114,9 @@ def build_components(config: RunConfig, device: torch.device) -> SearchComponent
         mixing = build_mixing(config.method_spec.mixing, kl_weight=kl_weight)
     else:
         mixing = SoftmaxMixing()  # unused: a one-shot supernet runs discrete paths only
-    model = NB201SearchNetwork(config.C, config.N, data.num_classes, mixing=mixing,
-                               track_running_stats=config.track_running_stats,
-                               channels_last=config.channels_last,
-                               autocast_dtype=AUTOCAST_DTYPES[config.precision]).to(device)
+    space = get_space(config.space)
+    model = space.build_supernet(config, data.num_classes, mixing,
+                                 autocast_dtype=AUTOCAST_DTYPES[config.precision]).to(device)
     if config.compile is not None:
         check_compile_supported(config.compile)
         model.compile_mixed_forward(config.compile)
@@ -119,18 +125,18 @@ def build_components(config: RunConfig, device: torch.device) -> SearchComponent
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_optimizer, T_max=config.epochs, eta_min=config.lr_min)
     trainer = WeightTrainer(model, weight_optimizer, grad_clip=config.grad_clip)
     if isinstance(config, SearchConfig):
-        task = _differentiable_task(config, data, model, trainer, device)
+        task = _differentiable_task(config, data, model, trainer, device, space)
     elif isinstance(config, OneShotConfig):
-        sampler = build_sampler(config.sampler, trainer, seed=config.seed, paths=config.paths)
-        task = OneShotTask(model, sampler, draw_probes(config.probes, config.seed),
-                           nb201_dataset=nb201_dataset_for(config.dataset))
+        sampler = build_sampler(config.sampler, trainer, seed=config.seed, space=space, paths=config.paths)
+        task = OneShotTask(model, sampler, draw_probes(space, config.probes, config.seed), space=space,
+                           dataset=config.dataset)
     else:
         raise TypeError(f"no task for a {type(config).__name__}")
-    return SearchComponents(data, model, weight_optimizer, scheduler, task, device)
+    return SearchComponents(data, model, weight_optimizer, scheduler, task, device, space)
 
 
-def _differentiable_task(config: SearchConfig, data: SearchData, model: NB201SearchNetwork, trainer: WeightTrainer,
-                         device: torch.device) -> DifferentiableTask:
+def _differentiable_task(config: SearchConfig, data: SearchData, model: Supernet, trainer: WeightTrainer,
+                         device: torch.device, space: SearchSpace) -> DifferentiableTask:
     arch_optimizer = build_arch_optimizer(model, lr=config.arch_lr, betas=(config.arch_beta1, config.arch_beta2),
                                           weight_decay=config.effective_arch_weight_decay)
     if config.method_spec.architect == "tse":
@@ -139,4 +145,4 @@ def _differentiable_task(config: SearchConfig, data: SearchData, model: NB201Sea
         valid_stream = CyclingBatches(data.stream("valid", config.batch_size, seed=config.seed, device=device))
         architect = ValidationArchitect(model, trainer, arch_optimizer, valid_stream, order=config.order,
                                         hvp=config.hvp)
-    return DifferentiableTask(model, architect, warmup_epochs=config.arch_warmup_epochs)
+    return DifferentiableTask(model, architect, warmup_epochs=config.arch_warmup_epochs, space=space)

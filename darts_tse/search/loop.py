@@ -33,7 +33,7 @@ from ..data import check_data_files, iterate_eval
 from ..estimators import TSEEMATracker
 from ..files import (CONFIG_FILE, LOCK_FILE, RunLockedError, lock_held, remove_run_files, remove_stale_temporaries,
                      run_files, run_lock)
-from ..nb201 import NB201Benchmark, load_benchmark
+from ..spaces import SpaceInfo, get_space, info_of
 from ..tracking import FAILED, FINISHED, INTERRUPTED, LocalFiles, Sink, WandbSink, new_wandb_id
 from .checkpoint import (
     CHECKPOINT,
@@ -149,7 +149,7 @@ def train_and_evaluate(config: RunConfig, parts: SearchComponents, epoch: int) -
     return EpochResult(train, valid, lr, trained - started, time.perf_counter() - trained)
 
 
-def run_epoch(config: RunConfig, parts: SearchComponents, benchmark: NB201Benchmark, tse_ema: TSEEMATracker,
+def run_epoch(config: RunConfig, parts: SearchComponents, benchmark, tse_ema: TSEEMATracker,
               epoch: int) -> tuple[dict, dict | None]:
     """Train one epoch, evaluate on search-valid, and build the epoch's record (and genotypes.jsonl snapshot)."""
     started = time.perf_counter()
@@ -179,30 +179,25 @@ def epoch_label(epoch: int, epochs: int) -> str:
     return f"epoch {epoch} of 0..{epochs - 1}"
 
 
-def console_line(record: dict, epochs: int) -> str:
-    """A one-line summary of an epoch, with every NB201 number labelled by dataset and split."""
+def console_line(record: dict, epochs: int, space: SpaceInfo | None = None, ops: str = "all") -> str:
+    """A one-line summary of an epoch, with every benchmark number labelled (NB201: by dataset and split); `ops` is
+    the run's op list (the entropy of uniform α is ln of its length)."""
+    space = space if space is not None else info_of({})
+    uniform = len(space.op_names(ops))
     parts = [epoch_label(record["epoch"], epochs),
              f"train loss {record['train_loss']:.4f} acc {record['train_acc']:.2f}%",
              f"valid loss {record['valid_loss']:.4f} acc {record['valid_acc']:.2f}%"]
     if "alpha_steps" in record:  # a differentiable search
         entropy = record["alpha_entropy"]
-        parts += [f"α steps {record['alpha_steps']} H(α) {entropy:.6f} (ln 5 − H {math.log(5) - entropy:.1e}) "
-                  f"skip {record['skip_count']}", _nb201_text(record["nb201"]), record["genotype"]]
+        parts += [f"α steps {record['alpha_steps']} H(α) {entropy:.6f} (ln {uniform} − H "
+                  f"{math.log(uniform) - entropy:.1e}) {space.counts_text(record)}", space.benchmark_text(record),
+                  record["genotype"]]
     if "probes" in record:  # a one-shot supernet
         rank = record["probe_rank"]
         rho = "n/a" if rank["spearman"] is None else f"{rank['spearman']:+.3f}"
         parts += [f"paths {record['paths']}",
-                  f"{len(record['probes'])} probes: mean valid acc above, ρ with NB201 {rank['nb201']} {rho}"]
+                  f"{len(record['probes'])} probes: mean valid acc above, ρ with {rank[space.benchmark_key]} {rho}"]
     return " | ".join(parts + [f"{record['seconds']:.1f}s"])
-
-
-def _nb201_text(nb201: dict | None) -> str:
-    c10 = (nb201 or {}).get("cifar10") or {}
-    if c10.get("test") is not None:
-        return f"NB201 cifar10 test {c10['test']:.2f}"
-    if c10.get("valid") is not None:
-        return f"NB201 cifar10-valid valid {c10['valid']:.2f}"
-    return "NB201 n/a"
 
 
 # ---- the whole run ----------------------------------------------------------------------------------------------
@@ -234,9 +229,10 @@ def run_search(config: RunConfig, *, resume: bool = False, overwrite: bool = Fal
     configure_threads(config.threads)
     device = resolve_device(config.device)
     configure_kernels(config, device)
+    # the space's benchmark reads its source before anything is built: a bad one (or another space's) fails first
+    benchmark = get_space(config.space).load_benchmark(config.benchmark)
     seed_everything(config.seed)
     parts = build_components(config, device)
-    benchmark = load_benchmark(config.benchmark)  # every backend reads its source here: a bad one fails before epoch 1
     data_record = parts.data.record()
     environment = run_environment(device, channels_last=config.channels_last, compile=config.compile)
     with _run_directory(out, fresh=not resume) as claim:
@@ -357,7 +353,7 @@ def _run_directory(out: Path, *, fresh: bool) -> Iterator[_Claim]:
         raise
 
 
-def _train(out: Path, config: RunConfig, parts: SearchComponents, benchmark: NB201Benchmark, state: dict | None,
+def _train(out: Path, config: RunConfig, parts: SearchComponents, benchmark, state: dict | None,
            data_record: dict, environment: dict, how_to_resume: str, echo) -> list[dict]:
     checkpoint_path = out / CHECKPOINT
     tse_ema = TSEEMATracker()
@@ -390,7 +386,8 @@ def _train(out: Path, config: RunConfig, parts: SearchComponents, benchmark: NB2
         echo(f"{config.method_label} on {config.dataset} ({parts.device}), {config.epochs} epochs → {out}")
     saved = start_epoch  # epochs whose checkpoint is on disk
     exit_code = FAILED
-    recorded = config.to_dict() | {"data": data_record, "environment": environment, "segments": segments}
+    recorded = config.to_dict() | {"supernet_weights": parts.supernet_weights, "data": data_record,
+                                   "environment": environment, "segments": segments}
     try:
         with _writes_to(out, lambda: saved, config.epochs, how_to_resume):
             for sink in sinks:
@@ -409,7 +406,7 @@ def _train(out: Path, config: RunConfig, parts: SearchComponents, benchmark: NB2
                 saved = epoch + 1
                 for sink in sinks:
                     sink.log_epoch(record, arch)
-            echo(console_line(record, config.epochs))
+            echo(console_line(record, config.epochs, parts.space, config.ops))
         exit_code = FINISHED
     except KeyboardInterrupt:
         exit_code = INTERRUPTED

@@ -2,9 +2,11 @@
 never knows which one it is (the shape of ``torch.optim.Optimizer``: a small protocol, many algorithms).
 
 * :class:`DifferentiableTask`: an architect (DARTS / DARTS-TSE / DrNAS / DrNAS-TSE) steps α and trains the weights;
-  the epoch's record holds the genotype derived from α and its NB201 numbers.
+  the epoch's record holds the genotype derived from α and its benchmark numbers (NB201 look-up, NB301 surrogate).
 * :class:`OneShotTask`: a path sampler (RandNAS / FairNAS / MultiPaths) trains the supernet's weights on sampled
   subnetworks; the record holds a fixed probe set of subnetworks evaluated with the inherited weights.
+
+Both go through the run's search space (``spaces.SearchSpace``): its genotypes, record fields and benchmark.
 """
 from __future__ import annotations
 
@@ -19,11 +21,14 @@ import torch.nn.functional as F
 from ..architects import Architect
 from ..estimators import spearman
 from ..mixing import alpha_entropy
-from ..nb201 import NB201_DATASETS, ArchitectureNotInBenchmark, NB201Benchmark, RecordUnreadable, nb201_label
-from ..samplers import PathSampler, random_cells
-from ..space import Genotype, NB201SearchNetwork
+from ..samplers import PathSampler
+from ..spaces import SearchSpace, Supernet, get_space
+from ..spaces.nb201 import nb201_lookup
+from ..spaces.nb201_info import nb201_dataset_for
 from ..training import StepStats
 
+__all__ = ["DifferentiableTask", "OneShotTask", "SearchTask", "arch_snapshot", "draw_probes", "evaluate",
+           "nb201_dataset_for", "nb201_lookup", "probe_rank"]  # the NB201 helpers stay importable from here
 log = logging.getLogger(__name__)
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -33,8 +38,9 @@ class SearchTask(ABC):
     :meth:`counters`, :meth:`evaluate` (on search-valid), :meth:`record` (the fields of the epoch's row and the
     snapshot for genotypes.jsonl, or None); and :meth:`state_dict` for each checkpoint."""
 
-    def __init__(self, model: NB201SearchNetwork):
+    def __init__(self, model: Supernet, *, space: SearchSpace | None = None):
         self.model = model
+        self.space = space if space is not None else get_space(None)
 
     @abstractmethod
     def train_epoch(self, batches: Iterable[Batch], *, epoch: int) -> Iterator[StepStats]:
@@ -50,7 +56,7 @@ class SearchTask(ABC):
         over the same search-valid batches each time it is called."""
 
     @abstractmethod
-    def record(self, valid: dict, benchmark: NB201Benchmark) -> tuple[dict, dict | None]:
+    def record(self, valid: dict, benchmark) -> tuple[dict, dict | None]:
         """The task's fields of the epoch's metrics row, and its genotypes.jsonl snapshot (None: nothing to keep)."""
 
     @abstractmethod
@@ -66,8 +72,9 @@ class SearchTask(ABC):
 class DifferentiableTask(SearchTask):
     """An architect's search: α frozen for the first `warmup_epochs`, then stepped as the method says."""
 
-    def __init__(self, model: NB201SearchNetwork, architect: Architect, *, warmup_epochs: int = 0):
-        super().__init__(model)
+    def __init__(self, model: Supernet, architect: Architect, *, warmup_epochs: int = 0,
+                 space: SearchSpace | None = None):
+        super().__init__(model, space=space)
         self.architect = architect
         self.warmup_epochs = warmup_epochs
 
@@ -81,12 +88,12 @@ class DifferentiableTask(SearchTask):
         """The supernet with deterministic mixing (softmax / Dirichlet mean) on search-valid."""
         return evaluate(self.model, batches())
 
-    def record(self, valid: dict, benchmark: NB201Benchmark) -> tuple[dict, dict]:
+    def record(self, valid: dict, benchmark) -> tuple[dict, dict]:
+        """α's entropy, the derived genotype and its counts (per cell type where the space has several), and the
+        genotype's benchmark numbers (the space's benchmark: None where there is none)."""
         genotype = self.model.genotype()
-        index, nb201 = nb201_lookup(benchmark, genotype)
-        fields = {"alpha_entropy": alpha_entropy(self.model.probabilities()), "genotype": genotype.to_str(),
-                  "nb201_index": index, "skip_count": genotype.skip_count,
-                  "param_free_count": genotype.param_free_count, "nb201": nb201}
+        fields = {**self.space.entropy_fields(alpha_entropy, self.model.probabilities()),
+                  **self.space.genotype_fields(genotype), **self.space.benchmark_fields(benchmark, [genotype])[0]}
         return fields, arch_snapshot(self.model)
 
     def state_dict(self) -> dict:
@@ -96,27 +103,31 @@ class DifferentiableTask(SearchTask):
         self.architect.load_state_dict(state)
 
 
-def arch_snapshot(model: NB201SearchNetwork) -> dict:
-    """α and the mixing probabilities as nested lists (rounded for readable files)."""
+def arch_snapshot(model: Supernet) -> dict:
+    """α and the mixing probabilities as nested lists (rounded for readable files), shaped as α (NB201: edges × ops;
+    DARTS: cell types × edges × ops)."""
     return {"alpha": _rounded(model.alpha.detach().cpu()), "probabilities": _rounded(model.probabilities().cpu())}
 
 
 def _rounded(tensor: torch.Tensor) -> list:
-    return [[round(float(v), 6) for v in row] for row in tensor]
+    if tensor.dim() == 1:
+        return [round(float(v), 6) for v in tensor]
+    return [_rounded(row) for row in tensor]
 
 
 # ---- one-shot supernet --------------------------------------------------------------------------------------------
 class OneShotTask(SearchTask):
     """A supernet trained by path sampling. After every epoch each probe subnetwork (a fixed set drawn once from the
-    seed) is evaluated on search-valid with the inherited weights, and the probes' ranking is compared with NB201's
-    (Spearman ρ of their search-valid accuracy with the NB201 accuracy of `nb201_dataset`)."""
+    seed) is evaluated on search-valid with the inherited weights, and the probes' ranking is compared with the
+    space's benchmark (Spearman ρ of their search-valid accuracy with the benchmark accuracy for `dataset`: NB201's
+    on that dataset, or CIFAR-10's where NB201 lacks it; the NB301 surrogate's CIFAR-10 valid accuracy)."""
 
-    def __init__(self, model: NB201SearchNetwork, sampler: PathSampler, probes: list[Genotype], *,
-                 nb201_dataset: str = "cifar10"):
-        super().__init__(model)
+    def __init__(self, model: Supernet, sampler: PathSampler, probes: list, *, dataset: str = "cifar10",
+                 space: SearchSpace | None = None):
+        super().__init__(model, space=space)
         self.sampler = sampler
         self.probes = probes
-        self.nb201_dataset = nb201_dataset
+        self.dataset = dataset
 
     def train_epoch(self, batches: Iterable[Batch], *, epoch: int) -> Iterator[StepStats]:
         return self.sampler.train_epoch(batches)
@@ -131,12 +142,10 @@ class OneShotTask(SearchTask):
                 for key in ("valid_loss", "valid_acc")}
         return {**mean, "probes": probes}
 
-    def record(self, valid: dict, benchmark: NB201Benchmark) -> tuple[dict, None]:
-        probes = []
-        for probe, result in zip(self.probes, valid["probes"]):
-            index, nb201 = nb201_lookup(benchmark, probe)
-            probes.append({**result, "nb201_index": index, "nb201": nb201})
-        return {"probes": probes, "probe_rank": probe_rank(probes, self.nb201_dataset)}, None
+    def record(self, valid: dict, benchmark) -> tuple[dict, None]:
+        fields = self.space.benchmark_fields(benchmark, self.probes)  # one batched call where the benchmark can
+        probes = [{**result, **numbers} for result, numbers in zip(valid["probes"], fields)]
+        return {"probes": probes, "probe_rank": probe_rank(probes, self.dataset, self.space)}, None
 
     def state_dict(self) -> dict:
         return self.sampler.state_dict()
@@ -145,30 +154,26 @@ class OneShotTask(SearchTask):
         self.sampler.load_state_dict(state)
 
 
-def draw_probes(count: int, seed: int) -> list[Genotype]:
-    """`count` distinct random subnetworks, the same for a given seed in every process (their own generator)."""
-    return [Genotype.from_op_indices(path) for path in random_cells(count, int(seed) + 0x5EED)]
+def draw_probes(space: SearchSpace, count: int, seed: int) -> list:
+    """`count` distinct random subnetworks of `space`, the same for a given seed in every process."""
+    return space.distinct_paths(count, int(seed) + 0x5EED)
 
 
-def probe_rank(probes: list[dict], dataset: str) -> dict:
-    """Spearman ρ of the probes' search-valid accuracy with their NB201 accuracy on `dataset` (test where the
-    benchmark has it, else valid), labelled; ρ is None with fewer than 2 probes that have both numbers."""
-    split = "test" if any(((p["nb201"] or {}).get(dataset) or {}).get("test") is not None for p in probes) else "valid"
-    pairs = [(p["valid_acc"], p["nb201"][dataset][split]) for p in probes
-             if (p["nb201"] or {}).get(dataset) and p["nb201"][dataset].get(split) is not None]
+def probe_rank(probes: list[dict], dataset: str, space: SearchSpace | None = None) -> dict:
+    """Spearman ρ of the probes' search-valid accuracy with their benchmark accuracy (the space's truth for the
+    run's `dataset`; NB201: test where the benchmark has it, else valid), labelled under the space's benchmark key
+    (e.g. ``"nb201": "cifar10 test"``); ρ is None with fewer than 2 probes that have both numbers."""
+    space = space if space is not None else get_space(None)
+    label, truth = space.benchmark_truth(probes, dataset)
+    pairs = [(p["valid_acc"], value) for p, value in zip(probes, truth) if value is not None]
     rho = spearman(*zip(*pairs)) if len(pairs) >= 2 else None
-    return {"nb201": nb201_label(dataset, split), "spearman": None if rho is None or math.isnan(rho) else rho,
+    return {space.benchmark_key: label, "spearman": None if rho is None or math.isnan(rho) else rho,
             "probes": len(pairs)}
-
-
-def nb201_dataset_for(dataset: str) -> str:
-    """The NB201 dataset whose numbers judge a run on `dataset`: itself if NB201 has it, else CIFAR-10."""
-    return dataset if dataset in NB201_DATASETS else "cifar10"
 
 
 # ---- shared -------------------------------------------------------------------------------------------------------
 @torch.no_grad()
-def evaluate(model: NB201SearchNetwork, batches: Iterable[Batch], *, path: Genotype | None = None) -> dict:
+def evaluate(model: Supernet, batches: Iterable[Batch], *, path=None) -> dict:
     """Loss and accuracy of the supernet (deterministic mixing: softmax / Dirichlet mean), or of its subnetwork
     `path`, over the given batches; the model is left in training mode."""
     model.eval()
@@ -183,15 +188,3 @@ def evaluate(model: NB201SearchNetwork, batches: Iterable[Batch], *, path: Genot
         count += y.shape[0]
     model.train()
     return {"valid_loss": loss_sum.item() / count, "valid_acc": 100.0 * correct.item() / count}
-
-
-def nb201_lookup(benchmark: NB201Benchmark, genotype: Genotype) -> tuple[int, dict | None]:
-    """(NB201 index, {dataset: {valid, test}}) of `genotype`; the numbers are None, with a warning, where a partial
-    benchmark lacks the architecture or its record is corrupt (an unreadable benchmark or a missing package still
-    raises)."""
-    try:
-        result = benchmark.query(genotype)
-    except (ArchitectureNotInBenchmark, RecordUnreadable) as error:
-        log.warning("no NB201 numbers for %s: %s", genotype.to_str(), error)
-        return genotype.index, None
-    return result.index, {k: v for k, v in result.to_dict().items() if k not in ("index", "genotype")}

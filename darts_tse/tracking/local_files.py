@@ -3,8 +3,9 @@
 Local files in the run directory (details: docs/tracking.md):
   config.json      the SearchConfig
   metrics.jsonl    one JSON object per finished epoch
-  genotypes.jsonl  one line per epoch: epoch, genotype, probabilities (6×5) and raw α
-  genotype.json    the latest epoch's genotype, α, probabilities and NB201 result (rewritten atomically every epoch)
+  genotypes.jsonl  one line per epoch: epoch, genotype, probabilities (shaped as α: NB201 6×5, DARTS 2×14×ops), raw α
+  genotype.json    the latest epoch's genotype (also as JSON naming its edges and ops), α, probabilities, the names
+                   of α's dimensions, and the benchmark result (rewritten atomically every epoch)
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..files import CONFIG_FILE, FINAL_GENOTYPE_FILE, GENOTYPES_FILE, METRICS_FILE, atomic_write_text
+from ..spaces.info import info_of
 
 # Exit codes handed to Sink.finish (and to W&B's run.finish).
 FINISHED, FAILED, INTERRUPTED = 0, 1, 130
@@ -39,9 +41,12 @@ class LocalFiles:
         self.metrics = self.out / METRICS_FILE
         self.genotypes = self.out / GENOTYPES_FILE
         self.final = self.out / FINAL_GENOTYPE_FILE
+        self.space = info_of({})
+        self.ops = "all"
 
     def start(self, config: dict, history: list[dict]) -> None:
         """Write config.json; rewrite the other files from the checkpoint's history (a resume loses or repeats no row)."""
+        self.space, self.ops = info_of(config), config.get("ops", "all")
         atomic_write_text(self.out / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
         atomic_write_text(self.metrics, "".join(json.dumps(row["metrics"]) + "\n" for row in history))
         if config.get("kind", "search") == "search":
@@ -56,8 +61,12 @@ class LocalFiles:
             self._write_final(record, arch)
 
     def _write_final(self, record: dict, arch: dict) -> None:
-        final = {"epoch": record["epoch"], "genotype": record["genotype"], "nb201_index": record["nb201_index"],
-                 "alpha": arch["alpha"], "probabilities": arch["probabilities"], "nb201": record.get("nb201")}
+        space = self.space
+        final = {"epoch": record["epoch"], "genotype": record["genotype"],
+                 **{key: record.get(key) for key in space.benchmark_keys},
+                 "alpha": arch["alpha"], "probabilities": arch["probabilities"],
+                 "space": space.name, "cell": space.genotype_to_dict(space.parse_genotype(record["genotype"])),
+                 "names": space.arch_names(self.ops)}
         atomic_write_text(self.final, json.dumps(final, indent=2) + "\n")
 
     def finish(self, exit_code: int = FINISHED) -> None:

@@ -15,7 +15,8 @@ from typing import Iterator, Mapping
 
 from ..files import FINAL_GENOTYPE_FILE, GENOTYPES_FILE, WANDB_DIR, WANDB_MARKER, atomic_write_text, wandb_run_stem
 from ..nb201.labels import nb201_label
-from ..space.genotype import EDGES, OPS
+from ..spaces.base import SpaceInfo
+from ..spaces.info import info_of
 from .local_files import FINISHED
 from .wandb_files import OFFLINE_SEGMENT_GLOB, UnknownWandbFormat, last_logged_step, offline_segments
 
@@ -32,12 +33,16 @@ _WANDB_KEYS = {
     "alpha_steps": "alpha/steps", "paths": "oneshot/paths", "steps": "train/steps", "lr": "train/lr",
     "seconds": "train/seconds", "nb201_index": "nb201/index",
 }
+_PER_CELL_PREFIXES = ("alpha_entropy_", "skip_count_", "param_free_count_")  # a space with several cell types
 
 
 def flatten_metrics(record: dict) -> dict:
     """W&B keys for one metrics.jsonl record, grouped and labelled (e.g. nb201/cifar10/test, supernet/valid_loss;
     one-shot runs: oneshot/probe_spearman, oneshot/probe/<i>/valid_acc)."""
     flat = {wandb_key: record[key] for key, wandb_key in _WANDB_KEYS.items() if key in record}
+    flat |= {f"alpha/{key}": value for key, value in record.items() if key.startswith(_PER_CELL_PREFIXES)}
+    if (record.get("nb301") or {}).get("valid_acc") is not None:
+        flat["nb301/cifar10/valid_acc"] = record["nb301"]["valid_acc"]
     if "probes" in record:  # one-shot: the sampled paths' training numbers, the probes' mean on search-valid
         for key in ("train_loss", "train_acc"):
             flat[f"oneshot/paths_{key}"] = flat.pop(f"supernet/{key}")
@@ -53,7 +58,9 @@ def flatten_metrics(record: dict) -> dict:
                     flat["nb201/" + nb201_label(dataset, split).replace(" ", "/")] = value
     rank = record.get("probe_rank")
     if rank and rank.get("spearman") is not None:
-        flat[f"oneshot/probe_spearman/{rank['nb201'].replace(' ', '/')}"] = rank["spearman"]
+        key, label = next((k, v) for k, v in rank.items() if k not in ("spearman", "probes"))  # the benchmark's
+        prefix = "" if key == "nb201" else f"{key}/"
+        flat[f"oneshot/probe_spearman/{prefix}{label.replace(' ', '/')}"] = rank["spearman"]
     for index, probe in enumerate(record.get("probes") or []):
         flat[f"oneshot/probe/{index}/valid_acc"] = probe["valid_acc"]
     return flat
@@ -120,15 +127,21 @@ def wandb_settings(wandb):
     return wandb.Settings(silent=True, console="off", show_warnings=False)
 
 
-def probability_scalars(probabilities: list[list[float]]) -> dict[str, float]:
-    """One W&B scalar per (op, edge), ``alpha_probability/skip_connect/1<-0``: line plots of the drift by epoch."""
-    return {f"alpha_probability/{op}/{target}<-{source}": row[index]
-            for (target, source), row in zip(EDGES, probabilities) for index, op in enumerate(OPS)}
+def probability_scalars(probabilities: list, space: SpaceInfo | None = None, ops: str = "all") -> dict[str, float]:
+    """One W&B scalar per (op, edge), ``alpha_probability/skip_connect/1<-0`` (DARTS: per cell type,
+    ``alpha_probability/normal/skip_connect/2<-0``): line plots of the drift by epoch."""
+    space = space if space is not None else info_of({})
+    names = space.op_names(ops)
+    return {f"alpha_probability/{cell + '/' if cell else ''}{op}/{edge}": row[index]
+            for cell, edge, row in space.named_rows(probabilities) for index, op in enumerate(names)}
 
 
-def probability_table(wandb, probabilities: list[list[float]]):
-    """A W&B table of the mixing probabilities: one row per edge ('1<-0' ...), one column per op."""
-    return wandb.Table(columns=["edge", *OPS], data=[[f"{t}<-{s}", *row] for (t, s), row in zip(EDGES, probabilities)])
+def probability_table(wandb, probabilities: list, space: SpaceInfo | None = None, ops: str = "all"):
+    """A W&B table of the mixing probabilities: one row per edge ('1<-0' ...; DARTS 'normal 2<-0'), one column per
+    op."""
+    space = space if space is not None else info_of({})
+    return wandb.Table(columns=["edge", *space.op_names(ops)],
+                       data=[[f"{cell} {edge}".strip(), *row] for cell, edge, row in space.named_rows(probabilities)])
 
 
 class WandbSink:
@@ -144,6 +157,7 @@ class WandbSink:
         self.run = None
         self.wandb = None
         self.failed = False
+        self.space, self.ops = info_of({}), "all"  # the run's, from its config at start
         self.logged_marker = self.out / WANDB_DIR / LOGGED_MARKER
         self.last_logged = -1  # the last epoch this W&B run holds (or, for this process, was handed)
 
@@ -155,6 +169,7 @@ class WandbSink:
         self.run = None
 
     def start(self, config: dict, history: list[dict]) -> None:
+        self.space, self.ops = info_of(config), config.get("ops", "all")
         if self.mode == "disabled":
             return
         try:
@@ -221,11 +236,13 @@ class WandbSink:
             # step = epoch: a resumed search (a new offline segment, or the same online run) continues the same steps
             values = flatten_metrics(record)
             if arch is not None:
-                values |= {**probability_scalars(arch["probabilities"]),
-                           "alpha/probabilities": probability_table(self.wandb, arch["probabilities"])}
+                values |= {**probability_scalars(arch["probabilities"], self.space, self.ops),
+                           "alpha/probabilities": probability_table(self.wandb, arch["probabilities"], self.space,
+                                                                    self.ops)}
             self.run.log(values, step=record["epoch"])
             if "genotype" in record:
-                self.run.summary.update({"genotype": record["genotype"], "nb201/index": record["nb201_index"]})
+                self.run.summary.update({"genotype": record["genotype"], **({"nb201/index": record["nb201_index"]}
+                                                                            if "nb201_index" in record else {})})
         except Exception as error:
             self._fail("logging", error)
             return

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..space import NB201SearchNetwork
+from ..spaces import Supernet
 
 
 @dataclass
@@ -22,7 +22,7 @@ class StepStats:
 
 
 @contextmanager
-def alpha_gradients(model: NB201SearchNetwork, enabled: bool) -> Iterator[None]:
+def alpha_gradients(model: Supernet, enabled: bool) -> Iterator[None]:
     """Let the forward build (or not) the graph to α. Without it a weight step costs nothing for α."""
     previous = [p.requires_grad for p in model.arch_parameters()]
     for p in model.arch_parameters():
@@ -35,7 +35,7 @@ def alpha_gradients(model: NB201SearchNetwork, enabled: bool) -> Iterator[None]:
 
 
 @contextmanager
-def weights_frozen(model: NB201SearchNetwork) -> Iterator[None]:
+def weights_frozen(model: Supernet) -> Iterator[None]:
     """The supernet's weights need no gradient in the body (α-only passes). Eager autograd skips their gradients
     anyway when asked for α's alone; a compiled forward's backward is one graph that computes the gradient of
     every input needing one, so it gets its own α-only graph (one more compile) instead of computing and dropping
@@ -52,7 +52,7 @@ def weights_frozen(model: NB201SearchNetwork) -> Iterator[None]:
 
 
 def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mix: torch.Tensor | None = None, *,
-                        path: Sequence[int] | None = None):
+                        path=None):
     """(mean cross-entropy, logits) of the supernet on one batch (of the subnetwork `path`, where given)."""
     logits = model(x, mix) if path is None else model(x, path=path)
     return F.cross_entropy(logits, y), logits
@@ -70,7 +70,7 @@ class WeightTrainer:
     weight, as in DARTS-code-based RandNAS).
     """
 
-    def __init__(self, model: NB201SearchNetwork, optimizer: torch.optim.Optimizer, grad_clip: float | None = 5.0):
+    def __init__(self, model: Supernet, optimizer: torch.optim.Optimizer, grad_clip: float | None = 5.0):
         self.model = model
         self.optimizer = optimizer
         self.grad_clip = grad_clip
@@ -88,7 +88,7 @@ class WeightTrainer:
         return StepStats(loss=loss.detach(), correct=correct, count=int(y.shape[0]))
 
     def step_paths(self, x: torch.Tensor, y: torch.Tensor, paths: Sequence[Sequence[int]]) -> StepStats:
-        """One optimizer step on the mean loss of the subnetworks `paths` (each one OPS index per edge) on the same
+        """One optimizer step on the mean loss of the subnetworks `paths` (each a path of the space) on the same
         minibatch; returns their mean loss, and their correct predictions out of batch size × paths."""
         if not paths:
             raise ValueError("step_paths needs at least one path")
