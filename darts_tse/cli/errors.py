@@ -18,6 +18,7 @@ USER_ERROR_TYPES = {  # module -> the user errors it defines
     "darts_tse.data.base": ("DataError",),
     "darts_tse.estimators.study": ("CurveLoadError",),
     "darts_tse.space.genotype": ("GenotypeError",),
+    "darts_tse.analysis.genotype_source": ("GenotypeSourceError",),
     "darts_tse.nb201.base": ("BenchmarkError",),
     "darts_tse.search.checkpoint": ("CheckpointError",),
     "darts_tse.search.loop": ("NonFiniteLossError", "RunWriteError"),

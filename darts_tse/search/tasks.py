@@ -33,8 +33,19 @@ class SearchTask(ABC):
     :meth:`counters`, :meth:`evaluate` (on search-valid), :meth:`record` (the fields of the epoch's row and the
     snapshot for genotypes.jsonl, or None); and :meth:`state_dict` for each checkpoint."""
 
+    eval_split = "valid"  # what evaluate() measures: the metrics keys are <split>_loss and <split>_acc
+
     def __init__(self, model: NB201SearchNetwork):
         self.model = model
+
+    def run_record(self) -> dict:
+        """What config.json records about the task besides the settings (before the first epoch); default none."""
+        return {}
+
+    def observe_training(self, train: dict) -> None:
+        """The epoch's training numbers (``train_loss``, ``train_acc``, ...), given before :meth:`record`; default:
+        unused."""
+        return None
 
     @abstractmethod
     def train_epoch(self, batches: Iterable[Batch], *, epoch: int) -> Iterator[StepStats]:

@@ -33,12 +33,18 @@ _WANDB_KEYS = {
     "seconds": "train/seconds", "nb201_index": "nb201/index",
 }
 
+_TRAIN_RUN_KEYS = ("test_loss", "test_acc", "tse", "tse_e", "drop_path_prob")  # network/<key> in W&B
+
 
 def flatten_metrics(record: dict) -> dict:
     """W&B keys for one metrics.jsonl record, grouped and labelled (e.g. nb201/cifar10/test, supernet/valid_loss;
     one-shot runs: oneshot/probe_spearman, oneshot/probe/<i>/valid_acc)."""
     flat = {wandb_key: record[key] for key, wandb_key in _WANDB_KEYS.items() if key in record}
-    if "probes" in record:  # one-shot: the sampled paths' training numbers, the probes' mean on search-valid
+    if "test_loss" in record:  # a training run: a stand-alone network, its test split, its own TSE estimators
+        for key in ("train_loss", "train_acc", "tse_ema"):
+            flat[f"network/{key}"] = flat.pop(f"supernet/{key}")
+        flat |= {f"network/{key}": record[key] for key in _TRAIN_RUN_KEYS if key in record}
+    elif "probes" in record:  # one-shot: the sampled paths' training numbers, the probes' mean on search-valid
         for key in ("train_loss", "train_acc"):
             flat[f"oneshot/paths_{key}"] = flat.pop(f"supernet/{key}")
         for key in ("valid_loss", "valid_acc"):
