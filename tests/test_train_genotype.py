@@ -230,3 +230,33 @@ def test_command_line_errors_are_one_line(tmp_path, capsys):
         assert train.main([*argv, "--wandb", "disabled"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error:") and message in err[0], (argv, err)
+
+
+# ---- the rank study on training runs -----------------------------------------------------------------------------
+def _fake_training_run(path, genotype, seed, accs, weights):
+    path.mkdir(parents=True)
+    config = TrainConfig(genotype=genotype, dataset="npz", data_dir="x.npz", seed=seed, protocol="nb201").to_dict()
+    (path / "config.json").write_text(json.dumps(config | {"network": {"weights": weights}, "data": {"sha256": "d"}}))
+    rows = [{"epoch": e, "train_loss": 2.0 - acc / 100, "train_acc": acc, "test_loss": 2.1 - acc / 100,
+             "test_acc": acc, "lr": 0.1, "seconds": 1.0} for e, acc in enumerate(accs)]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def test_rank_estimators_reads_training_runs_with_an_independent_truth(tmp_path, capsys):
+    from darts_tse.analysis import load_runs
+    from darts_tse.analysis.train_runs import seed_agreement, training_curve_set
+
+    cells = [Genotype.from_index(i).to_str() for i in range(4)]
+    for k, cell in enumerate(cells):
+        for seed in range(3):
+            _fake_training_run(tmp_path / f"c{k}-s{seed}", cell, seed, [10 + k + seed, 20 + 2 * k + seed], 100 * k)
+    runs = load_runs(sorted(tmp_path.iterdir()))
+    mean = training_curve_set(runs)
+    assert len(mean.records) == 4 and mean.records[1].final_test_acc == pytest.approx(22 + 1)  # mean of seeds 0..2
+    own = training_curve_set(runs, seed=0)
+    assert own.records[1].final_test_acc == pytest.approx(22 + 1.5)  # seeds 1 and 2 only
+    assert own.records[1].curve.train_losses == pytest.approx((2.0 - 0.11, 2.0 - 0.22))  # seed 0's curve
+    assert [pair[:3] for pair in seed_agreement(runs)] == [(0, 1, 1.0), (0, 2, 1.0), (1, 2, 1.0)]
+    assert load_script("rank_estimators").main(["--train-runs", *map(str, sorted(tmp_path.iterdir()))]) == 0
+    out = capsys.readouterr().out
+    assert "weight counts, Spearman ρ with the truth = +1.000" in out and "seed 0 vs seed 1" in out

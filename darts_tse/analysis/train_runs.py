@@ -6,12 +6,14 @@ read from) form a group; each group is compared at the last epoch all of its see
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import statistics
 from dataclasses import dataclass
 
 from ..config import NOT_SEARCH_RELEVANT, TrainConfig
+from ..estimators import ArchitectureRecord, CurveSet, LearningCurve, MissingArchitecture, spearman
 from .runs import Run, RunDirError
 
 RUN_LOCAL = NOT_SEARCH_RELEVANT | {"seed", "genotype_source"}
@@ -94,3 +96,68 @@ def training_table(runs: list[Run], epoch: int | None = None) -> str:
                      f"{statistics.fmean(loss) if loss else math.nan:.4f} | {weights if weights is not None else 'n/a'} |")
     return "\n".join(lines + ["", "test acc: the dataset's test split, evaluated after the epoch; mean and sample "
                                   "standard deviation (n - 1) over the seeds"])
+
+
+# ---- the rank study on training runs' own curves (scripts/rank_estimators.py --train-runs) -----------------------
+def training_curve_set(runs: list[Run], seed: int | None = None) -> CurveSet:
+    """The training runs as curves for the estimators' rank study, one architecture per genotype (group).
+
+    Curves: the epochs' mean training losses, and the test losses and accuracies as the held-out curves (these runs
+    have no validation split); of seed `seed`, or the mean over the seeds. Truth: the last epoch's test accuracy,
+    mean over the seeds, or, with `seed`, over the OTHER seeds (so that curve and truth come from different runs).
+    Groups whose seeds finished different numbers of epochs are compared at the shortest.
+    """
+    label = f"seed {seed}'s curve" if seed is not None else "the mean curve over seeds"
+    truth = "the other seeds'" if seed is not None else "the seeds'"
+    curve_set = CurveSet(source=f"{len(runs)} training runs ({label})",
+                         truth=f"final test accuracy ({truth} mean at the last epoch all seeds finished)")
+    for group in group_training_runs(runs):
+        last = group.epoch()
+        chosen = [run for run in group.runs if seed is None or run.config.get("seed") == seed]
+        judges = [run for run in group.runs if seed is None or run.config.get("seed") != seed]
+        if not chosen or not judges:
+            curve_set.missing.append(MissingArchitecture(group.genotype, f"no seed {seed}, or no other seed"))
+            continue
+        curves = {key: [statistics.fmean(_row(run, epoch)[key] for run in chosen) for epoch in range(last + 1)]
+                  for key in ("train_loss", "test_loss", "test_acc")}
+        final = statistics.fmean(_row(run, last)["test_acc"] for run in judges)
+        try:
+            record = ArchitectureRecord(group.genotype, LearningCurve(curves["train_loss"], curves["test_loss"],
+                                                                      curves["test_acc"]), final)
+        except ValueError as error:
+            curve_set.missing.append(MissingArchitecture(group.genotype, str(error)))
+            continue
+        curve_set.records.append(record)
+    return curve_set
+
+
+def _row(run: Run, epoch: int) -> dict:
+    rows = [row for row in run.metrics if row["epoch"] == epoch]
+    if not rows:
+        raise RunDirError(f"{run.path} has no row for epoch {epoch}; {run.path}/metrics.jsonl is damaged")
+    return rows[-1]
+
+
+def seed_agreement(runs: list[Run]) -> list[tuple[int, int, float, int]]:
+    """(seed a, seed b, Spearman ρ of the genotypes' final test accuracies, genotypes compared) for every pair of
+    seeds, at each group's last epoch all of its seeds finished."""
+    finals: dict[int, dict[str, float]] = {}
+    for group in group_training_runs(runs):
+        last = group.epoch()
+        for run in group.runs:
+            finals.setdefault(run.config.get("seed"), {})[group.genotype] = _row(run, last)["test_acc"]
+    pairs = []
+    for a, b in itertools.combinations(sorted(finals), 2):
+        shared = sorted(set(finals[a]) & set(finals[b]))
+        rho = spearman([finals[a][g] for g in shared], [finals[b][g] for g in shared]) if len(shared) > 2 else math.nan
+        pairs.append((a, b, rho, len(shared)))
+    return pairs
+
+
+def weights_baseline(runs: list[Run], curve_set: CurveSet) -> float:
+    """Spearman ρ of the networks' weight counts (config.json) with the curve set's truth: the parameter-count
+    baseline."""
+    weights = {group.genotype: (group.runs[0].config.get("network") or {}).get("weights")
+               for group in group_training_runs(runs)}
+    pairs = [(weights[r.id], r.final_test_acc) for r in curve_set.records if weights.get(r.id) is not None]
+    return spearman(*zip(*pairs)) if len(pairs) > 2 else math.nan
