@@ -260,3 +260,14 @@ def test_rank_estimators_reads_training_runs_with_an_independent_truth(tmp_path,
     assert load_script("rank_estimators").main(["--train-runs", *map(str, sorted(tmp_path.iterdir()))]) == 0
     out = capsys.readouterr().out
     assert "weight counts, Spearman ρ with the truth = +1.000" in out and "seed 0 vs seed 1" in out
+
+
+def test_search_readers_send_a_training_run_to_its_own_tools(tmp_path, capsys):
+    _fake_training_run(tmp_path / "run", CELL, 0, [10, 20], 100)
+    for script, argv in (("export_genotype", [str(tmp_path / "run")]),
+                         ("plot_curves", [str(tmp_path / "run"), "-o", str(tmp_path / "x.png")])):
+        assert load_script(script).main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is a training run" in err[0] and "compare_runs.py" in err[0]
+    found = resolve_genotype(str(tmp_path / "run"))  # but its genotype trains again
+    assert (found.genotype, found.source, found.data["dataset"]) == (CELL, f"training run {tmp_path / 'run'}", "npz")

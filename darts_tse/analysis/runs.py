@@ -164,10 +164,15 @@ def load_run(path: str | Path) -> Run:
 
 
 def check_search_run(run: Run) -> Run:
-    """`run` if it is a differentiable search's; RunDirError saying where to go for a one-shot supernet's."""
+    """`run` if it is a differentiable search's; RunDirError saying where to go for a one-shot supernet's or a
+    training run's."""
     if run.config.get("kind", "search") == "oneshot":
         raise RunDirError(f"{run.path} is a one-shot supernet run (scripts/train_oneshot.py): it derives no genotype; "
                           f"rank its subnetworks with scripts/rank_subnets.py")
+    if run.config.get("kind") == "train":
+        raise RunDirError(f"{run.path} is a training run (scripts/train_genotype.py): its genotype is in its "
+                          f"config.json; compare its seeds with scripts/compare_runs.py, rank the estimators on its "
+                          f"curves with scripts/rank_estimators.py --train-runs")
     return run
 
 
