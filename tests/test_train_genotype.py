@@ -271,3 +271,41 @@ def test_search_readers_send_a_training_run_to_its_own_tools(tmp_path, capsys):
         assert len(err) == 1 and "is a training run" in err[0] and "compare_runs.py" in err[0]
     found = resolve_genotype(str(tmp_path / "run"))  # but its genotype trains again
     assert (found.genotype, found.source, found.data["dataset"]) == (CELL, f"training run {tmp_path / 'run'}", "npz")
+
+
+def test_a_folder_trains_on_train_and_reports_test(tmp_path):
+    from PIL import Image
+
+    from darts_tse.data import DataError
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 6), ("test", 2)):
+        for name in ("cat", "dog"):
+            folder = tmp_path / "images" / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                Image.fromarray(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    data = load_train_test_data("folder", tmp_path / "images", image_size=8)
+    assert (len(data.train), len(data.test), data.classes, data.image_size) == (12, 4, ("cat", "dog"), 8)
+    assert data.record()["normalisation"]["from"] == "training set"
+    (tmp_path / "images" / "test" / "bird").mkdir()
+    Image.fromarray(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(tmp_path / "images" / "test" / "bird" / "0.png")
+    with pytest.raises(DataError, match="classes of .* differ"):
+        load_train_test_data("folder", tmp_path / "images", image_size=8)
+
+
+def test_bf16_training_steps_stay_finite(tmp_path):
+    rows = run_search(tiny(tmp_path, precision="bf16", epochs=1, steps_per_epoch=2), echo=lambda line: None)
+    assert np.isfinite(rows[0]["train_loss"]) and np.isfinite(rows[0]["test_loss"])
+
+
+def test_the_protocol_table_of_the_docs_names_the_presets():
+    from conftest import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "train_genotype.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| `--")}
+    for flag, name in (("`--epochs`", "epochs"), ("`--batch-size`", "batch_size"), ("`--weight-decay`", "weight_decay")):
+        cells = [cell.strip() for cell in rows[flag].split("|")[2:5]]
+        for cell, protocol in zip(cells, ("nb201", "darts", "nb301")):
+            value = TRAIN_PROTOCOLS[protocol][name][0]
+            assert float(cell.split()[0]) == value, (flag, protocol, cell)
