@@ -243,6 +243,7 @@ class RunConfig:
     progress: bool = True
 
     kind = "run"  # config.json's "kind" (a class attribute, not a setting)
+    looks_up_nb201 = True  # whether the run looks its cells up in an NB201 benchmark (a class attribute)
 
     def validate(self) -> RunConfig:
         """Raise ConfigError naming the first invalid setting; returns self."""
@@ -549,7 +550,153 @@ class OneShotConfig(RunConfig):
         return f"oneshot-{self.sampler}{m}-{self.dataset}-seed{self.seed}"
 
 
-CONFIG_KINDS: dict[str, type[RunConfig]] = {"search": SearchConfig, "oneshot": OneShotConfig}
+# ---- training a found cell from scratch (kind "train") -------------------------------------------------------------
+GENOTYPE_SPACES = ("nb201", "darts")  # nb201: an NB201 cell string; darts: DARTS' Genotype(...) literal
+_DARTS_TRAIN = "quark0/darts cnn/train.py"
+_NB301_CONFIG = "automl/nasbench301 nasbench301/data_generation/configs/config_0.json"
+_NB201_CONFIG = f"{_AUTODL} configs/nas-benchmark/hyper-opts/200E.config"
+# --protocol: each fact as (value, the file it was read from); every setting named on the command line wins.
+TRAIN_PROTOCOLS: dict[str, dict[str, tuple[object, str]]] = {
+    "nb201": {
+        "epochs": (200, f"{_NB201_CONFIG} (epochs 200)"),
+        "batch_size": (256, f"{_NB201_CONFIG} (batch_size 256)"),
+        "lr": (0.1, f"{_NB201_CONFIG} (LR 0.1)"),
+        "lr_min": (0.0, f"{_NB201_CONFIG} (scheduler cos, eta_min 0.0)"),
+        "momentum": (0.9, f"{_NB201_CONFIG} (momentum 0.9)"),
+        "nesterov": (True, f"{_NB201_CONFIG} (nesterov 1)"),
+        "weight_decay": (5e-4, f"{_NB201_CONFIG} (decay 0.0005)"),
+        "grad_clip": (None, f"{_AUTODL} exps/NAS-Bench-201/functions.py (no gradient clipping in procedure())"),
+        "C": (16, "NB201 paper, Sec. 2.1 (C = 16 in the first stage)"),
+        "N": (5, "NB201 paper, Sec. 2.1 (N = 5 cells per stage)"),
+        "cutout": (0, f"{_NB201_CONFIG} (random crop + flip only)"),
+        "mixup": (0.0, f"{_NB201_CONFIG} (no MixUp)"),
+        "drop_path": (0.0, f"{_AUTODL} models/cell_infers/tiny_network.py (no drop-path)"),
+        "auxiliary_weight": (0.0, f"{_AUTODL} models/cell_infers/tiny_network.py (no auxiliary head)"),
+    },
+    "darts": {
+        "epochs": (600, f"{_DARTS_TRAIN} (--epochs 600)"),
+        "batch_size": (96, f"{_DARTS_TRAIN} (--batch_size 96)"),
+        "lr": (0.025, f"{_DARTS_TRAIN} (--learning_rate 0.025)"),
+        "lr_min": (0.0, f"{_DARTS_TRAIN} (CosineAnnealingLR(optimizer, epochs): eta_min 0)"),
+        "momentum": (0.9, f"{_DARTS_TRAIN} (--momentum 0.9)"),
+        "nesterov": (False, f"{_DARTS_TRAIN} (torch.optim.SGD without nesterov)"),
+        "weight_decay": (3e-4, f"{_DARTS_TRAIN} (--weight_decay 3e-4)"),
+        "grad_clip": (5.0, f"{_DARTS_TRAIN} (--grad_clip 5)"),
+        "C": (36, f"{_DARTS_TRAIN} (--init_channels 36)"),
+        "layers": (20, f"{_DARTS_TRAIN} (--layers 20)"),
+        "cutout": (16, f"{_DARTS_TRAIN} (--cutout, --cutout_length 16)"),
+        "mixup": (0.0, f"{_DARTS_TRAIN} (no MixUp)"),
+        "drop_path": (0.2, f"{_DARTS_TRAIN} (--drop_path_prob 0.2, times epoch / epochs)"),
+        "auxiliary_weight": (0.4, f"{_DARTS_TRAIN} (--auxiliary, --auxiliary_weight 0.4)"),
+    },
+    "nb301": {
+        "epochs": (100, f"{_NB301_CONFIG} (cosine_annealing T_max 100)"),
+        "batch_size": (96, f"{_NB301_CONFIG} (CreateImageDataLoader:batch_size 96)"),
+        "lr": (0.025, f"{_NB301_CONFIG} (sgd:learning_rate 0.025)"),
+        "lr_min": (1e-8, f"{_NB301_CONFIG} (cosine_annealing eta_min 1e-08)"),
+        "momentum": (0.9, f"{_NB301_CONFIG} (sgd:momentum 0.9)"),
+        "nesterov": (False, f"{_NB301_CONFIG} (sgd, no nesterov entry)"),
+        "weight_decay": (3e-4, f"{_NB301_CONFIG} (sgd:weight_decay 0.0003)"),
+        "grad_clip": (5.0, f"{_DARTS_TRAIN} (--grad_clip 5; config_0.json names no clip: DARTS' value kept)"),
+        "C": (32, f"{_NB301_CONFIG} (darts:init_channels 32)"),
+        "layers": (8, f"{_NB301_CONFIG} (darts:layers 8)"),
+        "cutout": (16, f"{_NB301_CONFIG} (cutout True, cutout_holes 1, cutout_length 16)"),
+        "mixup": (0.2, f"{_NB301_CONFIG} (batch_loss_computation_technique mixup, mixup:alpha 0.2)"),
+        "drop_path": (0.2, f"{_NB301_CONFIG} (darts:drop_path_prob 0.2)"),
+        "auxiliary_weight": (0.4, f"{_NB301_CONFIG} (darts:auxiliary True; weight 0.4 = {_DARTS_TRAIN}'s)"),
+    },
+}
+PROTOCOL_SPACE = {"nb201": "nb201", "darts": "darts", "nb301": "darts"}
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    """Training a found cell from scratch as a stand-alone network (kind "train"), on top of :class:`RunConfig`:
+    the whole training set trains, the test split is evaluated after every epoch and only reported.
+
+    `protocol` (nb201 | darts | nb301; default: the genotype's space's own) fills in, through :meth:`resolve`, every
+    setting the command line did not name (:data:`TRAIN_PROTOCOLS`, each with its source). `C` is the first
+    stage's (NB201) or the cells' (DARTS) channels; `N` the NB201 cells per stage, `layers` DARTS' cells.
+    """
+
+    genotype: str = ""  # the NB201 string or DARTS' Genotype(...) literal
+    space: str = "nb201"
+    genotype_source: str | None = None  # where the genotype came from (a run directory, a file, the command line)
+    protocol: str | None = None
+    layers: int = 20
+    cutout: int = 0  # side of the cutout square in pixels (0: off)
+    mixup: float = 0.0  # MixUp's Beta(a, a) parameter (0: off)
+    drop_path: float = 0.0  # the final drop-path probability, ramped linearly from 0 over the epochs
+    auxiliary_weight: float = 0.0  # weight of the auxiliary head's loss (DARTS space; 0: no head)
+
+    kind = "train"
+    looks_up_nb201 = False
+
+    def validate(self) -> TrainConfig:
+        _choice("space", self.space, GENOTYPE_SPACES)
+        if self.protocol is not None:
+            _choice("protocol", self.protocol, TRAIN_PROTOCOLS)
+            if PROTOCOL_SPACE[self.protocol] != self.space:
+                raise ConfigError(f"--protocol {self.protocol} trains a {PROTOCOL_SPACE[self.protocol]}-space cell, "
+                                  f"but the genotype is of the {self.space} space; use --protocol "
+                                  f"{'nb201' if self.space == 'nb201' else 'darts or nb301'}")
+        if not str(self.genotype).strip():
+            raise ConfigError("--genotype is empty; give a run directory, a genotype file, an NB201 string or index, "
+                              "or a DARTS Genotype(...) literal")
+        _integer("layers", self.layers, low=3, why="DARTS' network has two reduction cells")
+        _integer("cutout", self.cutout, low=0)
+        for name in ("mixup", "drop_path", "auxiliary_weight"):
+            _finite(name, getattr(self, name))
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
+        if self.drop_path >= 1:
+            raise ConfigError(f"--drop-path must lie in [0, 1), got {self.drop_path}")
+        if self.space == "nb201" and (self.drop_path or self.auxiliary_weight):
+            raise ConfigError("NB201's network has no drop-path and no auxiliary head; drop --drop-path and "
+                              "--auxiliary-weight (or set them to 0)")
+        if self.compile is not None and self.compile != "default":
+            raise ConfigError(f"--compile {self.compile}: a training run compiles its network with the default mode "
+                              f"only; pass --compile default")
+        return super().validate()
+
+    @property
+    def effective_protocol(self) -> str:
+        """The protocol named, or the space's own (nb201 | darts)."""
+        return self.protocol or ("nb201" if self.space == "nb201" else "darts")
+
+    def resolve(self, given: set[str]) -> TrainConfig:
+        """This config with its protocol's settings, except those in `given` (named on the command line)."""
+        _choice("space", self.space, GENOTYPE_SPACES)
+        protocol = self.effective_protocol
+        _choice("protocol", protocol, TRAIN_PROTOCOLS)
+        values = {name: value for name, (value, _) in TRAIN_PROTOCOLS[protocol].items() if name not in given}
+        return replace(self, protocol=protocol, **values)
+
+    def unused_settings(self) -> dict[str, str]:
+        unused = super().unused_settings()
+        unused["track_running_stats"] = "a stand-alone network's BN always tracks running statistics"
+        unused["benchmark"] = "a training run looks nothing up"
+        unused["N" if self.space == "darts" else "layers"] = \
+            "--N sets NB201's cells per stage, --layers DARTS' cells in all"
+        return unused
+
+    def _by(self) -> str:
+        return f" by a {self.space}-space training run"
+
+    @property
+    def method_label(self) -> str:
+        return f"train-{self.effective_protocol}"
+
+    def valid_batch_limit(self) -> int | None:
+        return None  # the whole test split, always
+
+    def run_name(self) -> str:
+        """train-<protocol>-<dataset>-seed<seed>."""
+        return f"train-{self.effective_protocol}-{self.dataset}-seed{self.seed}"
+
+
+CONFIG_KINDS: dict[str, type[RunConfig]] = {"search": SearchConfig, "oneshot": OneShotConfig,
+                                               "train": TrainConfig}
 
 
 def config_from_dict(values: dict) -> RunConfig:

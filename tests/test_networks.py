@@ -65,3 +65,50 @@ def test_nb201_network_skips_none_edges_and_counts_its_costs():
 def test_nb201_network_takes_the_op_names_of_the_genotype():
     with pytest.raises(ValueError, match="unknown op"):
         NB201Network("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+
+
+# ---- DARTS' NetworkCIFAR -------------------------------------------------------------------------------------------
+def test_darts_v2_has_darts_weight_count_without_the_auxiliary_head():
+    from darts_tse.darts_space import DARTS_V2
+    from darts_tse.networks import NetworkCIFAR
+
+    network = NetworkCIFAR(DARTS_V2, C=36, layers=20, num_classes=10, auxiliary=True)
+    assert count_weights(network) == 3_349_342  # the DARTS paper's "3.3 M"
+    assert count_weights(network, exclude=None) > 3_349_342  # the head exists, and is left out of the count
+    assert count_weights(NetworkCIFAR(DARTS_V2.to_str(), auxiliary=False)) == 3_349_342
+
+
+def test_darts_network_drop_path_and_auxiliary_head_act_in_training_only():
+    from darts_tse.darts_space import DARTS_V2
+    from darts_tse.networks import NetworkCIFAR
+
+    torch.manual_seed(0)
+    network = NetworkCIFAR(DARTS_V2, C=4, layers=3, num_classes=10)
+    x = torch.randn(4, 3, 32, 32)
+    network.eval()
+    network.drop_path_prob = 0.0
+    logits, auxiliary = network.forward_train(x)
+    assert auxiliary is None  # no head in evaluation
+    network.drop_path_prob = 0.5
+    torch.manual_seed(1)
+    assert torch.equal(network(x), logits)  # drop-path off in evaluation
+    network.train()
+    torch.manual_seed(1)
+    dropped, auxiliary = network.forward_train(x)
+    assert auxiliary is not None and auxiliary.shape == (4, 10)
+    network.drop_path_prob = 0.0
+    torch.manual_seed(1)
+    kept, _ = network.forward_train(x)
+    assert not torch.allclose(dropped, kept)  # drop-path changes the training forward
+    torch.manual_seed(1)
+    assert torch.equal(network.forward_train(x)[0], kept)  # and nothing else random does
+
+
+def test_drop_path_keeps_the_expectation():
+    from darts_tse.networks import drop_path
+
+    torch.manual_seed(0)
+    x = torch.ones(20000, 1, 1, 1)
+    out = drop_path(x, 0.2)
+    assert set(out.unique().tolist()) == {0.0, 1.25}
+    assert abs(out.mean().item() - 1.0) < 0.02

@@ -4,6 +4,7 @@ Imports neither torch nor matplotlib at import time (matplotlib only when a plot
 start fast; a test checks that ``import darts_tse.analysis`` leaves torch unloaded.
 """
 from .comparison import Comparison, compare, markdown_report
+from .genotype_source import GenotypeSource, GenotypeSourceError, resolve_genotype
 from .plotting import MissingDependency, new_figure_classes, plot_alpha, plot_curves, save_png
 from .query_plot import plot_query
 from .query_runs import QUERY_METRICS, QueryRun, QuerySeries, format_query_table, load_query_run, query_series
@@ -15,7 +16,7 @@ from .seed_groups import (CURVE_KEYS, SEED_INDEPENDENT, STATISTIC, Curves, RunGr
                           summary_title)
 
 __all__ = [
-    "CURVE_KEYS", "GENOTYPE_FORMATS", "QUERY_METRICS", "SEED_INDEPENDENT", "STATISTIC", "Comparison", "Curves",
+    "CURVE_KEYS", "GENOTYPE_FORMATS", "GenotypeSource", "GenotypeSourceError", "resolve_genotype", "QUERY_METRICS", "SEED_INDEPENDENT", "STATISTIC", "Comparison", "Curves",
     "MissingDependency", "NoFinishedEpoch", "QueryRun", "QuerySeries", "Run", "RunDirError", "RunGroup", "Series",
     "check_run_dir", "check_search_run", "choose_nb201", "compare", "format_genotype", "format_query_table",
     "format_summary", "genotype_entry", "group_curves", "group_runs", "json_document", "load_query_run", "load_run",

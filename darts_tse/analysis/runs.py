@@ -166,10 +166,15 @@ def load_run(path: str | Path) -> Run:
 
 
 def check_search_run(run: Run) -> Run:
-    """`run` if it is a differentiable search's; RunDirError saying where to go for a one-shot supernet's."""
+    """`run` if it is a differentiable search's; RunDirError saying where to go for a one-shot supernet's or a
+    training run's."""
     if run.config.get("kind", "search") == "oneshot":
         raise RunDirError(f"{run.path} is a one-shot supernet run ({invocation('train-oneshot')}): it derives no "
                           f"genotype; rank its subnetworks with {invocation('rank-subnets')}")
+    if run.config.get("kind") == "train":
+        raise RunDirError(f"{run.path} is a training run ({invocation('train-genotype')}): its genotype is in its "
+                          f"config.json; compare its seeds with {invocation('compare-runs')}, rank the estimators on "
+                          f"its curves with {invocation('rank-estimators')} --train-runs")
     return run
 
 

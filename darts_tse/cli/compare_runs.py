@@ -6,6 +6,7 @@ that do not change what a search computes, and without the settings their method
 (default cifar10 test, else cifar10-valid valid, as plot_curves chooses), the skip_connect count, and the supernet's
 search-train and search-valid losses (with "(n=k)" where only k seeds have the number); and the genotype, when every
 seed derived the same one. Seeds that have not finished their planned epochs are named in the epoch column.
+Training runs (scripts/train_genotype.py) give one row per genotype: its test accuracy, mean ± std over the seeds.
 
 Examples (from the repository root):
     python scripts/compare_runs.py runs/darts-cifar10-seed* runs/darts-tse-K100-cifar10-seed*
@@ -19,8 +20,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..analysis import compare
+from ..analysis import RunDirError, check_search_run, compare
 from ..analysis.selection import load_search_runs
+from ..analysis.train_runs import is_training_run, training_table
 from ..files import atomic_write_text, check_output_file
 from ..nb201.labels import NB201_SPLITS
 from .errors import OneLineArgumentParser, cli_main
@@ -46,7 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     json_path = check_output_file(args.json, (".json",), "--json") if args.json is not None else None
-    runs = load_search_runs(args.runs, note=lambda line: print(line, file=sys.stderr), searches_only=True)
+    note = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    loaded = load_search_runs(args.runs, note=note)  # folders expanded, a repeated search once
+    if all(is_training_run(run) for run in loaded):  # train_genotype's runs: test accuracy per genotype
+        print(training_table(loaded, args.epoch))
+        return 0
+    runs = []
+    for run in loaded:
+        try:
+            runs.append(check_search_run(run))
+        except RunDirError as error:  # a one-shot supernet's or a training run among searches
+            note(f"skipping {error}")
+    if not runs:
+        raise RunDirError("none of the runs given is a search run; compare training runs on their own")
     comparison = compare(runs, args.dataset, args.split, args.epoch)
     print(comparison.table())
     if json_path is not None:

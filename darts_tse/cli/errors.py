@@ -23,6 +23,7 @@ USER_ERROR_TYPES = {  # module -> the user errors it defines
     "darts_tse.estimators.study": ("CurveLoadError",),
     "darts_tse.space.genotype": ("GenotypeError",),
     "darts_tse.spaces.base": ("SpaceError",),
+    "darts_tse.analysis.genotype_source": ("GenotypeSourceError",),
     "darts_tse.nb201.base": ("BenchmarkError",),
     "darts_tse.darts_space.genotype": ("GenotypeError",),
     "darts_tse.nb301.surrogate": ("NB301Error",),

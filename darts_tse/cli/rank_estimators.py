@@ -5,6 +5,7 @@ Examples (from the repository root):
         --dataset cifar10-valid --hp 200 --max-epochs 20 --plot rank.png --json rank.json
     python scripts/rank_estimators.py --curves curves.json
     python scripts/rank_estimators.py --curves nb201_curves.npz --dataset cifar100 --max-epochs 50   # a curve store
+    python scripts/rank_estimators.py --train-runs runs/train-*      # our own training runs (scripts/train_genotype.py)
 See docs/estimators.md for the formulas and the curves file formats.
 """
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..analysis import load_runs
+from ..analysis.train_runs import seed_agreement, training_curve_set, weights_baseline
 from ..files import atomic_write_text, check_output_file
 from .errors import OneLineArgumentParser, cli_main
 from .vocabulary import add_output_flags
@@ -48,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--nats-dir", help="NATS-Bench topology directory (NATS-tss-v1_0-3ffb9-simple)")
     source.add_argument("--curves", help="curves file, .json or .csv (format: docs/estimators.md), or a curve store "
                         ".npz (scripts/export_nb201_curves.py)")
+    source.add_argument("--train-runs", nargs="+", metavar="RUN_DIR",
+                        help="training runs (scripts/train_genotype.py): one architecture per genotype, its seeds' "
+                             "own curves (test split as the held-out curve), truth = final test accuracy; with --seed, "
+                             "that seed's curve against the other seeds' final accuracy")
     parser.add_argument("--dataset", default="cifar10-valid", choices=NATS_DATASETS, help="NATS-Bench dataset")
     parser.add_argument("--truth-dataset", choices=NATS_DATASETS,
                         help="dataset whose 200-epoch test accuracy is the ground truth (default: --dataset)")
@@ -74,6 +81,9 @@ def run(args: argparse.Namespace) -> None:
     if args.nats_dir:
         indices = parse_indices(args.indices) if args.indices else None
         curve_set = load_curves_nats(args.nats_dir, args.dataset, args.hp, indices, args.truth_dataset, args.seed)
+    elif args.train_runs:
+        runs = load_runs(args.train_runs, note=lambda line: print(line, file=sys.stderr))
+        curve_set = training_curve_set(runs, args.seed)
     elif args.curves.lower().endswith(".npz"):
         curve_set = store_curve_set(args)
     else:
@@ -85,6 +95,10 @@ def run(args: argparse.Namespace) -> None:
     study = run_rank_study(curve_set, default_estimators(args.gamma, args.tse_e), args.max_epochs,
                            args.patience, settings, cell_sizes(curve_set, args.truth_dataset or args.dataset))
     print(format_rank_table(study, args.every))
+    if args.train_runs:
+        print(f"baseline: the networks' weight counts, Spearman ρ with the truth = {weights_baseline(runs, curve_set):+.3f}")
+        for a, b, rho, count in seed_agreement(runs):
+            print(f"seed {a} vs seed {b}: Spearman ρ of the final test accuracies = {rho:+.3f} ({count} genotypes)")
     if args.json_out:
         atomic_write_text(Path(args.json_out), json.dumps(study_to_dict(study), indent=2) + "\n")
         print(f"wrote {args.json_out}")

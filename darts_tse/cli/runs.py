@@ -143,10 +143,13 @@ def given_settings(build_parser: ParserFactory, argv: list[str] | None) -> dict:
     return given
 
 
-def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str] | None, *, command: str) -> int:
+def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str] | None, *, command: str,
+             prepare: Callable[[dict, dict, bool], tuple[dict, dict]] | None = None) -> int:
     """Parse `argv`, build the config (or, with --resume, the checkpoint's with the given flags on top) and run it.
-    Exit codes: 0 done, 130 Ctrl-C, 143 SIGTERM (the checkpoint is kept either way); a user's error propagates to
-    the command's :func:`~darts_tse.cli.errors.cli_main` (one line, exit 2)."""
+    `prepare(args, given, resume)`, where given, turns the parsed flags (all, and those named) into settings first
+    (e.g. a genotype's source into the genotype). Exit codes: 0 done, 130 Ctrl-C, 143 SIGTERM (the checkpoint is
+    kept either way); a user's error propagates to the command's :func:`~darts_tse.cli.errors.cli_main` (one line,
+    exit 2)."""
     args = vars(build_parser().parse_args(argv))
     resume, overwrite, trusted = args.pop("resume"), args.pop("overwrite"), args.pop("trust_run_files", False)
     if resume and not args["out"]:
@@ -158,6 +161,8 @@ def run_main(build_parser: ParserFactory, kind: type[RunConfig], argv: list[str]
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if _in_main_thread() else None
     try:
         given = given_settings(build_parser, argv)
+        if prepare is not None:
+            args, given = prepare(args, given, resume)
         config = resumed_config(args["out"], given, kind) if resume else kind(**args).resolve(set(given))
         if resume:  # what only the checkpoint names is not unpickled (docs/tracking.md)
             check_recorded_sources(config.to_dict(), set(given), trusted=trusted,

@@ -41,6 +41,7 @@ class LoadedImages:
     labels: torch.Tensor
     classes: tuple[str, ...]
     test_images: int = 0
+    test: tuple[torch.Tensor, torch.Tensor] | None = None  # npz: x_test/y_test as checked images and labels
 
 
 # ---- image folder -----------------------------------------------------------------------------------------------
@@ -126,14 +127,15 @@ def load_npz(data_dir: str | Path | None, image_size: int | None = None) -> Load
         raise DataError(f"--dataset npz: y_train of {path} has labels up to {num_classes - 1} but only "
                         f"{len(present)} distinct ones (none of class(es) {_few(missing_classes)}); relabel the "
                         f"classes as 0..K-1")
-    test_images = 0
+    test_images, test_split = 0, None
     if test is not None:
-        _, test_labels = _npz_split(*test, "x_test", "y_test", path, images.shape[-1])
+        test_split = _npz_split(*test, "x_test", "y_test", path, images.shape[-1])
+        test_labels = test_split[1]
         if int(test_labels.max()) >= num_classes:
             raise DataError(f"--dataset npz: y_test of {path} has label {int(test_labels.max())}, but y_train has "
                             f"only the classes 0..{num_classes - 1}; relabel y_test like y_train")
         test_images = len(test_labels)
-    return LoadedImages(images, labels, tuple(str(k) for k in range(num_classes)), test_images)
+    return LoadedImages(images, labels, tuple(str(k) for k in range(num_classes)), test_images, test_split)
 
 
 def _npz_split(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str, path: Path,

@@ -256,7 +256,9 @@ def _check_both_halves_hold_every_class(train: ImageSplit, valid: ImageSplit, cl
 # ----------------------------------------------------------------------------------------------------- CIFAR
 
 
-def _load_cifar(name: str, data_dir: str | Path | None, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _load_cifar(name: str, data_dir: str | Path | None, download: bool,
+                train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The official training set of CIFAR-`name` (the test set with ``train=False``)."""
     import torchvision  # imported lazily: only CIFAR needs it
 
     cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
@@ -266,7 +268,7 @@ def _load_cifar(name: str, data_dir: str | Path | None, download: bool) -> tuple
     folder = root / cls.base_folder
     files = ", ".join([f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]])
     try:
-        dataset = cls(root=str(root), train=True, download=False)
+        dataset = cls(root=str(root), train=train, download=False)
     except Exception as missing:  # torchvision raises RuntimeError when absent or md5-corrupted
         if not download:
             raise DataError(
@@ -275,7 +277,7 @@ def _load_cifar(name: str, data_dir: str | Path | None, download: bool) -> tuple
                 f"those files, or pass --data-dir pointing at the folder that contains {cls.base_folder}/"
             ) from missing
         try:
-            dataset = cls(root=str(root), train=True, download=True)
+            dataset = cls(root=str(root), train=train, download=True)
         except Exception as exc:
             raise DataError(
                 f"{name} not found or corrupted in {folder}/ (expected the extracted python-version archive: {files}; "
@@ -335,11 +337,12 @@ def _entry(entry: dict, key: str):
 # -------------------------------------------------------------------------------------------- Fashion-MNIST
 
 
-def _load_fashion_mnist(data_dir: str | Path | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training idx files, zero-padded 28x28 -> 32x32 and repeated to 3 channels."""
+def _load_fashion_mnist(data_dir: str | Path | None, part: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Training idx files (the test set's with ``part="t10k"``), zero-padded 28x28 -> 32x32 and repeated to 3
+    channels."""
     folder = Path(data_dir).expanduser() if data_dir is not None else FASHION_MNIST_DIR
-    images = read_idx(_idx_path(folder, "train-images-idx3-ubyte"), kind="images")
-    labels = read_idx(_idx_path(folder, "train-labels-idx1-ubyte"), kind="labels")
+    images = read_idx(_idx_path(folder, f"{part}-images-idx3-ubyte"), kind="images")
+    labels = read_idx(_idx_path(folder, f"{part}-labels-idx1-ubyte"), kind="labels")
     if len(images) != len(labels):
         raise DataError(f"Fashion-MNIST in {folder}/ has {len(images)} images but {len(labels)} labels; fix: "
                         f"reinstall the files (apt-get install --reinstall dataset-fashion-mnist)")

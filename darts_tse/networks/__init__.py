@@ -5,6 +5,8 @@ Every network offers ``forward(x) -> logits`` and ``forward_train(x) -> (logits,
 auxiliary head runs only in training mode), and a ``drop_path_prob`` attribute that the trainer sets per epoch.
 """
 from .counting import count_weights, multiply_adds
+from .darts import AuxiliaryHead, DartsCell, NetworkCIFAR, drop_path
 from .nb201 import NB201Cell, NB201Network
 
-__all__ = ["NB201Cell", "NB201Network", "count_weights", "multiply_adds"]
+__all__ = ["AuxiliaryHead", "DartsCell", "NB201Cell", "NB201Network", "NetworkCIFAR", "count_weights", "drop_path",
+           "multiply_adds"]

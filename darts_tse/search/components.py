@@ -9,14 +9,15 @@ from dataclasses import dataclass
 import torch
 
 from ..architects import TSEArchitect, ValidationArchitect, build_arch_optimizer
-from ..config import ConfigError, OneShotConfig, RunConfig, SearchConfig
-from ..data import CyclingBatches, SearchData, load_search_data
+from ..config import ConfigError, OneShotConfig, RunConfig, SearchConfig, TrainConfig
+from ..data import CyclingBatches, SearchData, load_search_data, load_train_test_data
 from ..mixing import SoftmaxMixing, build_mixing
 from ..samplers import build_sampler
 from ..space import COMPILE_CHECKED_TORCH, compile_checked
 from ..spaces import SearchSpace, Supernet, get_space
 from ..training import WeightTrainer
 from .tasks import DifferentiableTask, OneShotTask, SearchTask, draw_probes
+from .train_task import build_train_task
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,6 @@ class SearchComponents:
     task: SearchTask
     device: torch.device
     space: SearchSpace
-
-    @property
-    def supernet_weights(self) -> int:
-        """The number of weights of the supernet (α not counted), as config.json records it."""
-        return sum(p.numel() for p in self.model.weight_parameters())
 
     @property
     def architect(self):
@@ -104,6 +100,8 @@ def configure_kernels(config: RunConfig, device: torch.device) -> None:
 def build_components(config: RunConfig, device: torch.device) -> SearchComponents:
     """Data, supernet, weight optimizer, LR schedule and the run's task (seeded by config.seed), with the fast
     paths the config asks for (bf16 autocast, a compiled mixed forward, the data kept on the device)."""
+    if isinstance(config, TrainConfig):
+        return _train_components(config, device)
     data = load_search_data(config.dataset, config.data_dir, synthetic_samples=config.synthetic_samples,
                             synthetic_image_size=config.synthetic_image_size, seed=config.seed,
                             max_train_samples=config.max_train_samples, image_size=config.image_size)
@@ -133,6 +131,18 @@ def build_components(config: RunConfig, device: torch.device) -> SearchComponent
     else:
         raise TypeError(f"no task for a {type(config).__name__}")
     return SearchComponents(data, model, weight_optimizer, scheduler, task, device, space)
+
+
+def _train_components(config: TrainConfig, device: torch.device) -> SearchComponents:
+    """A training run's parts: the whole training set and the test split, the stand-alone network and its task."""
+    data = load_train_test_data(config.dataset, config.data_dir, synthetic_samples=config.synthetic_samples,
+                                synthetic_image_size=config.synthetic_image_size, seed=config.seed,
+                                max_train_samples=config.max_train_samples, image_size=config.image_size)
+    if config.data_on_device:
+        data.keep_on(device)
+    model, optimizer, scheduler, task = build_train_task(config, data, device,
+                                                         autocast_dtype=AUTOCAST_DTYPES[config.precision])
+    return SearchComponents(data, model, optimizer, scheduler, task, device, get_space(config.space))
 
 
 def _differentiable_task(config: SearchConfig, data: SearchData, model: Supernet, trainer: WeightTrainer,

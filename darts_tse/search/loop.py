@@ -155,21 +155,27 @@ def run_epoch(config: RunConfig, parts: SearchComponents, benchmark, tse_ema: TS
     started = time.perf_counter()
     result = train_and_evaluate(config, parts, epoch)
     train, valid = result.train, result.valid
-    if not math.isfinite(valid["valid_loss"]) and valid.get("probes") != []:  # e.g. weights diverged at the end
-        raise NonFiniteLossError(f"non-finite search-valid loss after epoch {epoch} (0-based), so that epoch is not "
-                                 f"saved")
+    split = parts.task.eval_split
+    if not math.isfinite(valid[f"{split}_loss"]) and valid.get("probes") != []:  # e.g. weights diverged at the end
+        raise NonFiniteLossError(f"non-finite {SPLIT_NAMES.get(split, split)} loss after epoch {epoch} (0-based), so "
+                                 f"that epoch is not saved")
     ema = tse_ema.update(train["train_loss"])
+    parts.task.observe_training(train)
     fields, arch = parts.task.record(valid, benchmark)
     if parts.device.type == "cuda":
         torch.cuda.synchronize()
-    return epoch_record(epoch, train, valid, fields, ema, result.lr, time.perf_counter() - started), arch
+    return epoch_record(epoch, train, valid, fields, ema, result.lr, time.perf_counter() - started, split=split), arch
+
+
+SPLIT_NAMES = {"valid": "search-valid", "test": "test"}  # a task's eval_split, as the console names it
 
 
 def epoch_record(epoch: int, train: dict, valid: dict, fields: dict, tse_ema: float, lr: float,
-                 seconds: float) -> dict:
-    """The metrics.jsonl row of a finished epoch: the loop's numbers around the task's own fields."""
+                 seconds: float, *, split: str = "valid") -> dict:
+    """The metrics.jsonl row of a finished epoch: the loop's numbers around the task's own fields (`split`: the
+    task's evaluation split, ``valid`` for a search, ``test`` for a training run)."""
     return {"epoch": epoch, "train_loss": train["train_loss"], "train_acc": train["train_acc"],
-            "valid_loss": valid["valid_loss"], "valid_acc": valid["valid_acc"],
+            f"{split}_loss": valid[f"{split}_loss"], f"{split}_acc": valid[f"{split}_acc"],
             **{key: value for key, value in train.items() if key not in ("train_loss", "train_acc")},
             **fields, "tse_ema": tse_ema, "lr": lr, "seconds": round(seconds, 3)}
 
@@ -184,9 +190,10 @@ def console_line(record: dict, epochs: int, space: SpaceInfo | None = None, ops:
     the run's op list (the entropy of uniform α is ln of its length)."""
     space = space if space is not None else info_of({})
     uniform = len(space.op_names(ops))
+    split = "test" if "test_loss" in record else "valid"
     parts = [epoch_label(record["epoch"], epochs),
              f"train loss {record['train_loss']:.4f} acc {record['train_acc']:.2f}%",
-             f"valid loss {record['valid_loss']:.4f} acc {record['valid_acc']:.2f}%"]
+             f"{split} loss {record[f'{split}_loss']:.4f} acc {record[f'{split}_acc']:.2f}%"]
     if "alpha_steps" in record:  # a differentiable search
         entropy = record["alpha_entropy"]
         parts += [f"α steps {record['alpha_steps']} H(α) {entropy:.6f} (ln {uniform} − H "
@@ -197,6 +204,8 @@ def console_line(record: dict, epochs: int, space: SpaceInfo | None = None, ops:
         rho = "n/a" if rank["spearman"] is None else f"{rank['spearman']:+.3f}"
         parts += [f"paths {record['paths']}",
                   f"{len(record['probes'])} probes: mean valid acc above, ρ with {rank[space.benchmark_key]} {rho}"]
+    if "drop_path_prob" in record:  # a training run
+        parts += [f"lr {record['lr']:.4g} drop-path {record['drop_path_prob']:.3f}", f"TSE {record['tse']:.3f}"]
     return " | ".join(parts + [f"{record['seconds']:.1f}s"])
 
 
@@ -230,7 +239,8 @@ def run_search(config: RunConfig, *, resume: bool = False, overwrite: bool = Fal
     device = resolve_device(config.device)
     configure_kernels(config, device)
     # the space's benchmark reads its source before anything is built: a bad one (or another space's) fails first
-    benchmark = get_space(config.space).load_benchmark(config.benchmark)
+    # (a training run looks nothing up)
+    benchmark = get_space(config.space).load_benchmark(config.benchmark) if config.looks_up_nb201 else None
     seed_everything(config.seed)
     parts = build_components(config, device)
     data_record = parts.data.record()
@@ -386,8 +396,8 @@ def _train(out: Path, config: RunConfig, parts: SearchComponents, benchmark, sta
         echo(f"{config.method_label} on {config.dataset} ({parts.device}), {config.epochs} epochs → {out}")
     saved = start_epoch  # epochs whose checkpoint is on disk
     exit_code = FAILED
-    recorded = config.to_dict() | {"supernet_weights": parts.supernet_weights, "data": data_record,
-                                   "environment": environment, "segments": segments}
+    recorded = config.to_dict() | parts.task.run_record() | {"data": data_record, "environment": environment,
+                                                             "segments": segments}
     try:
         with _writes_to(out, lambda: saved, config.epochs, how_to_resume):
             for sink in sinks:

@@ -38,9 +38,21 @@ class SearchTask(ABC):
     :meth:`counters`, :meth:`evaluate` (on search-valid), :meth:`record` (the fields of the epoch's row and the
     snapshot for genotypes.jsonl, or None); and :meth:`state_dict` for each checkpoint."""
 
+    eval_split = "valid"  # what evaluate() measures: the metrics keys are <split>_loss and <split>_acc
+
     def __init__(self, model: Supernet, *, space: SearchSpace | None = None):
         self.model = model
         self.space = space if space is not None else get_space(None)
+
+    def run_record(self) -> dict:
+        """What config.json records about the task besides the settings (before the first epoch); default: the
+        supernet's weight count (α not counted)."""
+        return {"supernet_weights": sum(p.numel() for p in self.model.weight_parameters())}
+
+    def observe_training(self, train: dict) -> None:
+        """The epoch's training numbers (``train_loss``, ``train_acc``, ...), given before :meth:`record`; default:
+        unused."""
+        return None
 
     @abstractmethod
     def train_epoch(self, batches: Iterable[Batch], *, epoch: int) -> Iterator[StepStats]:

@@ -35,6 +35,8 @@ _WANDB_KEYS = {
 }
 _PER_CELL_PREFIXES = ("alpha_entropy_", "skip_count_", "param_free_count_")  # a space with several cell types
 
+_TRAIN_RUN_KEYS = ("test_loss", "test_acc", "tse", "tse_e", "drop_path_prob")  # network/<key> in W&B
+
 
 def flatten_metrics(record: dict) -> dict:
     """W&B keys for one metrics.jsonl record, grouped and labelled (e.g. nb201/cifar10/test, supernet/valid_loss;
@@ -43,7 +45,11 @@ def flatten_metrics(record: dict) -> dict:
     flat |= {f"alpha/{key}": value for key, value in record.items() if key.startswith(_PER_CELL_PREFIXES)}
     if (record.get("nb301") or {}).get("valid_acc") is not None:
         flat["nb301/cifar10/valid_acc"] = record["nb301"]["valid_acc"]
-    if "probes" in record:  # one-shot: the sampled paths' training numbers, the probes' mean on search-valid
+    if "test_loss" in record:  # a training run: a stand-alone network, its test split, its own TSE estimators
+        for key in ("train_loss", "train_acc", "tse_ema"):
+            flat[f"network/{key}"] = flat.pop(f"supernet/{key}")
+        flat |= {f"network/{key}": record[key] for key in _TRAIN_RUN_KEYS if key in record}
+    elif "probes" in record:  # one-shot: the sampled paths' training numbers, the probes' mean on search-valid
         for key in ("train_loss", "train_acc"):
             flat[f"oneshot/paths_{key}"] = flat.pop(f"supernet/{key}")
         for key in ("valid_loss", "valid_acc"):
