@@ -264,4 +264,4 @@ def test_rank_estimators_reads_a_curve_store(real_store, tmp_path, capsys):
     assert "curve store" in out and "(cifar100 curves, hp=200, mean over seeds)" in out
     assert "NB201 cifar100 test accuracy after 200 epochs, mean over seeds" in out
     assert main(["--curves", str(real_store), "--nb201-dataset", "cifar10"]) == 2
-    assert "use --dataset cifar10-valid" in capsys.readouterr().err
+    assert "use --nb201-dataset cifar10-valid" in capsys.readouterr().err

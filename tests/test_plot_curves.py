@@ -128,7 +128,7 @@ def test_export_genotype_writes_to_out_and_keeps_an_existing_file(two_runs, tmp_
     assert main([str(run), "--out", str(out)]) == 2  # never replaced unasked
     assert "exists already" in capsys.readouterr().err and out.read_text() == "mine\n"
     assert main([str(run), "-o", str(out), "--overwrite"]) == 0 and out.read_text() == metrics[-1]["genotype"] + "\n"
-    assert main([str(run), "--format", "json", "-o", str(tmp_path / "g.txt")]) == 2  # json goes to a .json file
+    assert main([str(run), "--format", "json", "-o", str(tmp_path / "h.txt")]) == 2  # json goes to a .json file
     assert "must end in .json" in capsys.readouterr().err
     assert main([str(run), "--format", "json", "-o", str(tmp_path / "g.json")]) == 0
     assert json.loads((tmp_path / "g.json").read_text())["genotype"] == metrics[-1]["genotype"]

@@ -49,6 +49,17 @@ def test_an_old_spelling_works_and_notes_the_new_one(module, base, old, new, des
     assert new in help_text and f"{old[0]} " not in help_text.replace(new, "")
 
 
+
+def test_reproduce_figure4_datasets_old_spelling(capsys):
+    from darts_tse.cli import reproduce
+
+    args = reproduce.build_parser().parse_args(["figure4", "--curves", "c.npz", "--datasets", "cifar100",
+                                                "ImageNet16-120", "-o", "r"])
+    assert args.datasets == ["cifar100", "imagenet16-120"] and args.out == Path("r")
+    assert capsys.readouterr().err.splitlines() == ["note: ImageNet16-120 is deprecated; use imagenet16-120",
+                                                    "note: --datasets is deprecated; use --nb201-datasets"]
+
+
 @pytest.mark.parametrize("module, base, dest", [
     ("rank_estimators", ["--curves", "c.json", "--nb201-dataset"], "dataset"),
     ("rank_estimators", ["--curves", "c.json", "--nb201-truth-dataset"], "truth_dataset"),

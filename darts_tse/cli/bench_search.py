@@ -27,11 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--train-images", type=int, default=25_000, help="images in each half (search-train, search-valid)")
-    p.add_argument("--timed-epochs", dest="epochs", type=int, default=1, help="timed epochs per method (median reported)")
-    p.add_argument("--untimed-epochs", dest="warmup_epochs", type=int, default=1,
+    p.add_argument("--timed-epochs", dest="epochs", metavar="N", type=int, default=1, help="timed epochs per method (median reported)")
+    p.add_argument("--untimed-epochs", dest="warmup_epochs", metavar="N", type=int, default=1,
                    help="untimed (warm-up) epochs per method first")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap on minibatches and evaluation batches")
-    p.add_argument("--projected-epochs", dest="search_epochs", type=int, default=50, help="epochs of the whole search the table projects")
+    p.add_argument("--projected-epochs", dest="search_epochs", metavar="N", type=int, default=50, help="epochs of the whole search the table projects")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")

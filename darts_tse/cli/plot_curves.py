@@ -27,7 +27,7 @@ from .vocabulary import add_output_flags, deprecated_alias
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the --out of a search), sweep folders, compare-methods folders: runs/* works")
-    parser.add_argument("-o", "--out", dest="output", default="curves.png", help="the PNG file to write (default %(default)s)")
+    parser.add_argument("-o", "--out", dest="output", metavar="FILE.png", default="curves.png", help="the PNG file to write (default %(default)s)")
     parser.add_argument("--nb201-dataset", dest="dataset", default=None, help="NB201 dataset: cifar10, cifar10-valid, cifar100, imagenet16-120 "
                                                         "(default: cifar10 test if present, else cifar10-valid valid)")
     parser.add_argument("--nb201-split", dest="split", choices=NB201_SPLITS, default=None,

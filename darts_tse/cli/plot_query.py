@@ -27,7 +27,7 @@ from .vocabulary import add_output_flags, deprecated_alias
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of query-search, or folders holding them (runs/* works)")
-    parser.add_argument("-o", "--out", dest="output", default="figure4.png", help="the PNG file to write (default %(default)s)")
+    parser.add_argument("-o", "--out", dest="output", metavar="FILE.png", default="figure4.png", help="the PNG file to write (default %(default)s)")
     parser.add_argument("--y", dest="metric", choices=list(QUERY_METRICS), default="test", help="(default %(default)s)")
     parser.add_argument("--band", choices=BANDS, default="std",
                         help="spread over runs: sample std or standard error (default %(default)s)")

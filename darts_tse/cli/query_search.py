@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = parser.add_argument_group("runs")
     runs.add_argument("--runs", type=int, default=1, help="repeats, with seeds --seed, --seed+1, ... (default 1)")
     runs.add_argument("--seed", type=int, default=0, help="seed of the first run (default 0)")
-    runs.add_argument("-o", "--out", dest="out_dir", default=DEFAULTS.out_dir,
+    runs.add_argument("-o", "--out", dest="out_dir", metavar="DIR", default=DEFAULTS.out_dir,
                       help="the parent folder of the run directories (default %(default)s)")
     runs.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     settings = parser.add_argument_group("algorithm and fitness settings")

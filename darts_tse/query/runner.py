@@ -50,7 +50,7 @@ CONFIG_FILE, QUERY_FILE, SUMMARY_FILE = "config.json", "query.jsonl", "summary.j
 # its directory name; out_dir and the storage are where it ran)
 RESUME_SETTINGS = ("curves", "dataset", "algorithm", "fitness", "budget_epochs", "wallclock", "max_queries",
                    "population", "sample_size", "gamma", "tse_e", "curve_seed", "study_name")
-UNFINISHED_ADVICE = ("move it out of its --out and run the same scripts/query_search.py command again: finished "
+UNFINISHED_ADVICE = ("move it out of its --out folder and run the same scripts/query_search.py command again: finished "
                      "runs are skipped, that seed runs anew")
 CLOCK_NOTE = ("simulated wall-clock: the sum over queries of the benchmark's training time of the epochs each fitness "
               "needs (T epochs, or all 200 for val-acc-final); look-ups and evaluation are free")
