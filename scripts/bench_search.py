@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Time whole search epochs of every method (the per-epoch evaluation included) at a given size on a given device.
 
-    python scripts/bench_search.py --device cuda --json search_gpu.json
+    python scripts/bench_search.py --device cuda -o search_gpu.json
 
 See darts_tse/perf/search_bench.py for what is timed, and docs/benchmarks.md for results and the GPU commands.
 """

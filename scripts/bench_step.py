@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Time one search minibatch: weights only, DARTS 1st order, DARTS-TSE joint/rollout, and xautodl's supernet.
 
-    python scripts/bench_step.py --C 16 --N 5 --batch-size 64 --image-size 32 --json bench.json
+    python scripts/bench_step.py --C 16 --N 5 --batch-size 64 --image-size 32 -o bench.json
 
 See darts_tse/perf/step_bench.py for what is timed and how memory is measured, and docs/benchmarks.md for results.
 """

@@ -10,7 +10,7 @@ seed derived the same one. Seeds that have not finished their planned epochs are
 
 Examples (from the repository root):
     python scripts/compare_runs.py runs/darts-cifar10-seed* runs/darts-tse-K100-cifar10-seed*
-    python scripts/compare_runs.py runs/* --dataset cifar100 --split test --json summary.json
+    python scripts/compare_runs.py runs/* --nb201-dataset cifar100 --nb201-split test -o summary.json
     python scripts/plot_curves.py runs/* --mean-over-seeds -o curves.png      # the same groups, as curves
 """
 import sys

@@ -8,7 +8,7 @@ group of runs that differ only in their seed: the mean over its seeds and a band
 
 Examples (from the repository root):
     python scripts/plot_curves.py runs/darts-tse-K100-cifar10-seed0-* runs/darts-cifar10-seed0-* -o curves.png
-    python scripts/plot_curves.py runs/A runs/B --dataset cifar100 --split test -o c100.png
+    python scripts/plot_curves.py runs/A runs/B --nb201-dataset cifar100 --nb201-split test -o c100.png
     python scripts/plot_curves.py runs/darts-cifar10-seed* runs/darts-tse-K100-cifar10-seed* --mean-over-seeds
 """
 import sys

@@ -3,7 +3,7 @@
 
 Examples (from the repository root):
     python scripts/rank_estimators.py --nats-dir ../shared/nb201/nats-fake/NATS-tss-v1_0-3ffb9-simple \
-        --dataset cifar10-valid --hp 200 --max-epochs 20 --plot rank.png --json rank.json
+        --nb201-dataset cifar10-valid --hp 200 --max-epochs 20 --plot rank.png -o rank.json
     python scripts/rank_estimators.py --curves curves.json
 See docs/estimators.md for the formulas and the curves file formats.
 """

@@ -26,7 +26,7 @@ def test_bench_search_times_every_method_and_writes_json_once(tmp_path, capsys):
     out = tmp_path / "bench.json"
     script = load_script("bench_search")
     argv = ["--C", "2", "--N", "1", "--batch-size", "4", "--image-size", "8", "--train-images", "12",
-            "--steps-per-epoch", "2", "--probes", "2", "--K", "2", "--device", "cpu", "--json", str(out)]
+            "--steps-per-epoch", "2", "--probes", "2", "--K", "2", "--device", "cpu", "--out", str(out)]
     assert script.main(argv) == 0
     printed = capsys.readouterr().out
     assert "device=cpu" in printed and "torch " in printed and "projected 50-epoch search (min)" in printed

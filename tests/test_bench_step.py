@@ -21,7 +21,7 @@ def test_bench_step_writes_positive_timings_and_memory(tmp_path):
     # the exact command line of the brief, run from another directory: the script must find the package by itself
     proc = subprocess.run(
         [sys.executable, str(REPO_ROOT / "scripts" / "bench_step.py"), "--C", "4", "--N", "1", "--batch-size", "4",
-         "--image-size", "8", "--repeats", "1", "--warmup", "0", "--json", "out.json"],
+         "--image-size", "8", "--repeats", "1", "--warmup", "0", "--out", "out.json"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
@@ -60,7 +60,7 @@ def test_bench_step_skips_memory_and_selects_cases(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO_ROOT / "scripts" / "bench_step.py"), "--C", "4", "--N", "1", "--batch-size", "4",
          "--image-size", "8", "--repeats", "2", "--warmup", "0", "--device", "cpu", "--threads", "1", "--K", "3",
-         "--no-channels-last", "--no-memory", "--cases", "weights_only", "darts_tse_joint", "--json", str(out)],
+         "--no-channels-last", "--no-memory", "--cases", "weights_only", "darts_tse_joint", "--out", str(out)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
@@ -95,6 +95,6 @@ def test_bench_step_refuses_to_overwrite_a_json_file_unless_asked(tmp_path, caps
 
     existing = tmp_path / "old.json"
     existing.write_text("{}")
-    assert load_script("bench_step").main(["--json", str(existing)]) == 2
+    assert load_script("bench_step").main(["--out", str(existing)]) == 2
     assert "exists already; choose a new name, or pass --overwrite to replace it" in capsys.readouterr().err
     assert existing.read_text() == "{}"

@@ -96,7 +96,7 @@ def test_pyproject_installs_darts_tse_as_the_dispatcher():
 @pytest.mark.parametrize("launcher", [None, "darts-tse"])
 def test_a_library_hint_names_the_command_as_run(tmp_path, capsys, monkeypatch, launcher):
     monkeypatch.setattr(sys, "argv", ["scripts/query_search.py"])
-    flags = ["--curves", str(tmp_path / "missing.npz"), "--max-queries", "2", "--out-dir", str(tmp_path / "q")]
+    flags = ["--curves", str(tmp_path / "missing.npz"), "--max-queries", "2", "--out", str(tmp_path / "q")]
     if launcher is None:
         from darts_tse.cli.query_search import main
         assert main(flags) == 2
@@ -171,7 +171,7 @@ def test_bars_stay_off_when_stderr_is_not_a_terminal(synthetic_store, tmp_path, 
     from conftest import load_script
 
     search = load_script("query_search").main
-    assert search(["--curves", str(synthetic_store), "--wallclock", "3000", "--out-dir", str(tmp_path),
+    assert search(["--curves", str(synthetic_store), "--wallclock", "3000", "--out", str(tmp_path),
                    "--algorithm", "rs"]) == 0
     err = capsys.readouterr().err
     assert "\r" not in err and "sim-s" not in err

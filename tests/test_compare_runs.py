@@ -132,7 +132,7 @@ def test_group_curves_average_the_seeds_that_finished_each_epoch():
 
 def test_compare_runs_script_prints_each_groups_numbers(seed_runs, tmp_path):
     paths = [str(path) for paths in seed_runs.values() for path in paths]
-    result = subprocess.run([sys.executable, "scripts/compare_runs.py", *paths, "--json", str(tmp_path / "s.json")],
+    result = subprocess.run([sys.executable, "scripts/compare_runs.py", *paths, "--out", str(tmp_path / "s.json")],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "mean and sample standard deviation (n - 1) over search seeds" in result.stdout
@@ -214,15 +214,15 @@ def test_the_table_says_when_fewer_seeds_have_a_number_and_which_seeds_are_unfin
 def test_json_has_null_for_undefined_numbers_and_write_errors_are_one_line(seed_runs, tmp_path, capsys):
     main = load_script("compare_runs").main
     one_seed = [str(seed_runs["darts"][0])]
-    assert main([*one_seed, "--json", str(tmp_path / "one.json")]) == 0
+    assert main([*one_seed, "--out", str(tmp_path / "one.json")]) == 0
     document = json.loads((tmp_path / "one.json").read_text(), parse_constant=lambda name: pytest.fail(name))
     assert (document["dataset"], document["split"]) == ("cifar10", "valid")
     group, = document["groups"]
     assert group["nb201"]["std"] is None and group["curves"]["nb201"]["std"] == [None, None, None]
     capsys.readouterr()
-    assert main([*one_seed, "--json", str(tmp_path)]) == 2  # a directory
+    assert main([*one_seed, "--out", str(tmp_path)]) == 2  # a directory
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"error: --json {tmp_path} is a folder; give a file name")
+    assert len(err) == 1 and err[0].startswith(f"error: --out {tmp_path} is a folder; give a file name")
 
 
 def test_unreadable_run_files_are_one_line_errors(seed_runs, tmp_path, capsys):

@@ -90,7 +90,7 @@ def test_store_opens_fast_and_lazily(synthetic_store):
     store = load_curve_store(synthetic_store)  # metadata and indices only
     assert store._cache == {} and len(store) == 243 and store.num_epochs == 12 and store.datasets == ("cifar10",)
     assert store.curves("cifar10").train_loss.dtype == np.float32
-    with pytest.raises(CurveStoreError, match="holds cifar10, not cifar100; export it with --datasets cifar100"):
+    with pytest.raises(CurveStoreError, match="holds cifar10, not cifar100; export it with --nb201-datasets cifar100"):
         store.curves("cifar100")
     with pytest.raises(CurveStoreError, match="holds only the mean over seeds; export it again with --per-seed"):
         store.curves("cifar10", seed=777)
@@ -215,7 +215,7 @@ def test_bad_records_are_reported_by_index_and_left_out(nats_fake_dir, tmp_path)
 def test_export_command_line(nats_fake_dir, tmp_path, capsys):
     main = load_script("export_nb201_curves").main
     output = tmp_path / "c.npz"
-    assert main(["--nats", str(nats_fake_dir), "-o", str(output), "--datasets", "cifar10,cifar100", "--epochs", "4",
+    assert main(["--nats", str(nats_fake_dir), "-o", str(output), "--nb201-datasets", "cifar10,cifar100", "--curve-epochs", "4",
                  "--indices", "0,11", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert f"wrote {output}: 2 of 15,625 NB201 architectures (a partial store" in out
@@ -224,8 +224,8 @@ def test_export_command_line(nats_fake_dir, tmp_path, capsys):
         (["--nats", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x.npz")], "does not exist"),
         (["--nats", str(nats_fake_dir), "-o", str(output)], "exists; pass --overwrite"),
         (["--nats", str(nats_fake_dir), "-o", str(tmp_path / "x.csv")], "give -o x.npz"),
-        (["--nats", str(nats_fake_dir), "-o", str(tmp_path / "x.npz"), "--datasets", "mnist"], "unknown dataset(s) mnist"),
-        (["--nats", str(nats_fake_dir), "-o", str(tmp_path / "x.npz"), "--epochs", "300"], "--epochs must be an integer in 1..200"),
+        (["--nats", str(nats_fake_dir), "-o", str(tmp_path / "x.npz"), "--nb201-datasets", "mnist"], "unknown dataset(s) mnist"),
+        (["--nats", str(nats_fake_dir), "-o", str(tmp_path / "x.npz"), "--curve-epochs", "300"], "--curve-epochs must be an integer in 1..200"),
         (["--nats", str(nats_fake_dir), "-o", str(tmp_path / "x.npz"), "--indices", "5-2"], "bad index or range '5-2'"),
         (["--nats", str(nats_fake_dir), "-o", str(tmp_path / "x.npz"), "--indices", "99999"], "indices lie in 0..15624"),
     ]
@@ -259,9 +259,9 @@ def test_synthetic_cells_rank_like_their_test_accuracy(synthetic_store):
 
 def test_rank_estimators_reads_a_curve_store(real_store, tmp_path, capsys):
     main = load_script("rank_estimators").main
-    assert main(["--curves", str(real_store), "--dataset", "cifar100", "--max-epochs", "12", "--indices", "0,11,284"]) == 0
+    assert main(["--curves", str(real_store), "--nb201-dataset", "cifar100", "--max-epochs", "12", "--indices", "0,11,284"]) == 0
     out = capsys.readouterr().out
     assert "curve store" in out and "(cifar100 curves, hp=200, mean over seeds)" in out
     assert "NB201 cifar100 test accuracy after 200 epochs, mean over seeds" in out
-    assert main(["--curves", str(real_store), "--dataset", "cifar10"]) == 2
-    assert "use --dataset cifar10-valid" in capsys.readouterr().err
+    assert main(["--curves", str(real_store), "--nb201-dataset", "cifar10"]) == 2
+    assert "use --nb201-dataset cifar10-valid" in capsys.readouterr().err

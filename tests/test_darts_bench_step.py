@@ -67,7 +67,7 @@ def _run(args, cwd):
 def test_bench_step_darts_space_writes_every_case(tmp_path, fake_darts):
     proc = _run(["--C", "4", "--layers", "3", "--batch-size", "2", "--image-size", "8", "--repeats", "1",
                  "--warmup", "0", "--threads", "1", "--partial-channels", "2", "--peer-darts", str(fake_darts),
-                 "--json", "out.json"], tmp_path)
+                 "--out", "out.json"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "out.json").read_text())
     assert result["space"] == "darts" and result["config"]["layers"] == 3 and result["config"]["partial_channels"] == 2

@@ -96,7 +96,7 @@ def test_compare_hvp_reports_both_products_per_batch_and_refuses_to_overwrite(tm
     out = tmp_path / "hvp.json"
     script = load_script("compare_hvp")
     argv = ["--C", "2", "--N", "1", "--batch-size", "4", "--image-size", "8", "--batches", "2", "--radius", "0.01",
-            "0.001", "--train-steps", "1", "--json", str(out)]
+            "0.001", "--train-steps", "1", "--out", str(out)]
     assert script.main(argv) == 0
     printed = capsys.readouterr().out
     assert "median, radius 0.01: HVP off by" in printed and "C=2 N=1 batch=4 8x8 data=synthetic" in printed

@@ -273,7 +273,7 @@ def test_rank_subnets_table_json_csv_and_plot(oneshot_run, nb201_table, tmp_path
     pytest.importorskip("matplotlib")
     out = {name: tmp_path / f"r.{ext}" for name, ext in (("json", "json"), ("csv", "csv"), ("plot", "png"))}
     argv = [str(oneshot_run), "--subnets", "8", "--B", "2", "3", "--valid-batches", "1", "--benchmark",
-            str(nb201_table), "--no-progress", "--json", str(out["json"]), "--csv", str(out["csv"]), "--plot",
+            str(nb201_table), "--no-progress", "--out", str(out["json"]), "--csv", str(out["csv"]), "--plot",
             str(out["plot"])]
     assert rank_subnets.main(argv) == 0
     report = capsys.readouterr().out
@@ -321,7 +321,7 @@ def test_the_truth_comes_from_the_benchmark_given_now_never_from_the_cache(onesh
     argv = [str(oneshot_run), "--subnets", "3", "--B", "1", "--seed", "11", "--valid-batches", "1", "--no-progress"]
     assert rank_subnets.main(argv) == 0  # the offline default: valid accuracies only
     assert "truth: NB201 cifar10-valid valid" in capsys.readouterr().out
-    assert rank_subnets.main([*argv, "--benchmark", str(nb201_table), "--json", str(oneshot_run / "t.json")]) == 0
+    assert rank_subnets.main([*argv, "--benchmark", str(nb201_table), "--out", str(oneshot_run / "t.json")]) == 0
     out = capsys.readouterr().out
     assert "3 of 3 subnetworks already trained" in out and "truth: NB201 cifar10 test" in out
     rows = json.loads((oneshot_run / "t.json").read_text())["runs"][0]["subnets"]
@@ -330,7 +330,7 @@ def test_the_truth_comes_from_the_benchmark_given_now_never_from_the_cache(onesh
 
 def test_a_subnetwork_that_diverges_ranks_last_and_the_study_goes_on(oneshot_run, nb201_table, capsys):
     argv = [str(oneshot_run), "--subnets", "4", "--B", "3", "--lr", "1e6", "--seed", "5", "--valid-batches", "1",
-            "--benchmark", str(nb201_table), "--no-progress", "--json", str(oneshot_run / "d.json")]
+            "--benchmark", str(nb201_table), "--no-progress", "--out", str(oneshot_run / "d.json")]
     assert rank_subnets.main(argv) == 0
     assert "diverged subnetworks (a non-finite loss by B; ranked last)" in capsys.readouterr().out
     table = json.loads((oneshot_run / "d.json").read_text())["runs"][0]["table"]

@@ -55,10 +55,10 @@ def test_plot_curves_script_writes_a_png_from_two_runs(two_runs, tmp_path):
 def test_plot_curves_other_dataset_and_clear_errors(two_runs, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     main = load_script("plot_curves").main
-    assert main([*map(str, two_runs), "--dataset", "cifar100", "--split", "valid", "-o", str(tmp_path / "c.png")]) == 0
+    assert main([*map(str, two_runs), "--nb201-dataset", "cifar100", "--nb201-split", "valid", "-o", str(tmp_path / "c.png")]) == 0
     assert (tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
     # the offline benchmark has no test accuracies: asking for them is a one-line error
-    assert main([*map(str, two_runs), "--split", "test", "-o", str(tmp_path / "t.png")]) == 2
+    assert main([*map(str, two_runs), "--nb201-split", "test", "-o", str(tmp_path / "t.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no run has NB201 cifar10 test accuracies" in err[0]
     assert main([str(tmp_path / "missing"), "-o", str(tmp_path / "m.png")]) == 2
@@ -116,6 +116,22 @@ def test_export_genotype_prints_the_genotype_of_an_epoch(two_runs, capsys):
     assert entry["nb201_index"] == metrics[0]["nb201_index"] and entry["alpha"] == genotypes[0]["alpha"]
     assert main([str(run), "--epoch", "7"]) == 2
     assert "no epoch 7; its finished epochs are 0..2" in capsys.readouterr().err
+
+
+def test_export_genotype_writes_to_out_and_keeps_an_existing_file(two_runs, tmp_path, capsys):
+    run, main = two_runs[0], load_script("export_genotype").main
+    metrics = read_jsonl(run / "metrics.jsonl")
+    out = tmp_path / "g.txt"
+    assert main([str(run), "-o", str(out)]) == 0
+    assert out.read_text() == metrics[-1]["genotype"] + "\n" and capsys.readouterr().out == f"wrote {out}\n"
+    out.write_text("mine\n")
+    assert main([str(run), "--out", str(out)]) == 2  # never replaced unasked
+    assert "exists already" in capsys.readouterr().err and out.read_text() == "mine\n"
+    assert main([str(run), "-o", str(out), "--overwrite"]) == 0 and out.read_text() == metrics[-1]["genotype"] + "\n"
+    assert main([str(run), "--format", "json", "-o", str(tmp_path / "h.txt")]) == 2  # json goes to a .json file
+    assert "must end in .json" in capsys.readouterr().err
+    assert main([str(run), "--format", "json", "-o", str(tmp_path / "g.json")]) == 0
+    assert json.loads((tmp_path / "g.json").read_text())["genotype"] == metrics[-1]["genotype"]
 
 
 def test_run_directory_errors(tmp_path):

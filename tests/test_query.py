@@ -250,7 +250,7 @@ def test_run_directories_record_everything_and_are_never_overwritten(synthetic_s
         run_query_search(other, progress=False)
     (outs[1] / "summary.json").unlink()  # as after an interrupt: a run without its summary
     del files[outs[1] / "summary.json"]
-    with pytest.raises(QueryError, match=f"run directory {outs[1]} holds an unfinished run .*move it out of its --out-dir"):
+    with pytest.raises(QueryError, match=f"run directory {outs[1]} holds an unfinished run .*move it out of its --out folder"):
         run_query_search(config, progress=False)
     assert {path: path.read_bytes() for out in outs for path in out.iterdir()} == files  # nothing rewritten
 

@@ -13,7 +13,7 @@ pytest.importorskip("matplotlib")
 
 def test_search_runs_and_the_figure4_plot(synthetic_store, tmp_path, capsys):
     search, plot = load_script("query_search").main, load_script("plot_query").main
-    common = ["--curves", str(synthetic_store), "--wallclock", "3000", "--runs", "3", "--out-dir", str(tmp_path),
+    common = ["--curves", str(synthetic_store), "--wallclock", "3000", "--runs", "3", "--out", str(tmp_path),
               "--no-progress", "--population", "10", "--sample-size", "3"]
     for fitness, budget in (("tse-ema", "10"), ("val-acc", "10"), ("val-acc-final", None)):
         assert search([*common, "--algorithm", "re", "--fitness", fitness] + (["--budget-epochs", budget] if budget else [])) == 0
@@ -37,12 +37,12 @@ def test_bad_inputs_give_one_line(synthetic_store, tmp_path, capsys):
     unfinished = tmp_path / "query-unfinished"
     unfinished.mkdir()
     (unfinished / "query.jsonl").write_text("")
-    out = ["--out-dir", str(tmp_path / "runs")]
+    out = ["--out", str(tmp_path / "runs")]
     cases = [
         (search, ["--curves", str(tmp_path / "none.npz"), "--max-queries", "3"], "curve store"),
         (search, ["--curves", str(synthetic_store)], "give --wallclock SECONDS"),
         (search, ["--curves", str(synthetic_store), "--max-queries", "3", "--budget-epochs", "50"], "keeps 12 epochs"),
-        (search, ["--curves", str(synthetic_store), "--max-queries", "3", "--dataset", "cifar100"], "--datasets cifar100"),
+        (search, ["--curves", str(synthetic_store), "--max-queries", "3", "--nb201-dataset", "cifar100"], "--nb201-datasets cifar100"),
         (search, ["--curves", str(synthetic_store), "--max-queries", "3", "--curve-seed", "777"], "--per-seed"),
         (search, ["--curves", str(synthetic_store), "--max-queries", "3", "--storage", "sqlite:///x.db"],
          "drop --storage for --algorithm re"),
@@ -59,11 +59,11 @@ def test_bad_inputs_give_one_line(synthetic_store, tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "runs").exists()  # no failed run left a directory behind
-    assert search(["--curves", str(synthetic_store), "--max-queries", "2", "--out-dir", str(tmp_path), "--no-progress"]) == 0
+    assert search(["--curves", str(synthetic_store), "--max-queries", "2", "--out", str(tmp_path), "--no-progress"]) == 0
     capsys.readouterr()
-    assert search(["--curves", str(synthetic_store), "--max-queries", "2", "--out-dir", str(tmp_path), "--no-progress"]) == 0
+    assert search(["--curves", str(synthetic_store), "--max-queries", "2", "--out", str(tmp_path), "--no-progress"]) == 0
     assert "finished earlier (summary.json); skipped" in capsys.readouterr().out
-    assert search(["--curves", str(synthetic_store), "--max-queries", "3", "--out-dir", str(tmp_path), "--no-progress"]) == 2
+    assert search(["--curves", str(synthetic_store), "--max-queries", "3", "--out", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "holds a finished run of other settings (max_queries differ)" in err and err.count("\n") == 1
 
@@ -79,7 +79,7 @@ def test_two_workers_share_one_sqlite_study(synthetic_store, tmp_path, capsys):
         # --extend-study: a worker that starts late, after the other finished, joins anyway (the study is this test's)
         argv = [sys.executable, str(script), "--curves", str(synthetic_store), "--algorithm", "tpe", "--fitness", fitness,
                 "--max-queries", "15", "--seed", str(seed), "--storage", f"sqlite:///{database}", "--study-name",
-                "shared", "--extend-study", "--out-dir", str(tmp_path / "runs"), "--no-progress"]
+                "shared", "--extend-study", "--out", str(tmp_path / "runs"), "--no-progress"]
         return subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     first, second = worker(0), worker(1)
@@ -122,7 +122,7 @@ def test_plot_refuses_damaged_runs_and_other_outputs_with_one_line(synthetic_sto
     import shutil
 
     search, plot = load_script("query_search").main, load_script("plot_query").main
-    assert search(["--curves", str(synthetic_store), "--algorithm", "rs", "--max-queries", "3", "--out-dir",
+    assert search(["--curves", str(synthetic_store), "--algorithm", "rs", "--max-queries", "3", "--out",
                    str(tmp_path / "runs"), "--no-progress"]) == 0
     [run] = (tmp_path / "runs").iterdir()
 

@@ -82,19 +82,19 @@ def test_config_json_records_optuna_and_tpe_settings_and_a_pin_refuses_another_m
                                                                                       capsys):
     common = ["--curves", str(synthetic_store), "--algorithm", "tpe", "--fitness", "tse-ema", "--max-queries", "12",
               "--no-progress"]
-    assert query_search.main([*common, "--out-dir", str(tmp_path / "a")]) == 0
+    assert query_search.main([*common, "--out", str(tmp_path / "a")]) == 0
     (run,) = (tmp_path / "a").iterdir()
     recorded = json.loads((run / "config.json").read_text())["optuna"]
     assert recorded["version"] == optuna.__version__ and recorded["sampler"] == "TPESampler"
     assert recorded["settings"]["n_startup_trials"] == 10 and "multivariate" in recorded["settings"]
     # pinned to that record: the same search, query for query
-    assert query_search.main([*common, "--out-dir", str(tmp_path / "b"), "--tpe-settings", str(run / "config.json")]) == 0
+    assert query_search.main([*common, "--out", str(tmp_path / "b"), "--tpe-settings", str(run / "config.json")]) == 0
     (pinned,) = (tmp_path / "b").iterdir()
     assert (pinned / "query.jsonl").read_text() == (run / "query.jsonl").read_text()
     other = dict(recorded, version=f"{int(optuna.__version__.split('.')[0]) - 1}.2.0")
     (tmp_path / "old.json").write_text(json.dumps({"optuna": other}))
     capsys.readouterr()
-    assert query_search.main([*common, "--out-dir", str(tmp_path / "c"), "--tpe-settings", str(tmp_path / "old.json")]) == 2
+    assert query_search.main([*common, "--out", str(tmp_path / "c"), "--tpe-settings", str(tmp_path / "old.json")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: --tpe-settings were recorded with optuna") and error.count("\n") == 1
     assert not (tmp_path / "c").exists()

@@ -28,7 +28,7 @@ def run(tmp_path_factory):
 def _study(run, nb201_table, tmp_path, *extra):
     path = tmp_path / f"study{len(list(tmp_path.iterdir()))}.json"
     argv = [str(run), "--subnets", "10", "--B", "2", "4", "--valid-batches", "1", "--benchmark", str(nb201_table),
-            "--no-progress", "--json", str(path), *ZERO_COST, *extra]
+            "--no-progress", "--out", str(path), *ZERO_COST, *extra]
     assert rank_subnets.main(argv) == 0
     return json.loads(path.read_text())["runs"][0]
 

@@ -38,8 +38,8 @@ def write_json_curves(path):
 
 def test_script_on_nats_fake(nats_fake_dir, tmp_path):
     out_json = tmp_path / "rank.json"
-    result = run_script("--nats-dir", nats_fake_dir, "--dataset", "cifar10", "--max-epochs", "12",
-                        "--json", out_json)
+    result = run_script("--nats-dir", nats_fake_dir, "--nb201-dataset", "cifar10", "--max-epochs", "12",
+                        "--out", out_json)
     assert result.returncode == 0, result.stderr
     assert "architectures: 3 used, 0 missing" in result.stdout
     assert "skipped TLmini" in result.stdout
@@ -59,8 +59,8 @@ def test_script_on_nats_fake(nats_fake_dir, tmp_path):
 
 def test_one_seed_is_labelled_as_such(nats_fake_dir, tmp_path):
     out_json = tmp_path / "rank.json"
-    result = run_script("--nats-dir", nats_fake_dir, "--dataset", "cifar10-valid", "--hp", "12", "--seed", "777",
-                        "--truth-dataset", "cifar100", "--json", out_json)
+    result = run_script("--nats-dir", nats_fake_dir, "--nb201-dataset", "cifar10-valid", "--hp", "12", "--seed", "777",
+                        "--nb201-truth-dataset", "cifar100", "--out", out_json)
     assert result.returncode == 0, result.stderr
     data = json.loads(out_json.read_text())
     assert data["settings"]["seed"] == 777 and "seed 777" in data["source"] and "seed 777" in result.stdout
@@ -84,7 +84,7 @@ def test_nats_loader_reads_real_curves_and_ground_truth(nats_fake_dir):
 
 def test_script_reports_missing_architectures(nats_fake_dir, tmp_path):
     out_json = tmp_path / "rank.json"
-    result = run_script("--nats-dir", nats_fake_dir, "--indices", "0,11,284,7", "--hp", "12", "--json", out_json)
+    result = run_script("--nats-dir", nats_fake_dir, "--indices", "0,11,284,7", "--hp", "12", "--out", out_json)
     assert result.returncode == 0, result.stderr
     assert "missing architectures: 1" in result.stdout
     assert "7: no record file in the directory" in result.stdout
@@ -98,7 +98,7 @@ def test_script_on_json_curves(tmp_path):
     curves = write_json_curves(tmp_path / "curves.json")
     out_json = tmp_path / "rank.json"
     plot = tmp_path / "rank.png"
-    result = run_script("--curves", curves, "--json", out_json, "--plot", plot, "--gamma", "0.9")
+    result = run_script("--curves", curves, "--out", out_json, "--plot", plot, "--gamma", "0.9")
     assert result.returncode == 0, result.stderr
     data = json.loads(out_json.read_text())
     assert data["budgets"] == list(range(1, 9))

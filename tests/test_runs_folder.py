@@ -123,7 +123,7 @@ def test_plot_query_reads_the_query_runs_of_runs_star(runs_folder, synthetic_sto
 
     runs = tmp_path / "runs"
     assert load_script("query_search").main(["--curves", str(synthetic_store), "--algorithm", "rs", "--max-queries",
-                                             "3", "--runs", "2", "--out-dir", str(runs), "--no-progress"]) == 0
+                                             "3", "--runs", "2", "--out", str(runs), "--no-progress"]) == 0
     shutil.copytree(runs_folder / "query-cifar10-re-seed0", runs / "query-unfinished")
     shutil.copytree(runs_folder / "sweep-tse", runs / "sweep-tse")
     capsys.readouterr()

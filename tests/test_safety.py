@@ -271,7 +271,7 @@ def test_output_paths_are_checked_before_anything_is_written(finished, tmp_path,
         assert plot_curves.main(argv) == 2
         err = err_lines(capsys)
         assert len(err) == 1 and fragment in err[0], err
-    assert compare_runs.main([str(finished), "--json", str(tmp_path / "t.txt")]) == 2
+    assert compare_runs.main([str(finished), "--out", str(tmp_path / "t.txt")]) == 2
     assert "must end in .json" in err_lines(capsys)[0]
 
 

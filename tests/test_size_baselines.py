@@ -89,7 +89,7 @@ def test_rank_estimators_puts_the_size_baselines_beside_the_estimators(nats_fake
     from darts_tse.cli import rank_estimators
 
     out = tmp_path / "rank.json"
-    assert rank_estimators.main(["--nats-dir", str(nats_fake_dir), "--max-epochs", "20", "--json", str(out)]) == 0
+    assert rank_estimators.main(["--nats-dir", str(nats_fake_dir), "--max-epochs", "20", "--out", str(out)]) == 0
     report = capsys.readouterr().out
     assert "baselines, no training (Spearman ρ with the same truth): ConvW" in report and "ρ|size" in report
     document = json.loads(out.read_text())

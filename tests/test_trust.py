@@ -369,7 +369,7 @@ def test_a_store_whose_clock_stands_still_or_runs_backwards_is_one_line(tmp_path
 
     for time in (0.0, -5.0):
         store = small_store(tmp_path / f"c{time}.npz", epoch_time=time)
-        argv = ["--curves", str(store), "--algorithm", "re", "--wallclock", "1000", "--out-dir", str(tmp_path / "q")]
+        argv = ["--curves", str(store), "--algorithm", "re", "--wallclock", "1000", "--out", str(tmp_path / "q")]
         assert query_search.main(argv) == 2
         [line] = err_lines(capsys)
         assert "not a positive number of seconds" in line and not (tmp_path / "q").exists()
@@ -379,7 +379,7 @@ def test_a_store_replaced_at_the_same_path_is_not_finished_earlier(tmp_path, cap
     from darts_tse.cli import query_search
 
     store = small_store(tmp_path / "c.npz")
-    argv = ["--curves", str(store), "--algorithm", "re", "--max-queries", "3", "--out-dir", str(tmp_path / "q"),
+    argv = ["--curves", str(store), "--algorithm", "re", "--max-queries", "3", "--out", str(tmp_path / "q"),
             "--fitness", "val-acc", "--no-progress"]
     assert query_search.main(argv) == 0
     assert query_search.main(argv) == 0 and "finished earlier" in capsys.readouterr().out
@@ -394,7 +394,7 @@ def test_a_failed_query_run_leaves_no_directory_and_ctrl_c_says_what_is_kept(tmp
     from darts_tse.query import runner
 
     store = small_store(tmp_path / "c.npz")
-    argv = ["--curves", str(store), "--algorithm", "re", "--max-queries", "3", "--out-dir", str(tmp_path / "q"),
+    argv = ["--curves", str(store), "--algorithm", "re", "--max-queries", "3", "--out", str(tmp_path / "q"),
             "--fitness", "val-acc", "--no-progress", "--runs", "2"]
     calls, real_observe = [], runner.RegularizedEvolution.observe
 

@@ -35,7 +35,7 @@ class Comparison:
         return format_summary(self.summaries, self.dataset, self.split, given_epoch=self.given_epoch)
 
     def document(self) -> dict:
-        """The summaries and every group's per-epoch curves, labelled (compare_runs.py --json)."""
+        """The summaries and every group's per-epoch curves, labelled (compare_runs.py -o/--out)."""
         curves = [group_curves(group, self.dataset, self.split) for group in self.groups]
         return json_document(self.summaries, curves, self.dataset, self.split)
 

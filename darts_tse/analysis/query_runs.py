@@ -123,7 +123,7 @@ def load_query_run(path: str | Path) -> QueryRun:
         raise RunDirError(f"{path} is not a query-search run (it has no query.jsonl)")
     if not files["summary.json"].is_file():
         raise RunDirError(f"{path} has no summary.json: its search did not finish (it was killed); leave it out, or "
-                          f"move it out of its --out-dir and run the same scripts/query_search.py command again: "
+                          f"move it out of its --out folder and run the same scripts/query_search.py command again: "
                           f"finished runs are skipped, that seed runs anew")
     config = read_config(path, written_by=WRITER)
     summary = read_json_object(files["summary.json"], written_by=WRITER)

@@ -112,7 +112,7 @@ def load_search_runs(paths: Iterable[str | Path], note: Note = _quiet, *, search
 
 def query_run_paths(paths: Iterable[str | Path], note: Note = _quiet) -> list[Path]:
     """The finished query-search runs among `paths`: run directories, and the folders that hold them (the
-    ``--out-dir`` of query-search, ``runs/``). Left out with a note: an unfinished query run (no summary.json) and
+    ``-o/--out`` of query-search, ``runs/``). Left out with a note: an unfinished query run (no summary.json) and
     what is not a query run (a search, a sweep). RunDirError when nothing is left."""
     found, reasons, skipped = [], [], []
     for path in map(Path, paths):

@@ -2,9 +2,9 @@
 DARTS-TSE, DrNAS, DrNAS-TSE and the one-shot samplers), the per-epoch evaluation included, at a given size on a given
 device, on synthetic data of that shape; prints a table and writes JSON. See :mod:`darts_tse.perf.search_bench`.
 
-    python scripts/bench_search.py --device cuda --json search_gpu.json          # C=16 N=5 b=64 32x32, 25k images
+    python scripts/bench_search.py --device cuda -o search_gpu.json          # C=16 N=5 b=64 32x32, 25k images
     python scripts/bench_search.py --device cuda --precision bf16 --compile reduce-overhead --cudnn-benchmark \\
-        --data-on-device --json search_gpu_fast.json
+        --data-on-device -o search_gpu_fast.json
     python scripts/bench_search.py --C 8 --N 1 --batch-size 16 --image-size 16 --train-images 640 --steps-per-epoch 20
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import BENCH_METHOD_CASES, COMPILE_MODES, HVP_METHODS, MAX_IMAGE_SIZE, MAX_SYNTHETIC_SAMPLES, PRECISIONS, TSE_MODES
 from ..files import atomic_write_text, check_output_file
 from .errors import OneLineArgumentParser, cli_main
-from .vocabulary import add_output_flags
+from .vocabulary import add_output_flags, deprecated_alias
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,10 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--train-images", type=int, default=25_000, help="images in each half (search-train, search-valid)")
-    p.add_argument("--epochs", type=int, default=1, help="timed epochs per method (median reported)")
-    p.add_argument("--warmup-epochs", type=int, default=1, help="untimed epochs per method first")
+    p.add_argument("--timed-epochs", dest="epochs", metavar="N", type=int, default=1, help="timed epochs per method (median reported)")
+    p.add_argument("--untimed-epochs", dest="warmup_epochs", metavar="N", type=int, default=1,
+                   help="untimed (warm-up) epochs per method first")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap on minibatches and evaluation batches")
-    p.add_argument("--search-epochs", type=int, default=50, help="epochs of the whole search the table projects")
+    p.add_argument("--projected-epochs", dest="search_epochs", metavar="N", type=int, default=50, help="epochs of the whole search the table projects")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
@@ -45,9 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hvp", choices=HVP_METHODS, default="finite-difference", help="with --order 2")
     p.add_argument("--probes", type=int, default=8, help="one-shot: subnetworks evaluated after every epoch")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", type=Path, default=None, help="write the results here (a new file, unless --overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    p.add_argument("-o", "--out", dest="json", type=Path, default=None, metavar="FILE.json",
+                   help="write the results to this JSON file (a new file, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     add_output_flags(p)
+    for old, new in (("--json", "--out"), ("--epochs", "--timed-epochs"), ("--warmup-epochs", "--untimed-epochs"),
+                     ("--search-epochs", "--projected-epochs")):
+        deprecated_alias(p, old, new)
     return p
 
 
@@ -56,7 +61,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.warmup_epochs < 0 or args.search_epochs < 1:
-        parser.error("--epochs and --search-epochs must be >= 1, --warmup-epochs >= 0")
+        parser.error("--timed-epochs and --projected-epochs must be >= 1, --untimed-epochs >= 0")
     if not 1 <= args.train_images <= MAX_SYNTHETIC_SAMPLES // 2:
         parser.error(f"--train-images must lie in 1..{MAX_SYNTHETIC_SAMPLES // 2:,} (each half; more would exhaust "
                      f"memory), got {args.train_images}")
@@ -64,7 +69,7 @@ def main(argv=None) -> int:
         parser.error(f"--image-size must be a multiple of 4 in 4..{MAX_IMAGE_SIZE} (the supernet halves it twice), "
                      f"got {args.image_size}")
     if args.json is not None:
-        check_output_file(args.json, (".json",), "--json", overwrite=args.overwrite)
+        check_output_file(args.json, (".json",), "--out", overwrite=args.overwrite)
     from ..perf import SearchBenchConfig, format_search_table, run_search_benchmark  # after parsing: torch loads here, so --help is fast
 
     bench = SearchBenchConfig(

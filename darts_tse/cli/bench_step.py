@@ -2,8 +2,8 @@
 joint/rollout, a one-shot step on one random path, xautodl's supernet) and measure its peak memory; see
 :mod:`darts_tse.perf.step_bench`. The table and the JSON name the device, torch (and CUDA/cuDNN) versions.
 
-    python scripts/bench_step.py --C 16 --N 5 --batch-size 64 --image-size 32 --json bench.json
-    python scripts/bench_step.py --device cuda --precision bf16 --compile reduce-overhead --cudnn-benchmark --json gpu.json
+    python scripts/bench_step.py --C 16 --N 5 --batch-size 64 --image-size 32 -o bench.json
+    python scripts/bench_step.py --device cuda --precision bf16 --compile reduce-overhead --cudnn-benchmark -o gpu.json
     python scripts/bench_step.py --space darts --layers 8 --threads 1 --peer-darts ~/darts/cnn/model_search.py
 
 ``--space darts`` times the DARTS-space cases of :mod:`darts_tse.perf.darts_step_bench` instead (ours, DARTS-TSE
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..config import BENCH_DARTS_CASES, BENCH_STEP_CASES, COMPILE_MODES, MAX_SEED, MIN_IMAGE_SIZE, PRECISIONS
 from ..files import atomic_write_text, check_output_file
 from .errors import OneLineArgumentParser, cli_main
-from .vocabulary import add_output_flags
+from .vocabulary import add_output_flags, deprecated_alias
 
 if TYPE_CHECKING:
     from ..perf import BenchConfig
@@ -78,8 +78,10 @@ def parse_args(argv=None) -> tuple[BenchConfig | DartsBenchConfig, Path | None, 
                    help="measure peak memory (CPU: one subprocess per case)")
     p.add_argument("--cases", nargs="+", choices=sorted(set(BENCH_STEP_CASES) | set(BENCH_DARTS_CASES)), default=None,
                    help=f"default: every case of the space (nb201: {', '.join(BENCH_STEP_CASES)}; darts: {', '.join(BENCH_DARTS_CASES)})")
-    p.add_argument("--json", type=Path, default=None, help="write the results here (a new file, unless --overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    p.add_argument("-o", "--out", dest="json", type=Path, default=None, metavar="FILE.json",
+                   help="write the results to this JSON file (a new file, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    deprecated_alias(p, "--json", "--out")
     darts = p.add_argument_group("--space darts")
     darts.add_argument("--space", choices=("nb201", "darts"), default="nb201", help="which search space's supernet")
     darts.add_argument("--layers", type=int, default=8, help="DARTS space: search cells (DARTS' --layers)")
@@ -136,7 +138,7 @@ def darts_config(p: argparse.ArgumentParser, args: argparse.Namespace) -> DartsB
 def main(argv=None) -> int:
     config, json_path, overwrite = parse_args(argv)
     if json_path is not None:
-        check_output_file(json_path, (".json",), "--json", overwrite=overwrite)
+        check_output_file(json_path, (".json",), "--out", overwrite=overwrite)
     from ..perf import format_table, run_benchmark  # after parsing: torch loads here, so --help is fast
     from ..perf.darts_step_bench import DartsBenchConfig, format_darts_table, run_darts_benchmark
 

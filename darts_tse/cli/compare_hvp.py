@@ -2,7 +2,7 @@
 Hessian-vector product (ε = radius/‖v‖, DARTS: 0.01) is from the exact one (double backward), and how far the whole
 unrolled α gradient moves with it, batch by batch; see :mod:`darts_tse.perf.hvp_compare`.
 
-    python scripts/compare_hvp.py --C 16 --N 5 --batch-size 64 --image-size 32 --batches 3 --json hvp_full.json
+    python scripts/compare_hvp.py --C 16 --N 5 --batch-size 64 --image-size 32 --batches 3 -o hvp_full.json
     python scripts/compare_hvp.py --C 8 --N 1 --batch-size 16 --image-size 16 --batches 5 --radius 0.01 0.001
     python scripts/compare_hvp.py --dataset npz --data-dir ../shared/cifar10-subset/cifar10_subset.npz --train-steps 20
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import DATASETS, METHODS, RunConfig
 from ..files import atomic_write_text, check_output_file
 from .errors import OneLineArgumentParser, cli_main
-from .vocabulary import add_output_flags
+from .vocabulary import add_output_flags, deprecated_alias
 
 
 def _positive(text: str) -> float:
@@ -45,8 +45,10 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", type=Path, default=None, help="write the results here (a new file, unless --overwrite)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    p.add_argument("-o", "--out", dest="json", type=Path, default=None, metavar="FILE.json",
+                   help="write the results to this JSON file (a new file, unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    deprecated_alias(p, "--json", "--out")
     add_output_flags(p)
     args = p.parse_args(argv)
     for name in ("C", "N", "batch_size", "image_size", "batches"):
@@ -58,7 +60,7 @@ def main(argv=None) -> int:
     RunConfig(dataset=args.dataset, data_dir=args.data_dir, C=args.C, N=args.N, batch_size=args.batch_size,
               image_size=args.image_size, seed=args.seed, threads=args.threads, wandb="disabled").validate()
     if args.json is not None:
-        check_output_file(args.json, (".json",), "--json", overwrite=args.overwrite)
+        check_output_file(args.json, (".json",), "--out", overwrite=args.overwrite)
     from ..perf import HVPCompareConfig, compare_hvp, format_hvp_table  # after parsing: torch loads here, so --help is fast
 
     result = compare_hvp(HVPCompareConfig(

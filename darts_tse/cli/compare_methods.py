@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     what = parser.add_argument_group("the comparison")
     what.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     what.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="search seeds (default 0 1 2)")
-    what.add_argument("--out", required=True, help="the folder of the searches and the report")
+    what.add_argument("-o", "--out", required=True, help="the folder of the searches and the report")
     what.add_argument("--preset", choices=PRESETS, default="uniform",
                       help="uniform: the same shared settings for every method; paper: each method's released-code "
                            "settings (default %(default)s)")

@@ -10,14 +10,15 @@ import argparse
 from ..files import check_output_file
 from ..nb201 import export_table
 from .errors import OneLineArgumentParser, cli_main
-from .vocabulary import add_output_flags
+from .vocabulary import add_output_flags, deprecated_alias
 
 
 @cli_main
 def main(argv=None) -> int:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="NAS-Bench-201-v1_*.pth, NATS-tss-v1_0-3ffb9-simple directory, or NATS-tss-v1_0-3ffb9.pickle.pbz2")
-    parser.add_argument("-o", "--output", required=True, help="CSV file to write")
+    parser.add_argument("-o", "--out", dest="output", metavar="FILE.csv", required=True, help="the CSV file to write")
+    deprecated_alias(parser, "--output", "--out")
     add_output_flags(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)

@@ -22,18 +22,19 @@ from ..analysis import RunDirError, plot_alpha
 from ..analysis.selection import load_search_runs
 from ..files import check_output_file
 from .errors import OneLineArgumentParser, cli_main
-from .vocabulary import add_output_flags
+from .vocabulary import add_output_flags, deprecated_alias
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR",
                         help="run directory (the --out of a search); or several, sweep or compare-methods folders")
-    parser.add_argument("-o", "--output", default="alpha.png",
+    parser.add_argument("-o", "--out", dest="output", metavar="FILE.png", default="alpha.png",
                         help="PNG file to write; for several runs, <stem>-<run directory>.png each (default %(default)s)")
     parser.add_argument("--zoom", action="store_true",
                         help="narrow the shared y scale of all panels to the probabilities' range (default: 0 to 1)")
     add_output_flags(parser)
+    deprecated_alias(parser, "--output", "--out")
     return parser
 
 

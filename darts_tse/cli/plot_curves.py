@@ -8,7 +8,7 @@ metric's range) and each seed as a thin line. Epochs are 0-based, as in metrics.
 
 Examples (from the repository root):
     python scripts/plot_curves.py runs/darts-tse-K100-cifar10-seed0-* runs/darts-cifar10-seed0-* -o curves.png
-    python scripts/plot_curves.py runs/A runs/B --dataset cifar100 --split test -o c100.png
+    python scripts/plot_curves.py runs/A runs/B --nb201-dataset cifar100 --nb201-split test -o c100.png
     python scripts/plot_curves.py runs/darts-cifar10-seed* runs/darts-tse-K100-cifar10-seed* --mean-over-seeds
 """
 from __future__ import annotations
@@ -21,16 +21,16 @@ from ..analysis.selection import load_search_runs
 from ..files import check_output_file
 from ..nb201.labels import NB201_SPLITS
 from .errors import OneLineArgumentParser, cli_main
-from .vocabulary import add_output_flags
+from .vocabulary import add_output_flags, deprecated_alias
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (the --out of a search), sweep folders, compare-methods folders: runs/* works")
-    parser.add_argument("-o", "--output", default="curves.png", help="PNG file to write (default %(default)s)")
-    parser.add_argument("--dataset", default=None, help="NB201 dataset: cifar10, cifar10-valid, cifar100, imagenet16-120 "
+    parser.add_argument("-o", "--out", dest="output", metavar="FILE.png", default="curves.png", help="the PNG file to write (default %(default)s)")
+    parser.add_argument("--nb201-dataset", dest="dataset", default=None, help="NB201 dataset: cifar10, cifar10-valid, cifar100, imagenet16-120 "
                                                         "(default: cifar10 test if present, else cifar10-valid valid)")
-    parser.add_argument("--split", choices=NB201_SPLITS, default=None,
+    parser.add_argument("--nb201-split", dest="split", choices=NB201_SPLITS, default=None,
                         help="NB201 split (default: test when every run has it, else valid)")
     parser.add_argument("--mean-over-seeds", action="store_true",
                         help="one line per group of runs that differ only in their seed: the mean over its seeds, "
@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-seed-lines", dest="seed_lines", action="store_false",
                         help="with --mean-over-seeds: leave out the thin line of each seed")
     add_output_flags(parser)
+    for old, new in (("--output", "--out"), ("--dataset", "--nb201-dataset"), ("--split", "--nb201-split")):
+        deprecated_alias(parser, old, new)
     return parser
 
 

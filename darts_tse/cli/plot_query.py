@@ -21,18 +21,19 @@ from ..analysis.query_runs import BANDS
 from ..analysis.selection import query_run_paths
 from ..files import check_output_file
 from .errors import OneLineArgumentParser, cli_main
-from .vocabulary import add_output_flags
+from .vocabulary import add_output_flags, deprecated_alias
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of query-search, or folders holding them (runs/* works)")
-    parser.add_argument("-o", "--output", default="figure4.png", help="PNG file to write (default %(default)s)")
+    parser.add_argument("-o", "--out", dest="output", metavar="FILE.png", default="figure4.png", help="the PNG file to write (default %(default)s)")
     parser.add_argument("--y", dest="metric", choices=list(QUERY_METRICS), default="test", help="(default %(default)s)")
     parser.add_argument("--band", choices=BANDS, default="std",
                         help="spread over runs: sample std or standard error (default %(default)s)")
     parser.add_argument("--linear-clock", action="store_true", help="linear clock axis (default: log, as the paper)")
     add_output_flags(parser)
+    deprecated_alias(parser, "--output", "--out")
     parser.add_argument("--paper", action="store_true",
                         help="the paper's Figure 4: --y best-error --band sem on a log clock (overrides --y, --band)")
     return parser

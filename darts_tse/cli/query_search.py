@@ -2,7 +2,7 @@
 or validation accuracy after T epochs, on a simulated clock that charges the benchmark's training time.
 
     python scripts/query_search.py --curves nb201_curves.npz --algorithm re --fitness tse-ema --budget-epochs 10 \\
-        --dataset cifar10 --wallclock 200000 --runs 10
+        --nb201-dataset cifar10 --wallclock 200000 --runs 10
     python scripts/query_search.py --curves nb201_curves.npz --algorithm tpe --fitness val-acc-final --wallclock 200000
     # several workers (processes or machines) sharing one optuna study, each with its own seed:
     python scripts/query_search.py --curves nb201_curves.npz --algorithm tpe --storage sqlite:///study.db --seed 1 ...
@@ -23,7 +23,7 @@ from pathlib import Path
 from ..query import ALGORITHMS, FITNESSES, QUERY_DATASETS, QueryConfig, run_query_search
 from ..query.config import DEFAULT_POPULATION, DEFAULT_SAMPLE_SIZE, EMAS
 from .errors import OneLineArgumentParser, cli_main
-from .vocabulary import add_output_flags
+from .vocabulary import add_output_flags, dataset_spelling, deprecated_alias
 
 DEFAULTS = QueryConfig(curves="", max_queries=1)
 
@@ -31,7 +31,8 @@ DEFAULTS = QueryConfig(curves="", max_queries=1)
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--curves", required=True, help="curve store (.npz) from scripts/export_nb201_curves.py")
-    parser.add_argument("--dataset", choices=QUERY_DATASETS, default=DEFAULTS.dataset, help="(default %(default)s)")
+    parser.add_argument("--nb201-dataset", dest="dataset", type=dataset_spelling, choices=QUERY_DATASETS,
+                        default=DEFAULTS.dataset, help="NB201 dataset of the curves (default %(default)s)")
     parser.add_argument("--algorithm", choices=list(ALGORITHMS), default=DEFAULTS.algorithm,
                         help="rs = random search, re = regularised evolution, tpe = optuna's TPE (default %(default)s)")
     parser.add_argument("--fitness", choices=list(FITNESSES), default=DEFAULTS.fitness,
@@ -48,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs = parser.add_argument_group("runs")
     runs.add_argument("--runs", type=int, default=1, help="repeats, with seeds --seed, --seed+1, ... (default 1)")
     runs.add_argument("--seed", type=int, default=0, help="seed of the first run (default 0)")
-    runs.add_argument("--out-dir", default=DEFAULTS.out_dir, help="parent of the run directories (default %(default)s)")
+    runs.add_argument("-o", "--out", dest="out_dir", metavar="DIR", default=DEFAULTS.out_dir,
+                      help="the parent folder of the run directories (default %(default)s)")
     runs.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     settings = parser.add_argument_group("algorithm and fitness settings")
     settings.add_argument("--population", type=int, default=DEFAULT_POPULATION,
@@ -84,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="join a study that already holds the trials of workers that finished (an earlier "
                              "search), on purpose; without it such a study is refused")
     add_output_flags(parser)
+    for old, new in (("--out-dir", "--out"), ("--dataset", "--nb201-dataset")):
+        deprecated_alias(parser, old, new)
     return parser
 
 

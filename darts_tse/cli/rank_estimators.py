@@ -2,9 +2,9 @@
 
 Examples (from the repository root):
     python scripts/rank_estimators.py --nats-dir ../shared/nb201/nats-fake/NATS-tss-v1_0-3ffb9-simple \
-        --dataset cifar10-valid --hp 200 --max-epochs 20 --plot rank.png --json rank.json
+        --nb201-dataset cifar10-valid --hp 200 --max-epochs 20 --plot rank.png -o rank.json
     python scripts/rank_estimators.py --curves curves.json
-    python scripts/rank_estimators.py --curves nb201_curves.npz --dataset cifar100 --max-epochs 50   # a curve store
+    python scripts/rank_estimators.py --curves nb201_curves.npz --nb201-dataset cifar100 --max-epochs 50   # a curve store
     python scripts/rank_estimators.py --train-runs runs/train-*      # our own training runs (scripts/train_genotype.py)
 See docs/estimators.md for the formulas and the curves file formats.
 """
@@ -19,7 +19,7 @@ from ..analysis import load_runs
 from ..analysis.train_runs import seed_agreement, training_curve_set, weights_baseline
 from ..files import atomic_write_text, check_output_file
 from .errors import OneLineArgumentParser, cli_main
-from .vocabulary import add_output_flags
+from .vocabulary import add_output_flags, dataset_spelling, deprecated_alias
 from ..estimators import (
     DEFAULT_E,
     DEFAULT_GAMMA,
@@ -41,6 +41,8 @@ from ..space.genotype import Genotype, GenotypeError
 from ..space.size import size_baselines
 
 PROG = "rank_estimators"
+# the datasets as the command spells them (lower case) -> as NATS-Bench (and the estimators library) spells them
+NATS_SPELLING = {name.lower(): name for name in NATS_DATASETS}
 STORE_DATASETS = {"cifar10-valid": "cifar10", "cifar100": "cifar100", "ImageNet16-120": "imagenet16-120"}
 
 
@@ -55,9 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training runs (scripts/train_genotype.py): one architecture per genotype, its seeds' "
                              "own curves (test split as the held-out curve), truth = final test accuracy; with --seed, "
                              "that seed's curve against the other seeds' final accuracy")
-    parser.add_argument("--dataset", default="cifar10-valid", choices=NATS_DATASETS, help="NATS-Bench dataset")
-    parser.add_argument("--truth-dataset", choices=NATS_DATASETS,
-                        help="dataset whose 200-epoch test accuracy is the ground truth (default: --dataset)")
+    parser.add_argument("--nb201-dataset", dest="dataset", default="cifar10-valid", type=dataset_spelling,
+                        choices=list(NATS_SPELLING), help="NATS-Bench dataset (default %(default)s)")
+    parser.add_argument("--nb201-truth-dataset", dest="truth_dataset", type=dataset_spelling,
+                        choices=list(NATS_SPELLING),
+                        help="dataset whose 200-epoch test accuracy is the ground truth (default: --nb201-dataset)")
     parser.add_argument("--hp", default="200", choices=NATS_HPS, help="NATS-Bench training schedule (epochs)")
     parser.add_argument("--indices", help="NATS-Bench indices, e.g. '0,11,100-199' (default: all record files)")
     parser.add_argument("--seed", type=int, help="NATS-Bench curve of this seed (default: mean over seeds)")
@@ -67,15 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=int, default=DEFAULT_OVERFIT_PATIENCE,
                         help="Algorithm 1: consecutive validation-loss rises that mark overfitting")
     parser.add_argument("--every", type=int, default=1, help="print every N-th budget row of the table")
-    parser.add_argument("--json", dest="json_out", help="write the correlations as JSON to this path")
+    parser.add_argument("-o", "--out", dest="json_out", metavar="FILE.json", help="write the correlations to this JSON file")
     parser.add_argument("--plot", help="save a Figure-1-style plot (needs matplotlib) to this path")
     add_output_flags(parser)
+    for old, new in (("--json", "--out"), ("--dataset", "--nb201-dataset"), ("--truth-dataset", "--nb201-truth-dataset")):
+        deprecated_alias(parser, old, new)
     return parser
 
 
 def run(args: argparse.Namespace) -> None:
     """Load curves, run the study, print and write the outputs."""
-    for path, suffixes, flag in ((args.json_out, (".json",), "--json"), (args.plot, (".png", ".pdf", ".svg"), "--plot")):
+    for path, suffixes, flag in ((args.json_out, (".json",), "--out"), (args.plot, (".png", ".pdf", ".svg"), "--plot")):
         if path:
             check_output_file(path, suffixes, flag)
     if args.nats_dir:
@@ -123,14 +129,14 @@ def cell_sizes(curve_set, dataset: str) -> dict[str, dict[str, float]]:
 
 
 def store_curve_set(args: argparse.Namespace):
-    """The curves of a curve store: ``--dataset`` names the NATS-Bench run they come from, the ground truth is the
+    """The curves of a curve store: ``--nb201-dataset`` names the NATS-Bench run they come from, the ground truth is the
     store's NB201 test number (for CIFAR-10: ``cifar10``, trained on all 50k)."""
     if args.dataset not in STORE_DATASETS:
         raise CurveLoadError("a curve store's CIFAR-10 curves are those of cifar10-valid (trained on the 25k train half): "
-                             "use --dataset cifar10-valid")
+                             "use --nb201-dataset cifar10-valid")
     if args.hp != "200" or args.truth_dataset:
         raise CurveLoadError("a curve store holds the 200-epoch curves and its own NB201 test numbers: drop --hp and "
-                             "--truth-dataset")
+                             "--nb201-truth-dataset")
     curve_set = load_curve_store(args.curves).curve_set(STORE_DATASETS[args.dataset], args.seed)
     if args.indices:
         wanted = {str(i) for i in parse_indices(args.indices)}
@@ -142,6 +148,10 @@ def store_curve_set(args: argparse.Namespace):
 def main(argv=None) -> int:
     """Entry point: 0 on success, 2 with a one-line error on bad input."""
     args = build_parser().parse_args(argv)
+    # the library (and the settings it records) spell the datasets as NATS-Bench does
+    args.dataset = NATS_SPELLING[args.dataset]
+    if args.truth_dataset is not None:
+        args.truth_dataset = NATS_SPELLING[args.truth_dataset]
     try:
         run(args)
     except (CurveLoadError, BenchmarkError, ValueError, OSError, RuntimeError) as exc:

@@ -4,7 +4,7 @@ Table 2: NB201 look-up; DARTS space: the NB301 surrogate).
 
     python scripts/rank_subnets.py runs/<one-shot run> --subnets 200 --B 100 200 300 --benchmark nb201_table.csv
     python scripts/rank_subnets.py runs/<darts-space run> --subnets 500 --B 100 200 300 --benchmark model_v2.onnx
-    python scripts/rank_subnets.py runs/A runs/B runs/C --json table2.json --plot rank.png   # mean ± std over runs
+    python scripts/rank_subnets.py runs/A runs/B runs/C -o table2.json --plot rank.png   # mean ± std over runs
 
 Every subnetwork's trace is kept in <run>/subnet_rankings/, so a stopped study continues where it was.
 """
@@ -22,7 +22,7 @@ from ..files import atomic_write_text, check_output_file
 from ..spaces.info import SpaceError, info_of
 from ..trust import TRUST_FLAG, TRUST_HELP
 from .errors import OneLineArgumentParser, cli_main
-from .vocabulary import add_output_flags
+from .vocabulary import add_output_flags, dataset_spelling, deprecated_alias
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,16 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--benchmark", default=None,
                         help="NB201 table / .pth / NATS directory, or the NB301 surrogate model_v2.onnx for a DARTS-"
                              "space run: the truth (default: the run's own --benchmark)")
-    parser.add_argument("--truth-dataset", choices=("cifar10", "cifar100", "imagenet16-120"), default=None,
+    parser.add_argument("--nb201-dataset", dest="truth_dataset", type=dataset_spelling,
+                        choices=("cifar10", "cifar100", "imagenet16-120"), default=None,
                         help="NB201 dataset of the truth (default: the dataset searched, or cifar10)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--json", type=Path, default=None, help="write the whole study (every subnetwork) as JSON")
+    parser.add_argument("-o", "--out", dest="json", type=Path, default=None, metavar="FILE.json",
+                        help="write the whole study (every subnetwork) to this JSON file")
     parser.add_argument("--csv", type=Path, default=None, help="write every subnetwork's estimates as CSV")
     parser.add_argument("--plot", type=Path, default=None, help="save Spearman ρ against B per estimator as PNG")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.add_argument(TRUST_FLAG, action="store_true", help=TRUST_HELP)
     add_output_flags(parser)
+    for old, new in (("--json", "--out"), ("--truth-dataset", "--nb201-dataset")):
+        deprecated_alias(parser, old, new)
     add_protocol_arguments(parser)
     return parser
 
@@ -107,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = [Path(run).resolve() for run in args.runs]
     if len(set(runs)) < len(runs):
         parser.error("a run directory is given twice; the mean over runs would count it twice")
-    outputs = {key: check_output_file(path, suffix, f"--{key}") for key, path, suffix in
-               (("json", args.json, (".json",)), ("csv", args.csv, (".csv",)), ("plot", args.plot, (".png",)))
+    outputs = {key: check_output_file(path, suffix, flag) for key, flag, path, suffix in
+               (("json", "--out", args.json, (".json",)), ("csv", "--csv", args.csv, (".csv",)),
+                ("plot", "--plot", args.plot, (".png",)))
                if path is not None}
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from ..ranking import RankingSettings, combine, format_report, plot_ranking, rank_run, split_groups, subnets_csv  # after parsing: torch loads here, so --help is fast

@@ -27,7 +27,7 @@ from ..files import atomic_write_text
 from ..query import QUERY_DATASETS, Figure4Settings, run_figure4
 from ..query.figure4 import FIGURE4_ALGORITHMS, PAPER_RUNS, PROTOCOLS
 from .errors import OneLineArgumentParser, cli_main
-from .vocabulary import add_output_flags
+from .vocabulary import add_output_flags, dataset_spelling, deprecated_alias
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     table2.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     figure4 = experiments.add_parser("figure4", help="the query-based searches of Figure 4")
     figure4.add_argument("--curves", required=True, help="curve store (.npz, scripts/export_nb201_curves.py)")
-    figure4.add_argument("--datasets", nargs="+", choices=QUERY_DATASETS, default=None,
-                         help="(default: every dataset the store holds)")
+    figure4.add_argument("--nb201-datasets", dest="datasets", nargs="+", type=dataset_spelling, choices=QUERY_DATASETS,
+                         default=None, help="(default: every dataset the store holds)")
+    deprecated_alias(figure4, "--datasets", "--nb201-datasets")
     figure4.add_argument("--algorithms", nargs="+", choices=("re", "tpe", "rs"), default=list(FIGURE4_ALGORITHMS),
                          help="(default re tpe, the paper's)")
     figure4.add_argument("--runs", type=int, default=PAPER_RUNS, help="runs per line (default %(default)s, the code's)")
@@ -62,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (table2, figure4):
         sub.add_argument("--protocol", choices=PROTOCOLS, default="reference",
                          help="reference: the TSE code's protocol; ours: this project's defaults (default %(default)s)")
-        sub.add_argument("--out", type=Path, default=None,
-                         help=f"folder of the outputs (default reproduce/{sub.prog.split()[-1]})")
+        sub.add_argument("-o", "--out", type=Path, default=None,
+                         help=f"the folder of the outputs (default reproduce/{sub.prog.split()[-1]})")
         add_output_flags(sub)
     parser.epilog = "each experiment takes --no-progress and -q/--quiet (see: reproduce table2 --help)"
     return parser

@@ -47,7 +47,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
     run.add_argument("--steps-per-epoch", type=int, default=None,
                      help="cap on training minibatches per epoch, and on search-valid evaluation batches (smoke runs)")
     run.add_argument("--seed", type=int, default=defaults.seed, help="0 .. 2^32-1 (default %(default)s)")
-    run.add_argument("--out", default=None, help=out_help)
+    run.add_argument("-o", "--out", default=None, help=out_help)
     run.add_argument("--resume", action="store_true",
                      help="continue the run in --out after its last finished epoch (settings not given are the "
                           "checkpoint's)")

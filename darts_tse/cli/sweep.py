@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "[executor options] | --status DIR | --resubmit-failed DIR")
     what = parser.add_argument_group("what to do")
     what.add_argument("--grid", nargs="+", metavar="AXIS=V1,V2", help="the axes: train_search.py flags without dashes")
-    what.add_argument("--out", help="the sweep folder (one run directory per job inside it)")
+    what.add_argument("-o", "--out", help="the sweep folder (one run directory per job inside it)")
     what.add_argument("--dry-run", action="store_true", help="print the jobs and the job script; submit nothing")
     what.add_argument("--status", metavar="DIR", help="print each job's state and the W&B sync command")
     what.add_argument("--resubmit-failed", metavar="DIR", help="submit the failed jobs of sweep DIR again")

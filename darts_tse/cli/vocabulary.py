@@ -4,7 +4,9 @@
   lines: only results, warnings and errors), on every command. Bars are also off by themselves when stderr is not a
   terminal (a log file, a pipe): the library's bars ask tqdm to check (``disable=None``).
 - :func:`deprecated_alias`: ``--old`` still works as ``--new`` and says so in one line on stderr,
-  ``note: --old is deprecated; use --new`` (CHANGELOG.md lists the planned renames).
+  ``note: --old is deprecated; use --new`` (CHANGELOG.md lists the renames).
+- :func:`dataset_spelling`: one spelling of each NB201 dataset (``imagenet16-120``); the old one is accepted with a
+  note.
 """
 from __future__ import annotations
 
@@ -57,7 +59,29 @@ def deprecated_alias(parser: argparse.ArgumentParser | argparse._ArgumentGroup, 
     target = parser._option_string_actions.get(new)
     if target is None:
         raise ValueError(f"{new} is not a flag of this parser; add it before its deprecated alias {old}")
-    parser.add_argument(old, action=_DeprecatedAlias, target=target)
+    if not target.required:
+        parser.add_argument(old, action=_DeprecatedAlias, target=target)
+        return
+    # argparse counts a required flag as given only when its own action ran: the new and the old spelling become a
+    # required pair, one of which is given (its error names only the new one: the old is hidden)
+    target.required = False
+    pair = parser.add_mutually_exclusive_group(required=True)
+    pair._group_actions.append(target)
+    pair.add_argument(old, action=_DeprecatedAlias, target=target)
+
+
+# old spellings of NB201 dataset names -> the one spelling every command takes
+OLD_DATASET_SPELLINGS = {"ImageNet16-120": "imagenet16-120"}
+
+
+def dataset_spelling(value: str) -> str:
+    """An argparse ``type`` for an NB201 dataset name: an old spelling (``ImageNet16-120``) becomes the one spelling
+    (``imagenet16-120``), with one ``note:`` line on stderr; any other value is returned as given."""
+    new = OLD_DATASET_SPELLINGS.get(value)
+    if new is None:
+        return value
+    print(f"note: {value} is deprecated; use {new}", file=sys.stderr)
+    return new
 
 
 def pass_output_flags(parser: argparse.ArgumentParser) -> None:

@@ -265,7 +265,7 @@ class CurveStore:
     def _check_dataset(self, dataset: str) -> None:
         if dataset not in self.datasets:
             raise CurveStoreError(f"curve store {self.path} holds {', '.join(self.datasets)}, not {dataset}; export it "
-                                  f"with --datasets {dataset}")
+                                  f"with --nb201-datasets {dataset}")
 
     def __repr__(self) -> str:
         return f"CurveStore({str(self.path)!r}, {self.coverage})"

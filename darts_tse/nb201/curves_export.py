@@ -228,7 +228,7 @@ def _check_settings(datasets: Sequence[str], epochs: int, shard_size: int) -> tu
     if unknown or not datasets:
         raise CurveStoreError(f"unknown dataset(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(CURVE_SOURCES)}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= FULL_EPOCHS:
-        raise CurveStoreError(f"--epochs must be an integer in 1..{FULL_EPOCHS}, got {epochs!r}")
+        raise CurveStoreError(f"--curve-epochs must be an integer in 1..{FULL_EPOCHS}, got {epochs!r}")
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise CurveStoreError(f"--shard-size must be a positive integer, got {shard_size!r}")
     return datasets, epochs, shard_size

@@ -72,7 +72,7 @@ class QueryConfig:
     def __post_init__(self) -> None:
         _choice("--algorithm", self.algorithm, ALGORITHMS)
         _choice("--fitness", self.fitness, FITNESSES)
-        _choice("--dataset", self.dataset, QUERY_DATASETS)
+        _choice("--nb201-dataset", self.dataset, QUERY_DATASETS)
         if self.fitness == "val-acc-final":
             if self.budget_epochs not in (None, FINAL_EPOCHS):
                 raise QueryError(f"--fitness val-acc-final is the validation accuracy after all {FINAL_EPOCHS} epochs; "

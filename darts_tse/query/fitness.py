@@ -65,7 +65,7 @@ def evaluate(curves: DatasetCurves, fitness: str, epochs: int, *, gamma: float, 
         raise QueryError(f"unknown fitness {fitness!r}; choose {', '.join(FITNESSES)}")
     if fitness != "val-acc-final" and max(epochs, charged) > curves.num_epochs:
         raise QueryError(f"T={epochs} epochs, but the curve store keeps {curves.num_epochs} epochs per curve; lower "
-                         f"--budget-epochs or export the store with more --epochs")
+                         f"--budget-epochs or export the store with more --curve-epochs")
     source = f"{CURVE_SOURCES[curves.dataset]}, {'mean over seeds' if curves.seed is None else f'seed {curves.seed}'}"
     mean = curves.store.curves(curves.dataset)  # the numbers a search is judged by
     rows = len(curves.store)

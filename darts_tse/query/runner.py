@@ -50,7 +50,7 @@ CONFIG_FILE, QUERY_FILE, SUMMARY_FILE = "config.json", "query.jsonl", "summary.j
 # its directory name; out_dir and the storage are where it ran)
 RESUME_SETTINGS = ("curves", "dataset", "algorithm", "fitness", "budget_epochs", "wallclock", "max_queries",
                    "population", "sample_size", "gamma", "tse_e", "curve_seed", "study_name")
-UNFINISHED_ADVICE = ("move it out of its --out-dir and run the same scripts/query_search.py command again: finished "
+UNFINISHED_ADVICE = ("move it out of its --out folder and run the same scripts/query_search.py command again: finished "
                      "runs are skipped, that seed runs anew")
 CLOCK_NOTE = ("simulated wall-clock: the sum over queries of the benchmark's training time of the epochs each fitness "
               "needs (T epochs, or all 200 for val-acc-final); look-ups and evaluation are free")
@@ -147,7 +147,7 @@ def _check_finished(out: Path, config: QueryConfig, store: CurveStore) -> bool:
         used = (document.get("store") or {}).get("sha256")
     except (OSError, ValueError, AttributeError) as error:
         raise QueryError(f"run directory {out} has no readable {CONFIG_FILE} ({error}); it is not a run of "
-                         f"scripts/query_search.py: choose another --out-dir") from error
+                         f"scripts/query_search.py: choose another --out") from error
     unused = unused_settings(config.algorithm, config.fitness)
     wanted = {key: value for key, value in config.to_dict().items() if key in RESUME_SETTINGS and key not in unused}
     differ = sorted(key for key in wanted if recorded[key] != wanted[key])
@@ -155,10 +155,10 @@ def _check_finished(out: Path, config: QueryConfig, store: CurveStore) -> bool:
         then = f"sha256 {used[:12]}…" if isinstance(used, str) else "no content hash"
         raise QueryError(f"run directory {out} holds a finished run on another curve store at {store.path} ({then} "
                          f"then, sha256 {store.sha256[:12]}… now): its numbers are not this store's; choose another "
-                         f"--out-dir")
+                         f"--out")
     if differ:
         raise QueryError(f"run directory {out} holds a finished run of other settings ({', '.join(differ)} differ); "
-                         f"runs are never overwritten: choose another --out-dir")
+                         f"runs are never overwritten: choose another --out")
     return True
 
 
@@ -173,7 +173,7 @@ def run_one(config: QueryConfig, setup: SearchSetup, seed: int, out: Path, *, nu
     try:
         out.mkdir(parents=True, exist_ok=False)
     except FileExistsError:
-        raise QueryError(f"run directory {out} exists (runs are never overwritten); choose another --out-dir") from None
+        raise QueryError(f"run directory {out} exists (runs are never overwritten); choose another --out") from None
     try:
         return _search(config, setup, strategy, seed, out, number, progress)
     except BaseException:  # a failed or interrupted run cannot be continued: it leaves nothing, as a failed start
