@@ -265,7 +265,9 @@ def result(run: str, kind: str, method: str, seed: int, space=None) -> dict:
     rows = [{"truth": float(i), "estimates": {"1": {name: float(i) for name in ESTIMATORS}}} for i in range(4)]
     return {"run": run, "kind": kind, "method": method, "space": space, "seed": seed, "budgets": [1],
             "dataset": "synthetic", "scale": {},
-            "truth": {"nb201": "cifar10 test", "meaning": "m"}, "table": rank_table(rows, [1]), "subnets": rows}
+            "truth": {"nb201": "cifar10 test", "label": "cifar10 test", "title": "NB201 cifar10 test accuracy",
+                      "column": "nb201_cifar10_test", "meaning": "m"},
+            "table": rank_table(rows, [1]), "subnets": rows}
 
 
 def test_ranking_averages_only_over_seeds_of_one_setting_and_refuses_mixed_kinds():

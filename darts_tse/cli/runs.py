@@ -23,9 +23,11 @@ def optional_float(text: str) -> float | None:
     return None if text.strip().lower() in ("none", "off") else float(text)
 
 
-def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, out_help: str) -> None:
+def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, out_help: str,
+                      supernet: bool = True) -> None:
     """The flags of every :class:`~darts_tse.config.RunConfig` setting, in argument groups, plus --resume and
-    --overwrite."""
+    --overwrite. `supernet=False` (a stand-alone network, whose space its genotype names) leaves out the search
+    space's flags (--space, --layers, --ops, --partial-channels)."""
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=DATASETS, default=defaults.dataset, help="(default %(default)s)")
     data.add_argument("--data-dir", default=defaults.data_dir,
@@ -65,18 +67,20 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
     add_output_flags(run)
 
-    net = parser.add_argument_group("supernet")
-    net.add_argument("--space", choices=SPACES, default=defaults.space,
-                     help="the search space: NAS-Bench-201 or DARTS' (docs/darts_space.md) (default %(default)s)")
+    net = parser.add_argument_group("supernet" if supernet else "network")
+    if supernet:
+        net.add_argument("--space", choices=SPACES, default=defaults.space,
+                         help="the search space: NAS-Bench-201 or DARTS' (docs/darts_space.md) (default %(default)s)")
     net.add_argument("--C", type=int, default=defaults.C, help="channels of the first stage (default %(default)s)")
     net.add_argument("--N", type=int, default=defaults.N, help="NB201: cells per stage (default %(default)s)")
-    net.add_argument("--layers", type=int, default=defaults.layers,
-                     help="DARTS space: cells of the supernet, reductions at layers//3 and 2·layers//3 "
-                          "(default %(default)s)")
-    net.add_argument("--ops", choices=OP_LISTS, default=defaults.ops,
-                     help="DARTS space: its 8 ops, or DrNAS' 7 without none (default %(default)s)")
-    net.add_argument("--partial-channels", type=int, default=None, metavar="K",
-                     help="DARTS space: PC-DARTS' channel sampling, each mixed op sees C/K channels (default off)")
+    if supernet:
+        net.add_argument("--layers", type=int, default=defaults.layers,
+                         help="DARTS space: cells of the supernet, reductions at layers//3 and 2·layers//3 "
+                              "(default %(default)s)")
+        net.add_argument("--ops", choices=OP_LISTS, default=defaults.ops,
+                         help="DARTS space: its 8 ops, or DrNAS' 7 without none (default %(default)s)")
+        net.add_argument("--partial-channels", type=int, default=None, metavar="K",
+                         help="DARTS space: PC-DARTS' channel sampling, each mixed op sees C/K channels (default off)")
     net.add_argument("--track-running-stats", action="store_true",
                      help="cell BatchNorm tracks running statistics (default off)")
     net.add_argument("--no-channels-last", dest="channels_last", action="store_false", help="use NCHW memory format")

@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     cell.add_argument("--auxiliary-weight", type=float, default=DEFAULTS.auxiliary_weight,
                       help="DARTS space: weight of the auxiliary head's loss, 0: no head (darts, nb301: 0.4)")
     runs.add_run_arguments(parser, DEFAULTS,
-                           out_help="run directory (default runs/train-<protocol>-<dataset>-seed<seed>-<time>-<6 hex>)")
+                           out_help="run directory (default runs/train-<protocol>-<dataset>-seed<seed>-<time>-<6 hex>)",
+                           supernet=False)
     return parser
 
 

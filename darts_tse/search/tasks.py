@@ -189,7 +189,7 @@ def evaluate(model: Supernet, batches: Iterable[Batch], *, path=None) -> dict:
     """Loss and accuracy of the supernet (deterministic mixing: softmax / Dirichlet mean), or of its subnetwork
     `path`, over the given batches; the model is left in training mode."""
     model.eval()
-    device = model.alpha.device
+    device = next(model.parameters()).device  # a supernet or a stand-alone network
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
     count = 0
