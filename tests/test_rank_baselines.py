@@ -118,3 +118,14 @@ def test_an_undefined_zero_cost_score_ranks_last():
     table = rank_table(rows, [1])
     assert table["JacCov"]["1"]["spearman"] == pytest.approx(1.0)  # NaN scored below every defined score
     assert table["SNIP"]["1"]["spearman"] is None  # a constant score: undefined
+
+
+def test_a_study_asked_for_its_bars_writes_no_bar_frames_into_a_file_or_pipe(tmp_path, capsys):
+    """Without --no-progress the bars are on only where stderr is a terminal: none of their frames reach a log."""
+    run = tmp_path / "run"
+    run_search(OneShotConfig(**TINY, out=str(run)), echo=lambda line: None)
+    argv = [str(run), "--subnets", "2", "--B", "1", "--valid-batches", "1", "--out", str(tmp_path / "study.json"),
+            *ZERO_COST]
+    assert rank_subnets.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "cell/s" not in err and "subnet/s" not in err

@@ -144,3 +144,19 @@ def test_context_labels_name_only_what_differs():
         "C=16 steps_per_epoch=all", "C=8 steps_per_epoch=20"]
     own = [{**base, "dataset": "npz", "data": {"source": "/d/a.npz"}}, {**base, "dataset": "npz", "data_dir": "b.npz"}]
     assert context_labels(own) == ["npz (a.npz)", "npz (b.npz)"]
+
+
+def test_plot_curves_leaves_a_one_shot_run_of_runs_star_out_with_a_note(tmp_path, capsys):
+    """A one-shot supernet run derives no genotype to plot: plot_curves skips it with a note, as compare_runs does."""
+    pytest.importorskip("matplotlib")
+    from darts_tse.config import OneShotConfig
+
+    runs = tmp_path / "runs"
+    search(runs / "darts-synthetic-seed0", method="darts", seed=0)
+    oneshot = {key: value for key, value in TINY.items() if key != "K"}
+    run_search(OneShotConfig(out=str(runs / "oneshot-random"), probes=2, **oneshot), echo=lambda line: None)
+    figure = tmp_path / "curves.png"
+    assert load_script("plot_curves").main([*everything(runs), "-o", str(figure)]) == 0
+    out, err = capsys.readouterr()
+    assert figure.stat().st_size > 10_000 and "(1 run)" in out
+    assert f"skipping {runs / 'oneshot-random'} is a one-shot supernet run" in err

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     output = check_output_file(args.output, (".png",))
-    runs = load_search_runs(args.runs, note=lambda line: print(line, file=sys.stderr))
+    runs = load_search_runs(args.runs, note=lambda line: print(line, file=sys.stderr), searches_only=True)
     plot_curves(runs, output, dataset=args.dataset, split=args.split, mean_over_seeds=args.mean_over_seeds,
                 seed_lines=args.seed_lines)
     print(f"wrote {output} ({len(runs)} run{'s' if len(runs) > 1 else ''})")

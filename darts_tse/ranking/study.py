@@ -324,7 +324,7 @@ def _zero_cost(cache: Path, genotypes: list, data, settings: ZeroCostSettings, d
         x, y = data.stream("train", settings.batch_size, seed=settings.seed, device=device,
                                 stream="zero-cost").batch(0, 0)
         with run_lock(cache), open(path, "a", encoding="utf-8") as handle:
-            for genotype in tqdm(todo, desc=f"zero-cost of {name}", unit="cell", disable=not progress,
+            for genotype in tqdm(todo, desc=f"zero-cost of {name}", unit="cell", disable=None if progress else True,
                                  dynamic_ncols=True):
                 row = {"genotype": genotype.to_str(),
                        **zero_cost_scores(genotype, x, y, data.num_classes, settings)}
