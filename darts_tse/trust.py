@@ -21,7 +21,8 @@ TRUST_HELP = ("read the pickle-format benchmark and data paths (and, for sweeps,
               "only for files from someone you trust, since unpickling them can run code (docs/tracking.md)")
 # datasets whose files are read by unpickling (CIFAR's python batches through torchvision, NB201's ImageNet16 batches)
 PICKLE_DATASETS = frozenset({"cifar10", "cifar100", "imagenet16-120"})
-SAFE_BENCHMARK_SUFFIXES = (".csv", ".npz")  # a table is text, a curve store is read with allow_pickle=False
+SAFE_BENCHMARK_SUFFIXES = (".csv", ".npz", ".onnx")  # a table is text; a curve store is read with allow_pickle=False;
+# the NB301 surrogate (.onnx) is a graph of standard operators that onnxruntime runs, no Python
 
 
 class UntrustedInputError(ValueError):
@@ -31,7 +32,8 @@ class UntrustedInputError(ValueError):
 
 def pickle_benchmark(path: str | Path | None) -> bool:
     """Whether reading benchmark `path` unpickles it: a NATS-Bench directory or ``.pickle.pbz2``, an official
-    ``.pth`` (anything but a table CSV or a curve store ``.npz``; None, the installed offline package, is not a path)."""
+    ``.pth`` (anything but a table CSV, a curve store ``.npz`` or the NB301 surrogate's ``.onnx``; None, the installed
+    offline package, is not a path)."""
     if path is None:
         return False
     return not str(path).lower().endswith(SAFE_BENCHMARK_SUFFIXES)

@@ -702,3 +702,10 @@ def test_a_nats_meta_file_of_the_wrong_kind_is_one_line(tmp_path, meta):
     (folder / "meta.pickle.pbz2").write_bytes(bz2.compress(pickle.dumps(meta)))
     with pytest.raises(BenchmarkError, match="cannot read .*fix: re-extract or re-download"):
         load_benchmark(folder)
+
+
+def test_only_pickle_format_benchmarks_count_as_code():
+    """A table, a curve store and the NB301 surrogate are data; an official .pth or a NATS-Bench folder is a pickle."""
+    assert not any(pickle_benchmark(path) for path in ("t.csv", "curves.npz", "nb301/model_v2.onnx", None))
+    assert all(pickle_benchmark(path) for path in ("NAS-Bench-201-v1_1-096897.pth", "NATS-tss-v1_0-3ffb9-simple",
+                                                   "meta.pickle.pbz2"))

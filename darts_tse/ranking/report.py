@@ -104,7 +104,7 @@ def subnets_csv(document: dict) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     first = document["runs"][0]["subnets"][0] if document["runs"] and document["runs"][0]["subnets"] else {}
-    keys = [key for key in first if key not in ("genotype", "truth", "estimates")]  # e.g. nb201_index
+    keys = [key for key in first if key not in ("genotype", "truth", "estimates", "baselines")]  # e.g. nb201_index
     writer.writerow(["run", "genotype", *keys, document["truth"]["column"],
                      *(f"{name}@B{b}" for b in budgets for name in ESTIMATORS), *baselines])
     for run in document["runs"]:

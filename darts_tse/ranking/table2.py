@@ -118,8 +118,10 @@ def report_lines(documents: dict[str, dict], settings: Table2Settings) -> list[s
               f"- {settings.subnets} subnetworks, not the paper's 200.",
               "- Val Acc: the paper does not say whether Table 2's Val Acc is the code's `val_acc` (one 64-image "
               "minibatch) or its `total_val` (all of search-valid); `--protocol reference` uses the former.",
-              "- The truth is NB201's 200-epoch test accuracy, mean over its training seeds; the baselines and "
-              "ρ|size are ours (the paper's Table 2 has neither)."]
+              f"- The truth is {first['truth']['title']} ({first['truth']['meaning']})"
+              + ("" if first["truth"]["label"].endswith("test") else
+                 ", not the test accuracy the paper ranks against: pass --benchmark with a table that has test numbers")
+              + "; the baselines and ρ|size are ours (the paper's Table 2 has neither)."]
     return lines
 
 
