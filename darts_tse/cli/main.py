@@ -19,8 +19,8 @@ def help_text(launcher: str = PROGRAM) -> str:
     available = [command for command in COMMANDS if command.available()]
     width = max(len(command.name) for command in available) + 2
     lines = [f"usage: {launcher} <command> [flags]      ({launcher} <command> --help: that command's flags)", "",
-             "NAS on NAS-Bench-201 with training-speed estimation (TSE): differentiable, one-shot and query-based "
-             "search."]
+             "NAS on NAS-Bench-201 and the DARTS space with training-speed estimation (TSE): differentiable,",
+             "one-shot and query-based search; training a found cell from scratch."]
     for flow in FLOWS:
         rows = [command for command in available if command.flow == flow]
         if rows:
