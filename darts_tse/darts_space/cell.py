@@ -29,21 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..kernels import scaled_batch_norm
 from .genotype import NUM_EDGES, NUM_INPUTS, NUM_NODES, Cell, edge_index
 from .ops import FactorizedReduce, ReLUConvBN, make_op
 
 
-def scaled_batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
-    """``scale · bn(x)`` for an ``affine=False`` BN in one kernel, with the module's own running-statistics logic."""
-    factor = 0.0 if bn.momentum is None else bn.momentum
-    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
-        bn.num_batches_tracked.add_(1)
-        if bn.momentum is None:
-            factor = 1.0 / float(bn.num_batches_tracked)
-    use_batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
-    track = not bn.training or bn.track_running_stats
-    return F.batch_norm(x, bn.running_mean if track else None, bn.running_var if track else None, scale, None,
-                        use_batch_stats, factor, bn.eps)
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:

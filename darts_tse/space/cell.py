@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..kernels import scaled_batch_norm
 from .genotype import EDGES, NUM_NODES, OPS
 
 NONE, SKIP, CONV_1X1, CONV_3X3, AVG_POOL = (OPS.index(name) for name in
@@ -147,17 +148,6 @@ class CellPath:
         return CellPath(tuple(ops), tuple(terms))
 
 
-def _batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """``scale · bn(x)`` for an ``affine=False`` BatchNorm, in one kernel (the module's own running-stat logic)."""
-    factor = 0.0 if bn.momentum is None else bn.momentum
-    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
-        bn.num_batches_tracked.add_(1)
-        if bn.momentum is None:
-            factor = 1.0 / float(bn.num_batches_tracked)
-    use_batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
-    track = not bn.training or bn.track_running_stats
-    return F.batch_norm(x, bn.running_mean if track else None, bn.running_var if track else None, scale, None,
-                        use_batch_stats, factor, bn.eps)
 
 
 def _is_dense(t: torch.Tensor) -> bool:
@@ -250,9 +240,9 @@ class SearchCell(nn.Module):
             relu = F.relu(h)
             count = _NUM_OUT[source]
             scale1x1, scale3x3 = weights.conv_scales(self.C, source)
-            mixed = _batch_norm(self.bn1x1[source], self.conv1x1[source](relu), scale1x1)
+            mixed = scaled_batch_norm(self.bn1x1[source], self.conv1x1[source](relu), scale1x1)
             # BN does not save its output for backward, so the 3×3 term may be added in place
-            mixed = mixed.add_(_batch_norm(self.bn3x3[source], self.conv3x3[source](relu), scale3x3))
+            mixed = mixed.add_(scaled_batch_norm(self.bn3x3[source], self.conv3x3[source](relu), scale3x3))
             per_edge = mixed.chunk(count, dim=1) if count > 1 else (mixed,)
             pooled = F.avg_pool2d(h, 3, stride=1, padding=1, count_include_pad=False)
             for k, (_, target) in enumerate(_OUT_EDGES[source]):
