@@ -349,7 +349,8 @@ class RunConfig:
     def ignored_settings(self) -> list[str]:
         """A sentence for each setting given a non-default value that this run does not use."""
         default = type(self)()
-        return [f"--{_flag(name)} {getattr(self, name)} is ignored{self._by()}: {users}"
+        shared = RunConfig.unused_settings(self)  # unused by the space or the data, not by the method or sampler
+        return [f"--{_flag(name)} {getattr(self, name)} is ignored{'' if name in shared else self._by()}: {users}"
                 for name, users in self.unused_settings().items() if getattr(self, name) != getattr(default, name)]
 
     def _by(self) -> str:
