@@ -243,7 +243,7 @@ class RunConfig:
     progress: bool = True
 
     kind = "run"  # config.json's "kind" (a class attribute, not a setting)
-    looks_up_nb201 = True  # whether the run looks its cells up in an NB201 benchmark (a class attribute)
+    looks_up_benchmark = True  # whether the run looks its cells up in its space's benchmark (a class attribute)
 
     def validate(self) -> RunConfig:
         """Raise ConfigError naming the first invalid setting; returns self."""
@@ -631,7 +631,7 @@ class TrainConfig(RunConfig):
     auxiliary_weight: float = 0.0  # weight of the auxiliary head's loss (DARTS space; 0: no head)
 
     kind = "train"
-    looks_up_nb201 = False
+    looks_up_benchmark = False
 
     def validate(self) -> TrainConfig:
         _choice("space", self.space, GENOTYPE_SPACES)

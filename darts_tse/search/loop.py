@@ -240,7 +240,7 @@ def run_search(config: RunConfig, *, resume: bool = False, overwrite: bool = Fal
     configure_kernels(config, device)
     # the space's benchmark reads its source before anything is built: a bad one (or another space's) fails first
     # (a training run looks nothing up)
-    benchmark = get_space(config.space).load_benchmark(config.benchmark) if config.looks_up_nb201 else None
+    benchmark = get_space(config.space).load_benchmark(config.benchmark) if config.looks_up_benchmark else None
     seed_everything(config.seed)
     parts = build_components(config, device)
     data_record = parts.data.record()

@@ -114,7 +114,8 @@ def build_train_task(config: TrainConfig, data: TrainTestData, device: torch.dev
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 nesterov=config.nesterov, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=config.lr_min)
-    forward = torch.compile(model.forward_train) if config.compile is not None else None
+    forward = (torch.compile(model.forward_train, mode=config.compile, dynamic=False) if config.compile is not None
+               else None)  # the --compile mode asked for (static shapes, as the supernet's)
     trainer = NetworkTrainer(model, optimizer, grad_clip=config.grad_clip, auxiliary_weight=config.auxiliary_weight,
                              autocast_dtype=autocast_dtype, forward=forward)
     task = TrainTask(model, trainer, epochs=config.epochs, seed=config.seed, drop_path=config.drop_path,
