@@ -1,5 +1,9 @@
 """Shared test fixtures: the NB201 data beside the checkout (../shared/nb201), and tiny configurations."""
 import importlib.util
+import json
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,21 @@ def load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def kill_in_second_epoch(command: list[str], out: str | Path, *, timeout: float = 300) -> None:
+    """Run `command` from the checkout and SIGKILL it a quarter of its first epoch's duration into its second epoch
+    (whatever the machine's speed); assert that it was killed, not finished."""
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = Path(out) / "metrics.jsonl"
+    deadline = time.monotonic() + timeout
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 1):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.005)
+    time.sleep(0.25 * json.loads(metrics.read_text().splitlines()[0])["seconds"])
+    process.kill()
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL
 
 
 @pytest.fixture

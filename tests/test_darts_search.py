@@ -7,10 +7,8 @@ import csv as csv_module
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,7 +26,7 @@ from darts_tse.search.checkpoint import load_checkpoint
 from darts_tse.spaces import get_space
 from darts_tse.training import WeightTrainer
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, kill_in_second_epoch
 
 pytest.importorskip("darts_tse.darts_space.supernet", reason="the DARTS supernet (issue 23, darts_space/) is needed")
 
@@ -206,17 +204,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_darts_space_run(
     reference = tiny(tmp_path / "reference", method, epochs=3)
     run_search(reference, echo=lambda line: None)
     config = tiny(tmp_path / "run", method, epochs=3)
-    process = subprocess.Popen([sys.executable, "train_search.py", *cli_args(config)], cwd=REPO_ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = tmp_path / "run" / "metrics.jsonl"
-    deadline = time.monotonic() + 300
-    while not (metrics.is_file() and metrics.read_text().count("\n") >= 1):
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.005)
-    time.sleep(0.25 * json.loads(metrics.read_text().splitlines()[0])["seconds"])
-    process.kill()
-    process.communicate()
-    assert process.returncode == -signal.SIGKILL
+    kill_in_second_epoch([sys.executable, "train_search.py", *cli_args(config)], config.out)
     assert 1 <= load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] + 1 < 3
     result = subprocess.run([sys.executable, "train_search.py", "--resume", "--out", config.out], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=600)

@@ -3,10 +3,8 @@ records and exact resume, and scripts/rank_subnets.py's ranking study (the TSE p
 import csv
 import json
 import random
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -25,7 +23,7 @@ from darts_tse.space import Genotype, NB201SearchNetwork
 from darts_tse.space.cell import CellPath
 from darts_tse.training import WeightTrainer
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, kill_in_second_epoch
 
 TINY = dict(dataset="synthetic", synthetic_samples=96, synthetic_image_size=8, batch_size=16, C=4, N=1, epochs=2,
             threads=1, wandb="disabled", progress=False, device="cpu", probes=4)
@@ -202,17 +200,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_oneshot_run(tmp_
     config = tiny(tmp_path / "run", sampler=sampler, epochs=3, synthetic_samples=256)
     reference = tiny(tmp_path / "reference", sampler=sampler, epochs=3, synthetic_samples=256)
     run_search(reference, echo=lambda line: None)
-    command = [sys.executable, "scripts/train_oneshot.py", *cli_args(config)]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    metrics = tmp_path / "run" / "metrics.jsonl"
-    deadline = time.monotonic() + 120
-    while not (metrics.is_file() and metrics.read_text().count("\n") >= 1):
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.005)
-    time.sleep(0.25 * json.loads(metrics.read_text().splitlines()[0])["seconds"])
-    process.kill()
-    process.communicate()
-    assert process.returncode == -signal.SIGKILL
+    kill_in_second_epoch([sys.executable, "scripts/train_oneshot.py", *cli_args(config)], config.out, timeout=120)
     result = subprocess.run([sys.executable, "scripts/train_oneshot.py", "--resume", "--out", config.out],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -20,7 +20,7 @@ from darts_tse.search import run_search
 from darts_tse.search import RunWriteError
 from darts_tse.search.checkpoint import load_checkpoint, save_checkpoint
 
-from conftest import REPO_ROOT, interrupt_at_epoch
+from conftest import REPO_ROOT, interrupt_at_epoch, kill_in_second_epoch
 
 sys.path.insert(0, str(REPO_ROOT))
 import train_search  # noqa: E402
@@ -101,14 +101,7 @@ def reference_runs(tmp_path_factory):
 @pytest.mark.parametrize("method", ["darts-tse", "darts", "drnas"])
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, reference_runs, method):
     config = tiny_config(tmp_path / "run", method)
-    process = start(config)
-    metrics = tmp_path / "run" / "metrics.jsonl"
-    wait_for_rows(process, metrics, 1)
-    # a quarter of epoch 1's duration into epoch 2, whatever the machine's speed
-    time.sleep(0.25 * json.loads(metrics.read_text().splitlines()[0])["seconds"])
-    process.kill()
-    process.communicate()
-    assert process.returncode == -signal.SIGKILL  # killed, not finished
+    kill_in_second_epoch([sys.executable, "train_search.py", *cli_args(config)], config.out)
     assert 1 <= load_checkpoint(tmp_path / "run" / "checkpoint.pt")["epoch"] + 1 < EPOCHS
 
     # the README's command: every setting not given comes from the checkpoint
