@@ -51,7 +51,6 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--seed", type=int, default=0, help="seed of the first run (default 0)")
     runs.add_argument("-o", "--out", dest="out_dir", metavar="DIR", default=DEFAULTS.out_dir,
                       help="the parent folder of the run directories (default %(default)s)")
-    runs.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     settings = parser.add_argument_group("algorithm and fitness settings")
     settings.add_argument("--population", type=int, default=DEFAULT_POPULATION,
                           help="RE population size (default %(default)s, the TSE code's)")

@@ -53,7 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write the whole study (every subnetwork) to this JSON file")
     parser.add_argument("--csv", type=Path, default=None, help="write every subnetwork's estimates as CSV")
     parser.add_argument("--plot", type=Path, default=None, help="save Spearman ρ against B per estimator as PNG")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.add_argument(TRUST_FLAG, action="store_true", help=TRUST_HELP)
     add_output_flags(parser)
     for old, new in (("--json", "--out"), ("--truth-dataset", "--nb201-dataset")):

@@ -64,7 +64,6 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
     run.add_argument("--deterministic", action="store_true",
                      help="deterministic kernels (torch.use_deterministic_algorithms, cuDNN deterministic, "
                           "CUBLAS_WORKSPACE_CONFIG): bit-exact reruns on one GPU, at some speed (docs/tracking.md)")
-    run.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bars")
     add_output_flags(run)
 
     net = parser.add_argument_group("supernet" if supernet else "network")
