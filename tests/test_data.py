@@ -20,22 +20,12 @@ from darts_tse.data import (
     load_search_data,
     stable_seed,
 )
+from pickle_files import write_py2_pickle
 
 # ------------------------------------------------------------------------------------------------ file writers
 
 
-def _py2_pickle(entry: dict) -> bytes:
-    """Pickle a dict whose keys are Python-2 `str` (SHORT_BINSTRING), like the original CIFAR / ImageNet16 files."""
-    out = bytearray(b"\x80\x02}(")  # PROTO 2, EMPTY_DICT, MARK
-    for key, value in entry.items():
-        k = key.encode()
-        out += b"U" + bytes([len(k)]) + k  # SHORT_BINSTRING: a py2 str, decoded with the loader's `encoding`
-        out += pickle.dumps(value, protocol=2)[2:-1]  # the value's opcodes without PROTO and STOP
-    return bytes(out + b"u.")  # SETITEMS, STOP
-
-
-def _write_pickle(path, entry):
-    path.write_bytes(_py2_pickle(entry))
+_write_pickle = write_py2_pickle
 
 
 @pytest.fixture

@@ -186,9 +186,10 @@ def load_search_data(name: str, data_dir: str | Path | None, *, download: bool =
                       files_sha256=files_sha256)
 
 
-def pickle_data_files(name: str, data_dir: str | Path | None) -> list[Path]:
-    """The files that loading dataset `name` from `data_dir` unpickles (CIFAR's training batches, ImageNet16's), as far
-    as they exist; [] for the datasets that are not pickles."""
+def pickle_data_files(name: str, data_dir: str | Path | None, *, test: bool = False) -> list[Path]:
+    """The files that loading dataset `name` from `data_dir` unpickles (CIFAR's training batches, ImageNet16's; with
+    `test`, CIFAR's test batch too, which a training run reads), as far as they exist; [] for the datasets that are
+    not pickles."""
     key = name.lower()
     root = Path(data_dir).expanduser() if data_dir is not None else DEFAULT_DATA_DIR
     if key in ("cifar10", "cifar100"):
@@ -196,7 +197,7 @@ def pickle_data_files(name: str, data_dir: str | Path | None) -> list[Path]:
 
         cls = torchvision.datasets.CIFAR10 if key == "cifar10" else torchvision.datasets.CIFAR100
         folder = root if root.name == cls.base_folder else root / cls.base_folder
-        names = [file for file, _ in cls.train_list] + [cls.meta["filename"]]
+        names = [file for file, _ in cls.train_list + (cls.test_list if test else [])] + [cls.meta["filename"]]
     elif key == "imagenet16-120":
         names = [f"train_data_batch_{i}" for i in range(1, 11)]
         folder = next((d for d in (root / "ImageNet16", root) if (d / names[0]).is_file()), root / "ImageNet16")
@@ -205,10 +206,10 @@ def pickle_data_files(name: str, data_dir: str | Path | None) -> list[Path]:
     return [folder / file for file in names if (folder / file).is_file()]
 
 
-def data_files_sha256(name: str, data_dir: str | Path | None) -> dict[str, str] | None:
+def data_files_sha256(name: str, data_dir: str | Path | None, *, test: bool = False) -> dict[str, str] | None:
     """{file name: sha256} of the files :func:`pickle_data_files` names (None when there are none)."""
     hashes = {}
-    for path in pickle_data_files(name, data_dir):
+    for path in pickle_data_files(name, data_dir, test=test):
         digest = hashlib.sha256()
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -222,7 +223,7 @@ def check_data_files(name: str, data_dir: str | Path | None, expected: dict | No
     `where` (a run) read, by their sha256 (`expected`, from the run's data record; nothing to check without it)."""
     if not expected:
         return
-    found = data_files_sha256(name, data_dir) or {}
+    found = data_files_sha256(name, data_dir, test=True) or {}  # a training run also recorded the test batch
     changed = sorted(file for file in expected if found.get(file) != expected[file])
     if changed:
         folder = data_dir if data_dir is not None else DEFAULT_DATA_DIR

@@ -17,7 +17,8 @@ import torch
 
 from .base import DataError, ImageSplit
 from .custom import load_image_folder, load_npz
-from .datasets import SearchData, _load_cifar, _load_fashion_mnist, channel_statistics, load_search_data
+from .datasets import (SearchData, _load_cifar, _load_fashion_mnist, channel_statistics, data_files_sha256,
+                       load_search_data)
 
 TRAIN_TEST_DATASETS = ("cifar10", "cifar100", "fashion-mnist", "synthetic", "folder", "npz")
 SPLIT_NOTE = ("the whole training set trains; the test split is evaluated after every epoch and only reported "
@@ -51,6 +52,7 @@ def load_train_test_data(name: str, data_dir: str | Path | None, *, download: bo
         raise DataError(f"--dataset {name}: a training run needs the dataset's own test split, and this version reads "
                         f"none for {name}; use one of {', '.join(TRAIN_TEST_DATASETS)} (e.g. your images as an npz "
                         f"with x_test/y_test)")
+    files_sha256 = data_files_sha256(key, data_dir, test=True)  # before anything is unpickled: what a resume checks
     train_dir = data_dir
     if key == "folder":
         train_dir, test_dir = _folder_pair(data_dir)
@@ -88,7 +90,7 @@ def load_train_test_data(name: str, data_dir: str | Path | None, *, download: bo
     return TrainTestData(name=key, train=train, valid=test, num_classes=halves.num_classes,
                          image_size=halves.image_size, mean=mean, std=std, augment=halves.augment,
                          crop_padding=halves.crop_padding, hflip=halves.hflip, source=halves.source,
-                         classes=halves.classes, test_images=len(test),
+                         classes=halves.classes, test_images=len(test), files_sha256=files_sha256,
                          normalisation="training set" if halves.normalisation != "fixed" else "fixed")
 
 
