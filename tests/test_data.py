@@ -164,6 +164,25 @@ def test_cifar_corrupt_and_no_download_says_corrupted(tmp_path, monkeypatch):
 
     _write_cifar10(tmp_path)  # real layout, but the md5 sums of the real archive do not match
 
+    calls = []
+
+    def offline(url, *args, **kwargs):
+        calls.append(url)
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(tv_cifar, "download_and_extract_archive", offline)
+    before = {path.name: path.read_bytes() for path in (tmp_path / "cifar-10-batches-py").iterdir()}
+    with pytest.raises(DataError) as err:
+        load_search_data("cifar10", tmp_path, download=True)
+    msg = str(err.value)
+    assert "corrupted or incomplete" in msg and "nothing is downloaded over existing files" in msg
+    assert calls == []  # existing (corrupted) files are never overwritten by a download
+    assert {path.name: path.read_bytes() for path in (tmp_path / "cifar-10-batches-py").iterdir()} == before
+
+
+def test_cifar_absent_and_no_network_says_not_downloaded(tmp_path, monkeypatch):
+    import torchvision.datasets.cifar as tv_cifar
+
     def offline(url, *args, **kwargs):
         raise urllib.error.URLError("no network")
 

@@ -35,7 +35,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, defaults: RunConfig, *, o
                            "DIR/<class>/<image>; npz: the .npz file")
     data.add_argument("--batch-size", type=int, default=defaults.batch_size, help="(default %(default)s)")
     data.add_argument("--max-train-samples", type=int, default=None,
-                      help="keep the first n images of each half (smoke runs)")
+                      help="smoke runs: keep the first n images of each half of a search's data, or of a training "
+                           "run's training set")
     data.add_argument("--image-size", type=int, default=None,
                       help="folder / npz: resize (shorter side) and centre-crop images to S×S (default: folder 32, npz "
                            "the arrays' size)")

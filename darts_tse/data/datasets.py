@@ -271,6 +271,14 @@ def _load_cifar(name: str, data_dir: str | Path | None, download: bool,
     try:
         dataset = cls(root=str(root), train=train, download=False)
     except Exception as missing:  # torchvision raises RuntimeError when absent or md5-corrupted
+        present = sorted(f for f in files.split(", ") if (folder / f).exists())
+        if present:  # files are there but torchvision refused them: never download over the user's files
+            raise DataError(
+                f"{name} in {folder}/ is corrupted or incomplete ({missing}); it holds {', '.join(present)}, which "
+                f"were left as they are (nothing is downloaded over existing files); fix: extract {cls.filename} "
+                f"again into another folder and pass --data-dir pointing at the folder that contains "
+                f"{cls.base_folder}/"
+            ) from missing
         if not download:
             raise DataError(
                 f"{name} not found or corrupted in {folder}/ (expected the extracted python-version archive: "
