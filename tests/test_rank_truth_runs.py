@@ -10,8 +10,10 @@ import statistics
 import pytest
 
 from conftest import load_script
+from darts_tse.analysis import load_runs
+from darts_tse.analysis.train_runs import training_truth
 from darts_tse.cli import rank_subnets
-from darts_tse.config import OneShotConfig
+from darts_tse.config import OneShotConfig, TrainConfig
 from darts_tse.estimators import spearman
 from darts_tse.ranking import SubnetFinetuner, sample_subnets
 from darts_tse.search import run_search
@@ -143,3 +145,29 @@ def test_several_supernets_give_mean_and_std_against_both_truths(study, nb201_ta
     benchmark = [run["benchmark_table"]["TSE"]["2"]["spearman"] for run in document["runs"]]
     mean = statistics.fmean(benchmark)
     assert f"{mean:.3f} ± {statistics.stdev(benchmark):.3f}" in report.split("against the benchmark:")[1]
+
+
+def _written_run(path, genotype, seed, accs, epochs=3):
+    """A training run's config.json and metrics.jsonl as train_genotype writes them (the test accuracy per epoch)."""
+    path.mkdir(parents=True)
+    config = TrainConfig(genotype=genotype, dataset="npz", data_dir="x.npz", seed=seed, protocol="nb201", C=8, N=1,
+                         batch_size=32, epochs=epochs).to_dict()
+    record = {"sha256": "d", "source": "/data/x.npz", "test_images": 1017}
+    (path / "config.json").write_text(json.dumps(config | {"data": record}))
+    rows = [{"epoch": e, "train_loss": 1.0, "test_loss": 1.0, "test_acc": acc} for e, acc in enumerate(accs)]
+    (path / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def test_an_unfinished_seed_sets_its_cells_final_epoch_and_the_label_says_so(tmp_path):
+    cells = [g.to_str() for g in sample_subnets(2, 3)]
+    _written_run(tmp_path / "a0", cells[0], 0, [10, 20, 30])
+    _written_run(tmp_path / "a1", cells[0], 1, [12, 22])  # still running: its cell is compared at epoch 1
+    _written_run(tmp_path / "a2", cells[0], 2, [14, 24, 34])
+    _written_run(tmp_path / "b0", cells[1], 0, [40, 50, 60])
+    _written_run(tmp_path / "b1", cells[1], 1, [42, 52, 62])
+    truth = training_truth(load_runs(sorted(tmp_path.iterdir())))
+    assert truth.accuracy == {cells[0]: pytest.approx((20 + 22 + 24) / 3), cells[1]: pytest.approx((60 + 62) / 2)}
+    assert truth.epoch == {cells[0]: 1, cells[1]: 2} and truth.seeds == {cells[0]: 3, cells[1]: 2}
+    assert truth.label == ("from-scratch training runs: mean final test accuracy (%) over 2-3 seeds, test split of npz "
+                           "at /data/x.npz (1,017 test images), C=8 N=1, 3 epochs, batch 32, protocol nb201; final = "
+                           "epoch 1-2 (0-based), the last every seed finished, of 3 planned")
