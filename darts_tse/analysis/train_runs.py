@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..config import NOT_SEARCH_RELEVANT, TrainConfig
 from ..estimators import ArchitectureRecord, CurveSet, LearningCurve, MissingArchitecture, spearman
+from ..spaces.info import space_info
 from .runs import Run, RunDirError
 
 RUN_LOCAL = NOT_SEARCH_RELEVANT | {"seed", "genotype_source"}
@@ -161,3 +162,77 @@ def weights_baseline(runs: list[Run], curve_set: CurveSet) -> float:
                for group in group_training_runs(runs)}
     pairs = [(weights[r.id], r.final_test_acc) for r in curve_set.records if weights.get(r.id) is not None]
     return spearman(*zip(*pairs)) if len(pairs) > 2 else math.nan
+
+
+# ---- the from-scratch truth of a one-shot ranking (scripts/rank_subnets.py --truth-runs) --------------------------
+@dataclass(frozen=True)
+class TrainingTruth:
+    """Training runs of one setting as a ranking's truth: each genotype's mean final test accuracy over its seeds."""
+
+    accuracy: dict[str, float]  # genotype (its space's string) -> mean over seeds of test_acc at the final epoch
+    seeds: dict[str, int]       # genotype -> how many seeds that mean is over
+    epoch: dict[str, int]       # genotype -> the final epoch (0-based): the last every seed of it finished
+    space: str
+    settings: dict              # the setting every run shares (config.json without genotype and run-local keys)
+    label: str                  # what the numbers are: runs, seeds, split, data, scale, protocol, epoch
+
+
+def training_truth(runs: list[Run]) -> TrainingTruth:
+    """The runs' truth: per genotype, the mean over its seeds of the test accuracy at the last epoch every seed
+    finished (as :func:`training_table` compares them). RunDirError when the runs mix settings (anything but the
+    genotype and the run-local keys differs), when a run is not a training run, or when one seed appears twice."""
+    groups = group_training_runs(runs)
+    differ = _differing_settings(groups)
+    if differ:
+        raise RunDirError(f"the training runs mix settings ({'; '.join(differ)}): a truth is the runs of one "
+                          f"setting; pass only those (compare_runs shows the groups)")
+    space = space_info(groups[0].settings.get("space"))
+    accuracy, seeds, epochs = {}, {}, {}
+    for group in groups:
+        at = group.epoch()
+        values = [_row(run, at).get("test_acc") for run in group.runs]
+        if any(not isinstance(value, (int, float)) or isinstance(value, bool) for value in values):
+            raise RunDirError(f"a run of {group.genotype} has no test_acc at epoch {at} in its metrics.jsonl; "
+                              f"it is not a complete training run")
+        try:
+            genotype = space.parse_genotype(group.genotype).to_str()
+        except ValueError as error:
+            raise RunDirError(f"{group.runs[0].path}/config.json: genotype {group.genotype!r} is not a "
+                              f"{space.name}-space genotype ({error})") from error
+        accuracy[genotype], seeds[genotype], epochs[genotype] = statistics.fmean(values), len(values), at
+    settings = {key: value for key, value in groups[0].settings.items() if key != "genotype"}
+    return TrainingTruth(accuracy, seeds, epochs, space.name, settings,
+                         _truth_label(settings, runs[0].config.get("data") or {}, seeds, epochs))
+
+
+def _differing_settings(groups: list[TrainGroup]) -> list[str]:
+    """'name: a vs b' for each setting (genotype aside) whose value differs between the groups."""
+    names = dict.fromkeys(name for group in groups for name in group.settings if name != "genotype")
+    differ = []
+    for name in names:
+        values = dict.fromkeys(json.dumps(group.settings.get(name), sort_keys=True, default=str) for group in groups)
+        if len(values) > 1:
+            differ.append(f"{name}: {' vs '.join(values)}")
+    return differ
+
+
+def _span(values) -> str:
+    """'3' or '2-3'."""
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def _truth_label(settings: dict, data: dict, seeds: dict[str, int], epochs: dict[str, int]) -> str:
+    """'from-scratch training runs: mean final test accuracy (%) over K seeds, test split of <data>, <scale>'."""
+    source = data.get("source") or settings.get("data_dir")
+    images = data.get("test_images")
+    where = (f"{settings.get('dataset')}" + (f" at {source}" if source else "")
+             + (f" ({images:,} test images)" if images else ""))
+    cells = (f"C={settings.get('C')} layers={settings.get('layers')}" if settings.get("space") == "darts"
+             else f"C={settings.get('C')} N={settings.get('N')}")
+    planned = settings.get("epochs")
+    final = (f"epoch {_span(epochs.values())} (0-based), the last every seed finished"
+             + ("" if all(epoch + 1 == planned for epoch in epochs.values()) else f", of {planned} planned"))
+    return (f"from-scratch training runs: mean final test accuracy (%) over {_span(seeds.values())} seeds, test split "
+            f"of {where}, {cells}, {planned} epochs, batch {settings.get('batch_size')}, protocol "
+            f"{settings.get('protocol')}; final = {final}")

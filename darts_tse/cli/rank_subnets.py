@@ -5,6 +5,8 @@ Table 2: NB201 look-up; DARTS space: the NB301 surrogate).
     python scripts/rank_subnets.py runs/<one-shot run> --subnets 200 --B 100 200 300 --benchmark nb201_table.csv
     python scripts/rank_subnets.py runs/<darts-space run> --subnets 500 --B 100 200 300 --benchmark model_v2.onnx
     python scripts/rank_subnets.py runs/A runs/B runs/C -o table2.json --plot rank.png   # mean ± std over runs
+    python scripts/rank_subnets.py runs/<one-shot run> --subnets 50 --B 25 50 100 --truth-runs runs/train-sweep
+        # the truth: those cells trained from scratch (train_genotype.py), mean final test accuracy over seeds
 
 Every subnetwork's trace is kept in <run>/subnet_rankings/, so a stopped study continues where it was.
 """
@@ -17,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..analysis.selection import SWEEP_RECORD, load_search_runs
+from ..analysis.train_runs import training_truth
 from ..config import DEFAULT_TSE_E_LAST, MAX_SEED, VAL_ACC, ZeroCostSettings
 from ..files import atomic_write_text, check_output_file
 from ..spaces.info import SpaceError, info_of
@@ -44,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--benchmark", default=None,
                         help="NB201 table / .pth / NATS directory, or the NB301 surrogate model_v2.onnx for a DARTS-"
                              "space run: the truth (default: the run's own --benchmark)")
+    parser.add_argument("--truth-runs", nargs="+", default=None, metavar="RUN_OR_FOLDER",
+                        help="training runs of the subnetworks' cells (scripts/train_genotype.py, one setting; run "
+                             "directories or sweep folders): the truth becomes each cell's mean final test accuracy "
+                             "over its seeds, cells without runs are left out; the benchmark's numbers stay beside it "
+                             "(a second table, a CSV column). The traces' cache is the same as without it")
     parser.add_argument("--nb201-dataset", dest="truth_dataset", type=dataset_spelling,
                         choices=("cifar10", "cifar100", "imagenet16-120"), default=None,
                         help="NB201 dataset of the truth (default: the dataset searched, or cifar10)")
@@ -116,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                if path is not None}
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from ..ranking import RankingSettings, combine, format_report, plot_ranking, rank_run, split_groups, subnets_csv  # after parsing: torch loads here, so --help is fast
+    from ..ranking.truth import with_training_truth
 
     if args.threads:
         import torch
@@ -125,7 +135,18 @@ def main(argv: list[str] | None = None) -> int:
                                seed=args.seed, valid_batches=args.valid_batches, data_dir=args.data_dir,
                                benchmark=args.benchmark, truth_dataset=args.truth_dataset, device=args.device,
                                trust_run_files=args.trust_run_files, **protocol_settings(parser, args))
+    truth = _training_truth(args.truth_runs) if args.truth_runs else None  # before any subnetwork is trained
     results = [rank_run(run, settings, progress=args.progress) for run in args.runs]
+    if truth is not None:
+        results = [with_training_truth(result, truth) for result in results]
+        for result in results:
+            count = result["truth_runs"]
+            if count["without_runs"] or count["runs_not_ranked"]:
+                unused = count["runs_not_ranked"]
+                print(f"note: {result['run']}: {count['ranked']} of {len(result['subnets'])} subnetworks have training "
+                      f"runs and are ranked ({count['without_runs']} without are left out)"
+                      + (f"; the runs' other {unused} cells are not among the subnetworks" if unused else ""),
+                      file=sys.stderr)
     document = combine(results)
     for part in split_groups(document):
         seeds = [result["seed"] for result in part["runs"]]
@@ -146,6 +167,24 @@ def main(argv: list[str] | None = None) -> int:
                 outputs["plot"].with_name(f"{outputs['plot'].stem}-{number}{outputs['plot'].suffix}")
             print(f"wrote {plot_ranking(part, path)}" + (f" ({part['groups'][0]['setting']})" if len(parts) > 1 else ""))
     return 0
+
+
+def _training_truth(paths: list[str]):
+    """The truth of the training runs given (run directories, sweep folders, plain folders of runs): their final test
+    accuracies, mean over seeds (analysis.train_runs.training_truth)."""
+    note = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    return training_truth(load_search_runs(_run_folders(paths), note=note))
+
+
+def _run_folders(paths: list[str]) -> list[Path]:
+    """`paths` with each plain folder of run directories (no run, no sweep record of its own) replaced by them."""
+    out = []
+    for path in map(Path, paths):
+        inside = sorted(child for child in path.iterdir() if (child / "config.json").is_file()) \
+            if path.is_dir() and not any((path / name).exists() for name in ("metrics.jsonl", "config.json",
+                                                                            SWEEP_RECORD)) else []
+        out += inside or [path]
+    return out
 
 
 def _path_count(runs: list[Path]) -> int | None:

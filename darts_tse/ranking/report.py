@@ -9,25 +9,34 @@ from pathlib import Path
 from ..analysis import new_figure_classes, save_png
 from .baselines import BASELINES
 from .estimates import ESTIMATORS
+from .truth import benchmark_view
 
 
-def format_report(document: dict) -> str:
+def format_report(document: dict, *, heading: bool = True) -> str:
     """The rank table with a title saying what every number is; one table per setting group (runs of one sampler
-    or method are averaged only with each other)."""
+    or method are averaged only with each other). With a truth from training runs (``--truth-runs``), a second
+    table ranks the same subnetworks against the benchmark, and a line gives the two truths' Spearman ρ.
+    ``heading=False``: the truth's line and the table only (the runs and the protocol are said above it)."""
     parts = split_groups(document)
     if len(parts) > 1:
-        return "\n\n".join(f"setting {part['groups'][0]['setting']}:\n{format_report(part)}" for part in parts)
+        return "\n\n".join(f"setting {part['groups'][0]['setting']}:\n{format_report(part, heading=heading)}"
+                           for part in parts)
     runs, budgets, truth = document["runs"], document["budgets"], document["truth"]
     several = len(runs) > 1
     subnets = sorted({len(run["subnets"]) for run in runs})
+    ranked = sorted({_ranked(run) for run in runs})
+    judge = "the truth" if "line" in truth else "the benchmark"
     title = [f"Ranking {'/'.join(map(str, subnets))} subnetworks of {len(runs)} one-shot supernet run(s) by each "
              f"estimator after B more minibatches on inherited weights",
-             f"truth: {truth['title']} ({truth['meaning']}); ρ = Spearman, τ = Kendall tau-b of the "
-             f"estimator's score with the truth (higher = ranks like the benchmark); top-{min(10, min(subnets))} = mean "
-             f"truth (%) "
-             f"of its {min(10, min(subnets))} best",
+             f"truth: {truth.get('line') or truth['title'] + ' (' + truth['meaning'] + ')'}; ρ = Spearman, "
+             f"τ = Kendall tau-b of the estimator's score with the truth (higher = ranks like {judge}); "
+             f"top-{min(10, min(ranked))} = mean truth (%) of its {min(10, min(ranked))} best",
              *(f"run: {run['run']} ({run['method']}, seed {run['seed']}, {run['dataset']}: {_scale(run)})"
                for run in runs)]
+    without = sorted({run["truth_runs"]["without_runs"] for run in runs if "truth_runs" in run})
+    if without and without != [0]:
+        title.append(f"ranked: the {'/'.join(map(str, ranked))} subnetworks that have training runs; "
+                     f"{'/'.join(map(str, without))} have none and are left out")
     diverged = sorted({run['table']['TSE'][str(b)]['diverged'] for run in runs for b in budgets})
     if diverged != [0]:
         title.append(f"diverged subnetworks (a non-finite loss by B; ranked last): up to {max(diverged)} per run")
@@ -45,9 +54,11 @@ def format_report(document: dict) -> str:
                         f"minibatch, network C {zero_cost['C']} N {zero_cost['N']}" if zero_cost else ""))
         title.append("ρ|size = partial ρ with the effective cell's Params held fixed; ρ|convs = ρ within cells of "
                      "equal conv count (what an estimator adds beyond the cell's size)")
-    if several:
-        title.append(f"numbers: mean ± sample std over the {len(runs)} runs (supernet seeds)")
-    top = f"top-{min(10, min(subnets))}"
+    numbers = [f"numbers: mean ± sample std over the {len(runs)} runs (supernet seeds)"] if several else []
+    title += numbers
+    if not heading:
+        title = [title[1], *numbers]
+    top = f"top-{min(10, min(ranked))}"
     keys = [("spearman", "ρ", 3), ("kendall", "τ", 3), ("partial", "ρ|size", 3), ("grouped", "ρ|convs", 3),
             ("top10", top, 2)]
     header = ["estimator", *(f"{label} B={b}" for b in budgets for _, label, _ in keys)]
@@ -66,7 +77,31 @@ def format_report(document: dict) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     table = ["  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in
                        enumerate(zip(line, widths))).rstrip() for line in lines]
-    return "\n".join([*title, "", *table])
+    text = "\n".join([*title, "", *table])
+    view = benchmark_view(document)
+    if view is None:
+        return text
+    return "\n\n".join([text, f"the same {'/'.join(map(str, ranked))} subnetworks against the benchmark:\n"
+                               + format_report(view, heading=False), *_agreement(document)])
+
+
+def _ranked(run: dict) -> int:
+    """How many of a run's subnetworks are ranked: those with a truth."""
+    return sum(row.get("truth") is not None for row in run["subnets"]) if run["subnets"] else 0
+
+
+def _agreement(document: dict) -> list[str]:
+    """The Spearman ρ of the runs' truth with the benchmark's over the ranked cells (once per distinct cell set)."""
+    lines = []
+    for run in document["runs"]:
+        agreement = run["truth_runs"]
+        rho = agreement["spearman_with_benchmark"]
+        line = (f"the two truths over the {agreement['cells_with_both']} ranked subnetworks that have both: Spearman "
+                f"ρ of the training runs' final test accuracy with {run['benchmark_truth']['title']} = "
+                + ("n/a (fewer than 3 cells)" if rho is None else f"{rho:+.3f}"))
+        if line not in lines:
+            lines.append(line)
+    return lines
 
 
 def split_groups(document: dict) -> list[dict]:
@@ -104,12 +139,14 @@ def subnets_csv(document: dict) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     first = document["runs"][0]["subnets"][0] if document["runs"] and document["runs"][0]["subnets"] else {}
-    keys = [key for key in first if key not in ("genotype", "truth", "estimates", "baselines")]  # e.g. nb201_index
-    writer.writerow(["run", "genotype", *keys, document["truth"]["column"],
+    keys = [key for key in first if key not in ("genotype", "truth", "estimates", "baselines", "benchmark_truth")]
+    benchmark = document["runs"][0].get("benchmark_truth")  # the benchmark beside the training runs' truth
+    writer.writerow(["run", "genotype", *keys, document["truth"]["column"], *([benchmark["column"]] if benchmark else []),
                      *(f"{name}@B{b}" for b in budgets for name in ESTIMATORS), *baselines])
     for run in document["runs"]:
         for row in run["subnets"]:
             writer.writerow([run["run"], row["genotype"], *(row.get(key) for key in keys), row["truth"],
+                             *([row.get("benchmark_truth")] if benchmark else []),
                              *((row["estimates"][str(b)] or {}).get(name, "diverged") for b in budgets
                                for name in ESTIMATORS), *(row.get("baselines", {}).get(n) for n in baselines)])
     return buffer.getvalue()
