@@ -5,6 +5,7 @@ re-run skips it, and a sweep.json written before sweeps recorded their command s
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import interrupt_at_epoch
@@ -163,3 +164,27 @@ def test_a_local_sweep_of_2_cells_x_2_seeds_ends_done_per_genotype_and_a_rerun_s
     assert capsys.readouterr().out.count("skip ") == 4
     assert all(len(job.submissions) == 1 for job in load_sweep(folder).jobs)
     assert {path: path.stat().st_mtime_ns for run_dir in run_dirs for path in run_dir.iterdir()} == before
+
+
+@pytest.mark.slow
+def test_a_failed_training_job_is_reported_and_resubmit_failed_runs_it_once_trusted(tmp_path, capsys):
+    data = tmp_path / "data.npz"
+    data.write_bytes(b"not an npz yet")  # every job fails on it when it loads its data
+    folder = tmp_path / "sw"
+    flags = [*TINY, "--dataset", "npz", "--data-dir", str(data)]
+    command = ["--command", "train-genotype", "--grid", "genotype=2066", "seed=0", *flags, "--out", str(folder)]
+    assert sweep_cli.main(command) == 1
+    capsys.readouterr()
+    assert sweep_cli.main(["--status", str(folder)]) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("genotype2066-seed0 ")]
+    assert line.split()[1] == "failed" and "error:" in line and str(data) in line  # the job's own one-line error
+    rng = np.random.default_rng(0)
+    np.savez(data, x_train=rng.integers(0, 256, (16, 8, 8, 3), dtype=np.uint8), y_train=np.arange(16) % 4,
+             x_test=rng.integers(0, 256, (8, 8, 8, 3), dtype=np.uint8), y_test=np.arange(8) % 4)
+    assert sweep_cli.main(["--resubmit-failed", str(folder)]) == 2  # its flags come from sweep.json: shown first
+    err = capsys.readouterr().err
+    assert "records job commands that would run as if you typed them: train_genotype.py " in err
+    assert "--trust-run-files" in err and run_state(folder / "genotype2066-seed0").kind != DONE
+    assert sweep_cli.main(["--resubmit-failed", str(folder), "--trust-run-files"]) == 0
+    assert run_state(folder / "genotype2066-seed0").kind == DONE
+    assert len(load_sweep(folder).jobs[0].submissions) == 2
