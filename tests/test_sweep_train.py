@@ -188,3 +188,10 @@ def test_a_failed_training_job_is_reported_and_resubmit_failed_runs_it_once_trus
     assert sweep_cli.main(["--resubmit-failed", str(folder), "--trust-run-files"]) == 0
     assert run_state(folder / "genotype2066-seed0").kind == DONE
     assert len(load_sweep(folder).jobs[0].submissions) == 2
+
+
+def test_a_resume_leaves_the_genotype_to_the_checkpoint_however_the_flag_was_written():
+    for flags in (["--genotype", "2066"], ["--genotype=2066"], ["--geno", "2066"]):
+        assert TRAIN.resume_argv(["--C", "4", *flags, "--seed", "0"]) == ["--C", "4", "--seed", "0", "--resume"]
+    search = SWEEP_COMMANDS["search"]
+    assert search.resume_argv(["--method", "darts", "--seed", "0"]) == ["--method", "darts", "--seed", "0", "--resume"]

@@ -44,13 +44,21 @@ class SweepCommand:
     def resume_argv(self, argv: list[str]) -> list[str]:
         """The flags that continue the run of `argv` from its checkpoint: `argv` with ``--resume``, less the flags
         (``--flag VALUE`` or ``--flag=VALUE``) that the checkpoint holds."""
+        options = list(self.build_parser()._option_string_actions)  # argparse keeps them private; cli.search reads them
+
+        def from_checkpoint(name: str) -> bool:  # the flag as given, or abbreviated as argparse allows
+            matches = [name] if name in options else [option for option in options
+                                                      if name.startswith("--") and option.startswith(name)]
+            return len(matches) == 1 and matches[0] in self.from_checkpoint
+
         kept, skip = [], False
         for token in argv:
+            name, sign, _ = token.partition("=")
             if skip:
                 skip = False
-            elif token in self.from_checkpoint:
-                skip = True
-            elif token.partition("=")[0] not in self.from_checkpoint:
+            elif from_checkpoint(name):
+                skip = not sign
+            else:
                 kept.append(token)
         return [*kept, "--resume"]
 
