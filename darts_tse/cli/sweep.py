@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("executor (re-runs and --resubmit-failed reuse the recorded ones)")
     run.add_argument("--executor", choices=("local", "slurm"), default=None, help="(default local)")
     run.add_argument("--gpus-per-job", type=int, choices=(0, 1), default=None,
-                     help="a search uses one device: 1 GPU (default on slurm, and here where GPUs are visible) or 0 (CPU)")
+                     help="a job uses one device: 1 GPU (default on slurm, and here where GPUs are visible) or 0 (CPU)")
     run.add_argument("--time", type=_at_least(1), default=None,
                      help="minutes per job before it is requeued (slurm default 120; local default: no limit)")
     run.add_argument("--setup", action="append", default=None, metavar="LINE",
@@ -129,13 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--gpus", type=_gpu_list, default=None, metavar="0,1,...",
                        help="the GPUs to give jobs, one each (default: CUDA_VISIBLE_DEVICES, else nvidia-smi's)")
     local.add_argument("--jobs-per-gpu", type=_at_least(1), default=None,
-                       help="jobs sharing one GPU at once, for searches that fit side by side (default 1; "
+                       help="jobs sharing one GPU at once, for runs that fit side by side (default 1; "
                             "how many fit: scripts/bench_search.py's peak memory, docs/benchmarks.md)")
     slurm = parser.add_argument_group("--executor slurm (sbatch)")
     slurm.add_argument("--partition", default=None)
     slurm.add_argument("--account", default=None)
     slurm.add_argument("--cpus-per-job", type=_at_least(1), default=None,
-                       help=f"CPU cores per job (default {DEFAULT_CPUS_PER_JOB}: the search's loop and W&B's writer; "
+                       help=f"CPU cores per job (default {DEFAULT_CPUS_PER_JOB}: the run's loop and W&B's writer; "
                             f"more for --gpus-per-job 0, with --threads)")
     slurm.add_argument("--mem-gb", type=_positive_float, default=None)
     slurm.add_argument("--array-parallelism", type=_at_least(1), default=None,
