@@ -1,6 +1,7 @@
-"""``scripts/sweep.py`` / ``darts-tse sweep``: many searches at once, a grid of train_search.py flags, as submitit jobs
-on this machine (``--executor local``) or on SLURM (``--executor slurm``); pre-emption safe, resumable, one W&B group
-per method.
+"""``scripts/sweep.py`` / ``darts-tse sweep``: many searches at once, a grid of train_search.py flags, or (``--command
+train-genotype``) many training runs of found cells, a grid of train_genotype.py flags, as submitit jobs on this
+machine (``--executor local``) or on SLURM (``--executor slurm``); pre-emption safe, resumable, one W&B group per
+configuration (a search's method; a training run's train-<protocol> and genotype).
 
     python scripts/sweep.py --grid method=darts,darts-tse,drnas,drnas-tse seed=0,1,2 K=100 --dataset cifar10 \\
         --executor slurm --partition gpu --gpus-per-job 1 --time 120 --out runs/sweep-nb201
@@ -9,9 +10,13 @@ per method.
     python scripts/sweep.py --status runs/sweep-nb201           # queued / running epoch e / done / failed (why)
     python scripts/sweep.py --resubmit-failed runs/sweep-nb201 --trust-run-files  # the failed jobs, from checkpoints
     python scripts/compare_runs.py runs/sweep-nb201/*/          # mean ± std over seeds
+    python scripts/sweep.py --command train-genotype --grid genotype=2066,5181,87 seed=0,1,2 --protocol nb201 \
+        --C 8 --N 1 --epochs 10 --dataset npz --data-dir data.npz --max-parallel 2 --out runs/sweep-train
+    python scripts/compare_runs.py runs/sweep-train/*/          # test accuracy, mean ± std over seeds, per genotype
 
-Each grid axis is a train_search.py flag without its dashes (NAME=V1,V2,...); every other train_search.py flag is
-passed to every job. Each job's run directory is <--out>/<its axis values>; sweep.json records the grid, each job's
+Each grid axis is a flag of the jobs' command without its dashes (NAME=V1,V2,...): train_search.py's (--command
+search, the default) or train_genotype.py's (--command train-genotype; genotype=V1,V2 gives NB201 indices or strings,
+DARTS names, files or run directories without commas); every other flag of that command is passed to every job. Each job's run directory is <--out>/<its axis values>; sweep.json records the grid, each job's
 command and its job ids. Re-running the same command skips the jobs that are done (or queued, or running) and
 continues the others from their checkpoints; nothing in the folder is deleted or overwritten.
 """
@@ -52,7 +57,8 @@ from ..sweeps import (
     this_process,
     visible_gpus,
 )
-from .sweep_job import SearchJob
+from .sweep_commands import SEARCH, SWEEP_COMMANDS, sweep_command
+from .sweep_job import SweepJob
 from .sweep_plan import plan_jobs
 from .errors import OneLineArgumentParser, cli_main
 from .vocabulary import pass_output_flags
@@ -89,11 +95,15 @@ def _gpu_list(text: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False,  # an abbreviated train_search.py flag must not match ours
-                                     usage="%(prog)s --grid AXIS=V1,V2 [AXIS=...] --out DIR [train_search.py flags] "
-                                           "[executor options] | --status DIR | --resubmit-failed DIR")
+                                     allow_abbrev=False,  # an abbreviated flag of the jobs must not match ours
+                                     usage="%(prog)s [--command search|train-genotype] --grid AXIS=V1,V2 [AXIS=...] "
+                                           "--out DIR [the command's flags] [executor options] | --status DIR | "
+                                           "--resubmit-failed DIR")
     what = parser.add_argument_group("what to do")
-    what.add_argument("--grid", nargs="+", metavar="AXIS=V1,V2", help="the axes: train_search.py flags without dashes")
+    what.add_argument("--command", choices=list(SWEEP_COMMANDS), default=None,
+                      help="what each job runs: search (train_search.py; the default for a new sweep) or "
+                           "train-genotype (scripts/train_genotype.py); a re-run takes the sweep's own")
+    what.add_argument("--grid", nargs="+", metavar="AXIS=V1,V2", help="the axes: flags of the command without dashes")
     what.add_argument("-o", "--out", help="the sweep folder (one run directory per job inside it)")
     what.add_argument("--dry-run", action="store_true", help="print the jobs and the job script; submit nothing")
     what.add_argument("--status", metavar="DIR", help="print each job's state and the W&B sync command")
@@ -106,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("executor (re-runs and --resubmit-failed reuse the recorded ones)")
     run.add_argument("--executor", choices=("local", "slurm"), default=None, help="(default local)")
     run.add_argument("--gpus-per-job", type=int, choices=(0, 1), default=None,
-                     help="a search uses one device: 1 GPU (default on slurm, and here where GPUs are visible) or 0 (CPU)")
+                     help="a job uses one device: 1 GPU (default on slurm, and here where GPUs are visible) or 0 (CPU)")
     run.add_argument("--time", type=_at_least(1), default=None,
                      help="minutes per job before it is requeued (slurm default 120; local default: no limit)")
     run.add_argument("--setup", action="append", default=None, metavar="LINE",
@@ -119,13 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--gpus", type=_gpu_list, default=None, metavar="0,1,...",
                        help="the GPUs to give jobs, one each (default: CUDA_VISIBLE_DEVICES, else nvidia-smi's)")
     local.add_argument("--jobs-per-gpu", type=_at_least(1), default=None,
-                       help="jobs sharing one GPU at once, for searches that fit side by side (default 1; "
+                       help="jobs sharing one GPU at once, for runs that fit side by side (default 1; "
                             "how many fit: scripts/bench_search.py's peak memory, docs/benchmarks.md)")
     slurm = parser.add_argument_group("--executor slurm (sbatch)")
     slurm.add_argument("--partition", default=None)
     slurm.add_argument("--account", default=None)
     slurm.add_argument("--cpus-per-job", type=_at_least(1), default=None,
-                       help=f"CPU cores per job (default {DEFAULT_CPUS_PER_JOB}: the search's loop and W&B's writer; "
+                       help=f"CPU cores per job (default {DEFAULT_CPUS_PER_JOB}: the run's loop and W&B's writer; "
                             f"more for --gpus-per-job 0, with --threads)")
     slurm.add_argument("--mem-gb", type=_positive_float, default=None)
     slurm.add_argument("--array-parallelism", type=_at_least(1), default=None,
@@ -144,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(modes) != 1:
         raise SweepError("give one of --grid AXIS=V1,V2 ... --out DIR, --status DIR or --resubmit-failed DIR"
                          if not modes else f"{' and '.join(modes)} do not go together; give one of them")
+    if args.command and not args.grid:
+        raise SweepError(f"--command goes with --grid; {modes[0]} takes the sweep's own (its {SWEEP_FILE})")
     if args.status:
         if fixed or args.trust_run_files:
             raise SweepError(f"--status takes no other flags (got {' '.join(fixed) or TRUST_FLAG})")
@@ -152,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.resubmit_failed:
         if fixed:
-            raise SweepError(f"--resubmit-failed takes the recorded jobs; train_search.py flags such as "
-                             f"{fixed[0]} need a new sweep")
+            raise SweepError(f"--resubmit-failed takes the recorded jobs; job flags such as {fixed[0]} need a new "
+                             f"sweep")
         return resubmit_failed(Path(args.resubmit_failed), args)
     return run_grid(args, fixed)
 
@@ -167,11 +179,15 @@ def run_grid(args: argparse.Namespace, fixed: list[str]) -> int:
     if stray:
         raise SweepError(f"{stray[0]} looks like a grid axis after other flags; list every axis right after --grid")
     axes = parse_axes(args.grid)
-    jobs, notes = plan_jobs(folder, axes, fixed)
+    recorded = load_sweep(folder) if (folder / SWEEP_FILE).is_file() else None
+    command = args.command or (recorded.command if recorded else SEARCH)
+    if recorded and recorded.command != command:
+        raise SweepError(f"{folder} holds a sweep of {recorded.command} jobs, not {command} jobs; re-run it with "
+                         f"--command {recorded.command}, or choose a new --out")
+    jobs, notes = plan_jobs(folder, axes, fixed, sweep_command(command).name)
     for note in notes:
         print(f"note: {note}")
-    planned = Sweep(folder, {axis.name: list(axis.values) for axis in axes}, fixed, jobs)
-    recorded = load_sweep(folder) if (folder / SWEEP_FILE).is_file() else None
+    planned = Sweep(folder, {axis.name: list(axis.values) for axis in axes}, fixed, jobs, command=command)
     options, record = resolve_options(args, recorded.executor if recorded else {}, folder)
     if args.dry_run:
         print(dry_run_text(planned, options))
@@ -279,9 +295,10 @@ def submit(sweep: Sweep, options: LocalOptions | SlurmOptions, record: dict, cho
     """Submit the jobs whose status `chosen` accepts (`record`: the executor options sweep.json keeps); a local
     sweep runs them here and returns when they end. `recorded_jobs`: their flags come from sweep.json, not from
     this command line, and are refused (shown) until the user confirms them with --trust-run-files."""
+    runner = sweep_command(sweep.command)
     statuses = sweep_status(sweep)
     todo = [job for job, status in zip(sweep.jobs, statuses) if chosen(status)]
-    check_recorded_commands([shlex.join(["train_search.py", *sweep.job_argv(job)]) for job in todo],
+    check_recorded_commands([shlex.join([runner.script, *sweep.job_argv(job)]) for job in todo],
                             trusted=not recorded_jobs, where=str(sweep.path), what="job commands")
     for status in statuses:
         if not chosen(status):
@@ -290,14 +307,14 @@ def submit(sweep: Sweep, options: LocalOptions | SlurmOptions, record: dict, cho
         print(f"nothing to submit; {invocation('sweep')} --status {sweep.folder} shows where each job stands")
         return 0
     sweep.executor = record
-    work = [(job.name, SearchJob(job.name, sweep.job_argv(job), str(sweep.folder.absolute() / RESTARTED_DIR)))
-            for job in todo]
+    work = [(job.name, SweepJob(job.name, sweep.job_argv(job), str(sweep.folder.absolute() / RESTARTED_DIR),
+                                runner.name)) for job in todo]
     if isinstance(options, SlurmOptions):
         return submit_to_slurm(sweep, options, work)
     return run_here(sweep, options, work)
 
 
-def submit_to_slurm(sweep: Sweep, options: SlurmOptions, work: list[tuple[str, SearchJob]]) -> int:
+def submit_to_slurm(sweep: Sweep, options: SlurmOptions, work: list[tuple[str, SweepJob]]) -> int:
     """Submit the jobs as one SLURM array and record their job ids."""
     job_ids = submit_slurm(sweep.submitit_folder, options, [function for _, function in work])
     for (name, _), job_id in zip(work, job_ids):
@@ -308,7 +325,7 @@ def submit_to_slurm(sweep: Sweep, options: SlurmOptions, work: list[tuple[str, S
     return 0
 
 
-def run_here(sweep: Sweep, options: LocalOptions, work: list[tuple[str, SearchJob]]) -> int:
+def run_here(sweep: Sweep, options: LocalOptions, work: list[tuple[str, SweepJob]]) -> int:
     """Run the jobs on this machine until they end; 0 when all are done, 1 when some failed, 130 on Ctrl-C."""
     sweep.launcher = this_process()
     sweep.save()

@@ -1,4 +1,5 @@
-"""One job of a sweep, as submitit runs it: train_search.py's ``main`` in the job's process, started, continued
+"""One job of a sweep, as submitit runs it: its command's ``main`` (train_search.py's, train_genotype.py's) in the
+job's process, started, continued
 (``--resume``) or skipped as its run directory says, and requeued through submitit's checkpointing hook when the
 scheduler signals a time limit or a pre-emption (submitit's signal, or SIGTERM under SLURM)."""
 from __future__ import annotations
@@ -15,30 +16,37 @@ import submitit
 from ..files import RunLockedError, run_lock
 from ..sweeps import DAMAGED, DONE, RESUMABLE, STARTED, JobFailed, run_state, sacct_state, write_outcome
 from .runs import Terminated
-from .search import build_parser
-from .search import main as search_main
+from .sweep_commands import SEARCH, SWEEP_COMMANDS, SweepCommand
 
 SCHEDULER_SIGNAL = getattr(signal, f"SIG{submitit.JobEnvironment.USR_SIG}")  # submitit's: USR2 unless configured
-TERMINATED = 143  # train_search.py's exit code after SIGTERM (128 + 15)
+TERMINATED = 143  # a run's exit code after SIGTERM (128 + 15)
 
 
-class SearchJob(submitit.helpers.Checkpointable):
-    """The search ``python train_search.py ARGV`` (its ``--out`` is the run directory), as a restartable job.
+class SweepJob(submitit.helpers.Checkpointable):
+    """The run ``python train_search.py ARGV`` (or, `command` train-genotype, ``python scripts/train_genotype.py
+    ARGV``; its ``--out`` is the run directory), as a restartable job.
 
     When it starts, the run directory decides: done (nothing to run), a checkpoint (run with ``--resume``), no run
     files (run), run files from a start that never finished an epoch (moved into `restarted`, then run). On the
-    scheduler's signal (submitit's, USR2 by default: a time limit near, a pre-emption) the search stops as on
+    scheduler's signal (submitit's, USR2 by default: a time limit near, a pre-emption) the run stops as on
     SIGTERM (its checkpoint kept), and submitit's handler calls :meth:`checkpoint` and requeues the job. Under SLURM
     a SIGTERM alone is a pre-emption too (SLURM sends it, then SIGKILL), and is handed to the same handler, unless
     SLURM's accounting says the job was cancelled (``scancel`` also sends SIGTERM): that job stays stopped.
     """
 
-    def __init__(self, name: str, argv: list[str], restarted: str):
-        self.name, self.argv, self.restarted = name, list(argv), str(restarted)
-        self.out = vars(build_parser().parse_args(self.argv))["out"]  # the run directory: the argv's --out
+    command = SEARCH  # the default: jobs pickled before train-genotype sweeps have no command of their own
+
+    def __init__(self, name: str, argv: list[str], restarted: str, command: str = SEARCH):
+        self.name, self.argv, self.restarted, self.command = name, list(argv), str(restarted), command
+        self.out = vars(self.runner.build_parser().parse_args(self.argv))["out"]  # the run directory: the argv's --out
+
+    @property
+    def runner(self) -> SweepCommand:
+        """The command the job runs."""
+        return SWEEP_COMMANDS[self.command]
 
     def __call__(self) -> int:
-        """Run the search; its outcome is also written as JSON beside submitit's result (what --status reads)."""
+        """Run the job's run; its outcome is also written as JSON beside submitit's result (what --status reads)."""
         try:
             code = self._run()
         except JobFailed as error:
@@ -57,15 +65,15 @@ class SearchJob(submitit.helpers.Checkpointable):
         if state.kind == STARTED:
             moved = set_aside(Path(self.out), Path(self.restarted))
             print(f"{self.name}: an earlier start finished no epoch; its files are moved to {moved}", flush=True)
-        argv = [*self.argv, "--resume"] if state.kind == RESUMABLE else self.argv
+        argv = self.runner.resume_argv(self.argv) if state.kind == RESUMABLE else self.argv
         print(f"{self.name}: {'resuming after ' + state.progress if state.kind == RESUMABLE else 'starting'}",
               flush=True)
         errors = ErrorLines(sys.stderr)
-        # SIGTERM before or after train_search.py's main holds it stops as within it (submitit only logs SIGTERM)
+        # SIGTERM before or after the command's main holds it stops as within it (submitit only logs SIGTERM)
         with redirect_stderr(errors), stop_on(SCHEDULER_SIGNAL) as stop, stop_on(signal.SIGTERM):
             try:
-                code = search_main(argv)
-            except Terminated:  # the signal came before train_search.py's main could catch it
+                code = self.runner.main(argv)
+            except Terminated:  # the signal came before the command's main could catch it
                 code = TERMINATED
         if code == 0:
             return 0
@@ -79,12 +87,15 @@ class SearchJob(submitit.helpers.Checkpointable):
                 raise JobFailed(failure(code, errors.last, cancelled=True))
             if callable(stop.previous):  # a pre-emption: submitit's handler requeues the job as for its own signal
                 stop.previous(signal.SIGTERM, None)
-        raise JobFailed(failure(code, errors.last))
+        raise JobFailed(failure(code, errors.last, script=self.runner.script))
 
     def checkpoint(self, *args, **kwargs) -> submitit.helpers.DelayedSubmission:
-        """The job to requeue: the same search, which will find its checkpoint and continue with --resume."""
+        """The job to requeue: the same run, which will find its checkpoint and continue with --resume."""
         print(f"{self.name}: requeued; it continues from its checkpoint", flush=True)
-        return submitit.helpers.DelayedSubmission(SearchJob(self.name, self.argv, self.restarted))
+        return submitit.helpers.DelayedSubmission(SweepJob(self.name, self.argv, self.restarted, self.command))
+
+
+SearchJob = SweepJob  # its name before sweeps ran train-genotype jobs: submitit's pickles of queued jobs name it
 
 
 def slurm_job_id(environ=os.environ) -> str | None:
@@ -96,7 +107,7 @@ def slurm_job_id(environ=os.environ) -> str | None:
     return f"{array}_{task}" if array and task else environ["SLURM_JOB_ID"]
 
 
-def failure(code: int, error_line: str, *, cancelled: bool = False) -> str:
+def failure(code: int, error_line: str, *, cancelled: bool = False, script: str = "train_search.py") -> str:
     """The one line a failed job reports."""
     if code == TERMINATED and cancelled:
         return ("cancelled (scancel: SIGTERM, exit 143), the checkpoint of its last finished epoch kept; "
@@ -106,12 +117,12 @@ def failure(code: int, error_line: str, *, cancelled: bool = False) -> str:
                 "command, or --resubmit-failed, to continue it")
     if code == 130:
         return "interrupted (SIGINT, exit 130), the checkpoint of its last finished epoch kept"
-    return error_line or f"train_search.py ended with exit code {code}"
+    return error_line or f"{script} ended with exit code {code}"
 
 
 def set_aside(out: Path, folder: Path) -> Path:
     """Move run directory `out` (a start that never finished an epoch) to ``folder/<name>-<n>``; nothing is deleted.
-    JobFailed when a search holds its lock (another job runs it)."""
+    JobFailed when a run holds its lock (another job runs it)."""
     try:
         with run_lock(out):
             folder.mkdir(parents=True, exist_ok=True)
@@ -121,7 +132,7 @@ def set_aside(out: Path, folder: Path) -> Path:
             target = folder / f"{out.name}-{number}"
             os.rename(out, target)
     except RunLockedError:
-        raise JobFailed(f"another process is running the search in {out}; this job leaves it alone") from None
+        raise JobFailed(f"another process holds the run in {out} (its lock); this job leaves it alone") from None
     return target
 
 
@@ -148,13 +159,13 @@ class _Stop:
 
 @contextmanager
 def stop_on(signum: int) -> Iterator[_Stop]:
-    """While the body runs, signal `signum` stops train_search.py's main as SIGTERM does (exit 143, checkpoint
+    """While the body runs, signal `signum` stops the command's main as SIGTERM does (exit 143, checkpoint
     kept); the handler that was installed before (submitit's) is restored afterwards and handed back in the result."""
     stop = _Stop()
     stop.previous = signal.getsignal(signum)
 
     def handler(number, frame):
-        if stop.signum is None:  # once: a second signal must not break the search's clean stop
+        if stop.signum is None:  # once: a second signal must not break the run's clean stop
             stop.signum = number
             raise Terminated()
 

@@ -1,9 +1,11 @@
-"""Sweeps: many searches (a grid of train_search.py flags) run as submitit jobs, locally or on SLURM.
+"""Sweeps: many runs (a grid of the flags of train_search.py, or of train_genotype.py) run as submitit jobs, locally
+or on SLURM.
 
 The grid and the job names (``grid.py``), ``sweep.json`` (``record.py``), what a run directory says about its job
 (``state.py``), the executors and what a job id says later (``executors.py``), the status table (``status.py``).
-Torch-free. What needs train_search.py's parser (turning the grid into checked job flags, and the job itself) is in
-``darts_tse.cli.sweep_plan`` and ``darts_tse.cli.sweep_job``.
+Torch-free. What needs the commands' parsers (which commands a sweep runs, turning the grid into checked job flags,
+and the job itself) is in ``darts_tse.cli.sweep_commands``, ``darts_tse.cli.sweep_plan`` and
+``darts_tse.cli.sweep_job``.
 """
 from .executors import (
     ENDED,

@@ -1,4 +1,4 @@
-"""The grid of a sweep: axes written ``NAME=V1,V2`` (NAME is a train_search.py flag without its dashes), their
+"""The grid of a sweep: axes written ``NAME=V1,V2`` (NAME is a flag of the jobs' command without its dashes), their
 product (one job per combination, the first axis varying slowest), and a readable, unique folder name per job."""
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def parse_axes(tokens: Iterable[str]) -> list[Axis]:
         name, sign, text = token.partition("=")
         name = name.strip().lstrip("-")
         if not sign or not name:
-            raise SweepError(f"grid axis {token!r} is not NAME=V1,V2,... (e.g. seed=0,1,2; NAME is a train_search.py "
-                             f"flag without its dashes)")
+            raise SweepError(f"grid axis {token!r} is not NAME=V1,V2,... (e.g. seed=0,1,2; NAME is a flag of the jobs' "
+                             f"command without its dashes)")
         values = tuple(value.strip() for value in text.split(","))
         if any(not value for value in values):
             raise SweepError(f"grid axis {name} has an empty value in {token!r}; write {name}=V1,V2,... without "

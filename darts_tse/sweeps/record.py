@@ -1,5 +1,7 @@
-"""``sweep.json``: the grid, the fixed flags, and each job's name, exact command and submissions (job ids), rewritten
-atomically whenever a job is submitted; and the lock that lets one sweep command at a time submit to a folder.
+"""``sweep.json``: the command its jobs run (``search``, ``train-genotype``: :mod:`darts_tse.commands`' names; a
+sweep.json without one is a sweep of searches), the grid, the fixed flags, and each job's name, exact command and
+submissions (job ids), rewritten atomically whenever a job is submitted; and the lock that lets one sweep command at a
+time submit to a folder.
 
 The sweep folder holds one run directory per job (``<folder>/<job name>``), ``sweep.json``, and hidden entries only
 (``.submitit/``: submitit's scripts, pickles and logs; ``.restarted/``; ``.lock``), so ``<folder>/*/`` is the list of
@@ -25,22 +27,25 @@ SWEEP_FILE = "sweep.json"
 SUBMITIT_DIR = ".submitit"
 RESTARTED_DIR = ".restarted"  # runs that stopped before their first epoch, moved aside before the job started again
 FORMAT = 1
+DEFAULT_COMMAND = "search"  # what the jobs of a sweep.json that names no command run (sweeps before train-genotype)
 
 
 @dataclass
 class Job:
-    """One search of the sweep: its folder name, its axis values, its train_search.py flags and its submissions."""
+    """One run of the sweep: its folder name, its axis values, the flags of the command it runs (`command_name`, its
+    sweep's) and its submissions."""
 
     name: str
     axes: dict[str, str]
     argv: list[str]
     submissions: list[dict] = field(default_factory=list)
+    command_name: str = DEFAULT_COMMAND
 
     @property
     def command(self) -> str:
-        """The job's search as a command line (run from the repository root; with ``--resume`` once it has a
+        """The job's run as a command line (run from the repository root; with ``--resume`` once it has a
         checkpoint)."""
-        return shlex.join([*shlex.split(invocation("search")), *self.argv])
+        return shlex.join([*shlex.split(invocation(self.command_name)), *self.argv])
 
     @property
     def latest(self) -> dict | None:
@@ -67,6 +72,11 @@ class Sweep:
     jobs: list[Job]
     executor: dict = field(default_factory=dict)  # the options of the latest submission
     launcher: dict | None = None  # {"pid", "host"} of a local sweep while it runs its jobs
+    command: str = DEFAULT_COMMAND  # the command every job runs
+
+    def __post_init__(self):
+        for job in self.jobs:  # a sweep's jobs all run its command
+            job.command_name = self.command
 
     @property
     def path(self) -> Path:
@@ -80,7 +90,7 @@ class Sweep:
         return self.folder / job.name
 
     def job_argv(self, job: Job) -> list[str]:
-        """The job's train_search.py flags with its --out where the sweep folder is now: a sweep folder that was
+        """The job's flags with its --out where the sweep folder is now: a sweep folder that was
         moved runs its jobs in it, never in the path sweep.json recorded."""
         return [*without_out(job.argv), "--out", str(self.run_dir(job).absolute())]
 
@@ -93,12 +103,15 @@ class Sweep:
         self.save()
 
     def save(self) -> None:
-        document = {"format": FORMAT, "grid": self.grid, "fixed": self.fixed, "executor": self.executor,
+        document = {"format": FORMAT, "command": self.command, "grid": self.grid, "fixed": self.fixed, "executor": self.executor,
                     "launcher": self.launcher, "jobs": [job.to_dict() for job in self.jobs]}
         atomic_write_text(self.path, json.dumps(document, indent=2) + "\n")
 
     def differences(self, other: Sweep) -> list[str]:
-        """What tells `other`'s jobs from this sweep's: names and flags (empty when they are the same jobs)."""
+        """What tells `other`'s jobs from this sweep's: the command, names and flags (empty when they are the same
+        jobs)."""
+        if self.command != other.command:
+            return [f"its jobs run {self.command}, not {other.command}"]
         ours = {job.name: without_out(job.argv) for job in self.jobs}
         theirs = {job.name: without_out(job.argv) for job in other.jobs}
         changes = [f"job {name} is new" for name in theirs if name not in ours]
@@ -138,7 +151,7 @@ def load_sweep(folder: str | Path) -> Sweep:
     jobs = [Job(item["name"], dict(item["axes"]), list(item["argv"]), list(item.get("submissions", [])))
             for item in document["jobs"]]
     return Sweep(folder, dict(document["grid"]), list(document["fixed"]), jobs, dict(document.get("executor") or {}),
-                 document.get("launcher"))
+                 document.get("launcher"), document.get("command", DEFAULT_COMMAND))
 
 
 def _damage(document) -> str:
@@ -148,6 +161,8 @@ def _damage(document) -> str:
 
     if not isinstance(document, dict):
         return "it is not a JSON object"
+    if not isinstance(document.get("command", DEFAULT_COMMAND), str) or not document.get("command", DEFAULT_COMMAND):
+        return "command is not the name of a command"
     grid = document.get("grid")
     if not isinstance(grid, dict) or not all(strings(values) for values in grid.values()):
         return "grid is not {axis: [values]}"

@@ -79,6 +79,6 @@ def format_status(sweep: Sweep, statuses: list[JobStatus]) -> str:
         lines.append("W&B: no offline runs to sync")
     else:
         lines += [f"W&B: {sync[1]} offline segments; upload every job's runs with:", f"    {sync[0]}"]
-    lines += ["Results, mean ± std over search seeds:",
+    lines += [f"Results, mean ± std over seeds{' per genotype' if sweep.command == 'train-genotype' else ''}:",
               f"    {invocation('compare-runs')} {shlex.quote(str(sweep.folder))}/*/"]
     return "\n".join(lines)
