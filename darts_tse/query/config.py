@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from darts_tse.estimators import DEFAULT_E, DEFAULT_GAMMA
 from darts_tse.nb201.curves import RUN_DATASETS, load_curve_store
@@ -131,11 +132,13 @@ class QueryConfig:
 
     def _settings_of_the_store(self) -> None:
         """A dataset of None: the store's own for a store of training runs (its one dataset), else cifar10; and
-        --wallclock paper refused for such a store (NB201's budget, not the runs' seconds)."""
-        store = load_curve_store(self.curves)
+        --wallclock paper refused for such a store (NB201's budget, not the runs' seconds). A store that is not
+        there yet is left to the search to report (cifar10 meanwhile)."""
+        store = load_curve_store(self.curves) if Path(self.curves).is_file() else None
+        runs = store is not None and store.from_training_runs
         if self.dataset is None:
-            self.dataset = store.datasets[0] if store.from_training_runs else "cifar10"
-        if self.wallclock == "paper" and store.from_training_runs:
+            self.dataset = store.datasets[0] if runs else "cifar10"
+        if self.wallclock == "paper" and runs:
             raise QueryError(f"--wallclock paper is a budget in NB201's training seconds; curve store {store.path} "
                              f"holds from-scratch training runs timed on their own machine: give --wallclock "
                              f"SECONDS of their time, or --max-queries N")
