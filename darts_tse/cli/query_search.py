@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nb201-dataset", dest="dataset", type=dataset_spelling, choices=STORE_DATASETS,
                         default=None, help="dataset of the curves: an NB201 dataset (default cifar10), or in a store "
                                            "of training runs (export_nb201_curves.py --train-runs) the runs' "
-                                           "--dataset (default: the store's)")
+                                           "dataset, e.g. npz (default: the store's)")
     parser.add_argument("--algorithm", choices=list(ALGORITHMS), default=DEFAULTS.algorithm,
                         help="rs = random search, re = regularised evolution, tpe = optuna's TPE (default %(default)s)")
     parser.add_argument("--fitness", choices=list(FITNESSES), default=DEFAULTS.fitness,
