@@ -58,6 +58,7 @@ def test_the_store_holds_the_runs_curves_and_their_mean_final_test_accuracy(runs
     assert store.meta["settings"]["C"] == 4 and store.meta["settings"]["epochs"] == 2
     assert store.meta["data"]["dataset"] == "synthetic" and set(store.meta["data"]["sha256"]) == {"0", "1"}
     assert "test split" in store.meta["columns"]["final_test"]
+    assert [machine["runs"] for machine in store.meta["machines"]] == [8] and store.meta["machines"][0]["threads"] == 1
     mean = store.curves("synthetic")
     for k, cell in enumerate(CELLS):
         row = store.row(Genotype.parse(cell).index)

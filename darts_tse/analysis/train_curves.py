@@ -220,6 +220,19 @@ def _meta(groups: list[TrainGroup], rows: list, dataset: str, seeds: list[int], 
         "data": data,
         "columns": COLUMNS,
         "curves": f"mean over the seeds {_list(seeds)}" + (f"; {PER_SEED_NOTE}" if per_seed else ""),
+        "machines": _machines(groups),
         "runs": [{"index": int(index), "genotype": group.genotype,
                   "runs": {str(run.config["seed"]): str(run.path) for run in group.runs}} for index, group in rows],
     }
+
+
+def _machines(groups: list[TrainGroup]) -> list[dict]:
+    """Where the runs' seconds were measured: each distinct (device, its name, threads) with how many runs ran there
+    (from config.json's environment; the seconds of different machines are not comparable)."""
+    counts: dict[tuple, int] = {}
+    for run in (run for group in groups for run in group.runs):
+        environment = run.config.get("environment") or {}
+        key = (environment.get("device_type"), environment.get("device_name"), environment.get("threads"))
+        counts[key] = counts.get(key, 0) + 1
+    return [{"device_type": d, "device_name": n, "threads": t, "runs": c} for (d, n, t), c in sorted(
+        counts.items(), key=lambda item: -item[1])]
