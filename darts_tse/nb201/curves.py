@@ -79,6 +79,7 @@ ARCH_COLUMNS: tuple[str, ...] = ("total_time", "final_valid", "final_test")
 TIME_COLUMNS = ("epoch_time", "total_time")  # seconds, each > 0 (NaN where a seed lacks the record)
 SEED_ARCH_COLUMNS: tuple[str, ...] = ("total_time", "final_valid")  # final_test stays the mean over seeds
 NATS_ORIGIN, RUNS_ORIGIN = "nats-bench", "training runs"  # meta["origin"]: where a store's numbers come from
+SMOKE_CAPS = ("steps_per_epoch", "max_train_samples", "image_size")  # named in a training-run store's labels when set
 RUN_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120", "fashion-mnist", "synthetic", "folder", "npz")
 
 
@@ -264,22 +265,27 @@ class CurveStore:
         return "the runs' measured wall time (training + test evaluation, on the machine that ran them)"
 
     def data_label(self, dataset: str) -> str:
-        """'npz cifar10_subset.npz (sha256 38d37d9cf374…)' for training runs; the NB201 dataset otherwise."""
+        """'npz cifar10_subset.npz (5,170 train / 1,017 test images, data sha256 …)' for training runs (the sha256 of
+        the images as loaded, from the runs' data record); the NB201 dataset otherwise."""
         if not self.from_training_runs:
             return f"NB201 {dataset}"
         data = self.meta.get("data") or {}
         source = data.get("source")
         digest = data.get("sha256")
-        name = f"{dataset} {Path(source).name}" if source else dataset
-        return name + (f" (sha256 {digest[:12]}…)" if isinstance(digest, str) else "")
+        name = f"{dataset} {Path(source).name}" if isinstance(source, str) and source else dataset
+        about = [f"{data['train_images']:,} train / {data['test_images']:,} test images"] if all(
+            isinstance(data.get(key), int) for key in ("train_images", "test_images")) else []
+        about += [f"data sha256 {digest[:12]}…"] if isinstance(digest, str) else []
+        return name + (f" ({', '.join(about)})" if about else "")
 
     @property
     def protocol_label(self) -> str:
         """'protocol nb201, C=8, N=1, 10 epochs, batch 256, mean over seeds 0, 1, 2' (training runs)."""
         settings = self.meta.get("settings") or {}
         seeds = ", ".join(map(str, self.meta.get("seeds") or []))
+        caps = "".join(f", {key} {settings[key]}" for key in SMOKE_CAPS if settings.get(key) is not None)
         return (f"protocol {settings.get('protocol')}, C={settings.get('C')}, N={settings.get('N')}, "
-                f"{settings.get('epochs')} epochs, batch {settings.get('batch_size')}, mean over seeds {seeds}")
+                f"{settings.get('epochs')} epochs, batch {settings.get('batch_size')}{caps}, mean over seeds {seeds}")
 
     @property
     def bad(self) -> list[dict]:
