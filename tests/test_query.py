@@ -192,6 +192,16 @@ def test_strategy_state_dicts_restore_the_search(synthetic_store):
         restored.propose(), restored.propose()
 
 
+def test_a_sparse_store_tolerates_twenty_times_the_misses_a_uniform_proposal_expects():
+    from darts_tse.query.optuna_search import MAX_MISSES
+    product = [Genotype((op, *Genotype.from_index(0).ops[1:])) for op in ("none", "skip_connect", "nor_conv_1x1")]
+    assert OptunaSearch(ArchitectureSpace(product), "rs", seed=0).max_misses == MAX_MISSES  # no misses: the fixed limit
+    three = [Genotype.from_index(i) for i in (0, 11, 284)]  # their per-edge choices span 324 cells
+    assert OptunaSearch(ArchitectureSpace(three), "rs", seed=0).max_misses == 20 * 324 // 3
+    scattered = [Genotype.from_index(i) for i in range(0, 15625, 313)]  # 50 cells, every edge takes all 5 ops
+    assert OptunaSearch(ArchitectureSpace(scattered), "rs", seed=0).max_misses == 20 * 5 ** 6 // 50  # 6,250
+
+
 def test_optuna_proposals_outside_a_partial_store_are_failed_trials_not_queries():
     cells = [Genotype.from_index(i) for i in (0, 11, 284)]  # per-edge choices span many cells the space lacks
     search = OptunaSearch(ArchitectureSpace(cells), "rs", seed=0)

@@ -1,5 +1,6 @@
 """The Figure-4-style plot of query-based searches: a metric of the search so far against simulated wall-clock, one
-panel per algorithm (rows) and NB201 dataset (columns), one line per fitness (mean over runs, band ± spread), as the
+panel per algorithm (rows) and dataset (columns: NB201's, or a store of training runs' data; the title, the
+axis and the y label say whose numbers they are), one line per fitness (mean over runs, band ± spread), as the
 paper's Figure 4. matplotlib is imported only when a plot is drawn."""
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def plot_query(runs: list[QueryRun], output: str | Path, *, metric: str = "test"
     figure = Figure(figsize=(5.4 * len(datasets), 4.2 * len(algorithms)), layout="constrained")
     FigureCanvasAgg(figure)
     grid = figure.subplots(len(algorithms), len(datasets), squeeze=False)
-    about = {run.dataset: (run.config["labels"]["test"], run.store) for run in runs}
+    about = {run.dataset: (run.config["labels"]["test"], run.store, run.data, run.clock) for run in runs}
     for row, algorithm in enumerate(algorithms):
         for column, dataset in enumerate(datasets):
             axes = grid[row][column]
@@ -37,9 +38,9 @@ def plot_query(runs: list[QueryRun], output: str | Path, *, metric: str = "test"
                 axes.plot(hours, s.mean, color=color, linestyle=linestyle, label=f"{s.fitness}, {s.runs}")
                 if s.n > 1:
                     axes.fill_between(hours, s.mean - s.spread, s.mean + s.spread, color=color, alpha=0.15, linewidth=0)
-            label, store = about[dataset]
-            axes.set(title=f"{algorithm} on NB201 {dataset} (store: {store})",
-                     xlabel="simulated wall-clock (hours of NB201 training)",
+            label, store, data, clock = about[dataset]
+            axes.set(title=f"{algorithm} on {data} (store: {store})",
+                     xlabel=f"simulated wall-clock (hours of {clock})",
                      ylabel=f"{QUERY_METRICS[metric][1]}\n[{label}]")
             if log_clock:
                 axes.set_xscale("log")

@@ -65,8 +65,21 @@ class QueryRun:
 
     @property
     def store(self) -> str:
-        """'243 of 15,625 NB201 architectures'."""
-        return f"{self.config['store'].get('num_architectures', 0):,} of {NUM_ARCHITECTURES:,} NB201 architectures"
+        """'243 of 15,625 NB201 architectures', or '50 of 15,625 NB201 cells, from-scratch training runs'."""
+        held = f"{self.config['store'].get('num_architectures', 0):,} of {NUM_ARCHITECTURES:,} NB201"
+        if self.config["store"].get("origin") == "training runs":
+            return f"{held} cells, from-scratch training runs"
+        return f"{held} architectures"
+
+    @property
+    def data(self) -> str:
+        """What the curves and truth are of: 'NB201 cifar10', or the training runs' data (config.json labels)."""
+        return self.config["labels"].get("data") or f"NB201 {self.dataset}"
+
+    @property
+    def clock(self) -> str:
+        """What the clock's seconds are: 'NB201 training' (runs before labels had it), or the runs' wall time."""
+        return self.config["labels"].get("clock") or "NB201 training"
 
     @property
     def study(self) -> tuple[str, str] | None:

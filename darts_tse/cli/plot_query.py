@@ -1,12 +1,14 @@
 """The Figure-4-style plot of query-based searches: the search so far against simulated wall-clock (hours of NB201
-training), one panel per dataset, one line per algorithm and fitness (mean over runs that differ only in their seed,
-band ± 1 sample std). Prints each line's value at its last clock. Needs matplotlib.
+training, or of the measured time of a store of training runs), one panel per dataset, one line per algorithm and
+fitness (mean over runs that differ only in their seed, band ± 1 sample std). Prints each line's value at its last
+clock. Needs matplotlib.
 
     python scripts/plot_query.py runs/query-* -o figure4.png
     python scripts/plot_query.py runs/query-cifar10-re-* --y best-regret --band sem -o re_regret.png
 
---y test (default): the NB201 test accuracy of the incumbent (the cell with the best fitness so far); regret: the
-optimum's test accuracy minus the incumbent's; best-test / best-regret: the best test accuracy among the cells
+--y test (default): the true test accuracy (NB201's, or the from-scratch runs' of a store of training runs: the y
+label says which) of the incumbent (the cell with the best fitness so far); regret: the optimum's test accuracy minus
+the incumbent's; best-test / best-regret: the best test accuracy among the cells
 queried so far (what the TSE code's Figure 4 shows, "best test error"), monotone; best-error: 100 − best-test,
 the paper's y axis. --paper draws Figure 4 as the paper does: best-error, ± 1 standard error, log clock.
 """

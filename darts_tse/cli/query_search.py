@@ -1,5 +1,7 @@
 """Query-based NAS on NB201 learning curves: random search, regularised evolution or TPE, scored by TSE-EMA, TSE-E
-or validation accuracy after T epochs, on a simulated clock that charges the benchmark's training time.
+or validation accuracy after T epochs, on a simulated clock that charges the benchmark's training time. A store of
+our own from-scratch training runs (export_nb201_curves.py --train-runs) works too: its truth is those runs' test
+accuracy, its clock their measured seconds, and it has no validation split (only tse-ema and tse-e).
 
     python scripts/query_search.py --curves nb201_curves.npz --algorithm re --fitness tse-ema --budget-epochs 10 \\
         --nb201-dataset cifar10 --wallclock 200000 --runs 10
@@ -20,8 +22,8 @@ import logging
 import sys
 from pathlib import Path
 
-from ..query import ALGORITHMS, FITNESSES, QUERY_DATASETS, QueryConfig, run_query_search
-from ..query.config import DEFAULT_POPULATION, DEFAULT_SAMPLE_SIZE, EMAS
+from ..query import ALGORITHMS, FITNESSES, QueryConfig, run_query_search
+from ..query.config import DEFAULT_POPULATION, DEFAULT_SAMPLE_SIZE, EMAS, STORE_DATASETS
 from .errors import OneLineArgumentParser, cli_main
 from .vocabulary import add_output_flags, dataset_spelling, deprecated_alias
 
@@ -31,8 +33,10 @@ DEFAULTS = QueryConfig(curves="", max_queries=1)
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--curves", required=True, help="curve store (.npz) from scripts/export_nb201_curves.py")
-    parser.add_argument("--nb201-dataset", dest="dataset", type=dataset_spelling, choices=QUERY_DATASETS,
-                        default=DEFAULTS.dataset, help="NB201 dataset of the curves (default %(default)s)")
+    parser.add_argument("--nb201-dataset", dest="dataset", type=dataset_spelling, choices=STORE_DATASETS,
+                        default=None, help="dataset of the curves: an NB201 dataset (default cifar10), or in a store "
+                                           "of training runs (export_nb201_curves.py --train-runs) the runs' "
+                                           "dataset, e.g. npz (default: the store's)")
     parser.add_argument("--algorithm", choices=list(ALGORITHMS), default=DEFAULTS.algorithm,
                         help="rs = random search, re = regularised evolution, tpe = optuna's TPE (default %(default)s)")
     parser.add_argument("--fitness", choices=list(FITNESSES), default=DEFAULTS.fitness,

@@ -30,7 +30,18 @@ SOURCE (the run whose curves a search sees) is ``cifar10-valid`` for CIFAR-10 (t
 has a validation split; ``cifar10`` trains on all 50k and reports no validation numbers), ``cifar100`` and
 ``ImageNet16-120`` for the others. Per-epoch columns are float32 (relative error ≤ 6e-8 against nats_bench's
 float64), the final numbers float64. Keys: ``meta`` (JSON text), ``indices`` (NB201 indices, ascending), then
-``{dataset}.{column}`` and, with per-seed arrays, ``{dataset}.seed.{column}`` of shape (N, len(SEEDS), E).
+``{dataset}.{column}`` and, with per-seed arrays, ``{dataset}.seed.{column}`` of shape (N, len(seeds), E), the seed
+axis in the order of ``meta["seeds"]`` (SEEDS for an export from NATS-Bench).
+
+A store may instead hold **from-scratch training runs** of NB201 cells (``meta["origin"] == "training runs"``,
+written by ``analysis.train_curves.export_training_curves`` from ``scripts/train_genotype.py`` runs): its one dataset
+is the runs' ``--dataset`` (``npz``, ``cifar10``, ``synthetic``, ...), ``train_loss`` the runs' mean training loss
+of each epoch, ``epoch_time`` their measured wall-clock ``seconds`` of each epoch (training and the test split's
+evaluation, on whatever machine ran them), ``total_time`` the sum over their epochs, ``final_test`` the mean over the
+seeds of the last epoch's test accuracy on the data's test split; those runs have no validation split, so
+``valid_loss``, ``valid_acc``, ``valtest_acc`` and ``final_valid`` are NaN (never the test curve under a validation
+name). Its meta says where the numbers come from: ``data`` (dataset, file, sha256), ``settings`` (protocol, C, N,
+epochs, batch size, ...), ``seeds``, ``runs``, ``columns``. :meth:`CurveStore.truth_label` names its test number.
 """
 from __future__ import annotations
 
@@ -67,6 +78,11 @@ EPOCH_COLUMNS: tuple[str, ...] = ("train_loss", "valid_loss", "valid_acc", "valt
 ARCH_COLUMNS: tuple[str, ...] = ("total_time", "final_valid", "final_test")
 TIME_COLUMNS = ("epoch_time", "total_time")  # seconds, each > 0 (NaN where a seed lacks the record)
 SEED_ARCH_COLUMNS: tuple[str, ...] = ("total_time", "final_valid")  # final_test stays the mean over seeds
+NATS_ORIGIN, RUNS_ORIGIN = "nats-bench", "training runs"  # meta["origin"]: where a store's numbers come from
+SMOKE_CAPS = ("steps_per_epoch", "max_train_samples", "image_size")  # named in a training-run store's labels when set
+RUN_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120", "fashion-mnist", "synthetic", "folder", "npz")
+
+
 def export_hint() -> str:
     """How to make a curve store (naming the command the way the user runs this one)."""
     return f"make one with: {invocation('export-nb201-curves')} --nats DIR/NATS-tss-v1_0-3ffb9-simple -o curves.npz"
@@ -144,7 +160,10 @@ class DatasetCurves:
                 raise CurveStoreError(f"cannot read {key} from curve store {path} ({unpickling_refused(error) or error}); "
                                       f"export it again") from None
         if per_seed:
-            array = array[:, SEEDS.index(self.seed)]
+            if array.ndim < 2 or array.shape[1] != len(self.store.seeds):
+                raise CurveStoreError(f"curve store {path} has {key} of shape {array.shape}, not one row per seed of "
+                                      f"{list(self.store.seeds)}; it is damaged, export it again")
+            array = array[:, self.store.seeds.index(self.seed)]
         epoch = name in EPOCH_COLUMNS
         expected = (len(self.store), self.num_epochs) if epoch else (len(self.store),)
         if array.shape != expected:
@@ -201,6 +220,74 @@ class CurveStore:
         return int(self.meta["epochs"])
 
     @property
+    def origin(self) -> str:
+        """Where the numbers come from: NATS_ORIGIN (NB201's runs, the default of older stores) or RUNS_ORIGIN."""
+        return self.meta.get("origin", NATS_ORIGIN)
+
+    @property
+    def from_training_runs(self) -> bool:
+        """Whether the store holds from-scratch training runs (scripts/train_genotype.py), not NB201's numbers."""
+        return self.origin == RUNS_ORIGIN
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether the store has a validation split (NB201's x-valid / valtest); training runs have none."""
+        return not self.from_training_runs
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seed axis of the per-seed arrays (empty without them): NB201's SEEDS, or the training runs' seeds."""
+        if not self.per_seed:
+            return ()
+        return tuple(self.meta.get("seeds") or SEEDS)
+
+    def curve_source(self, dataset: str) -> str:
+        """Whose curves these are: 'cifar10-valid' (NB201's run the curves come from), or 'training runs on npz'."""
+        return f"training runs on {dataset}" if self.from_training_runs else CURVE_SOURCES[dataset]
+
+    def truth_label(self, dataset: str) -> str:
+        """What ``final_test`` is: 'NB201 cifar10 test accuracy (%), 200 epochs, mean over seeds', or for training
+        runs 'from-scratch runs' test accuracy (%) on npz cifar10_subset.npz (test split), ... mean over seeds 0, 1'."""
+        if not self.from_training_runs:
+            return f"NB201 {nb201_label(dataset, 'test')} accuracy (%), {FULL_EPOCHS} epochs, mean over seeds"
+        return f"from-scratch runs' test accuracy (%) on {self.data_label(dataset)} (its test split), {self.protocol_label}"
+
+    def valid_label(self, dataset: str) -> str:
+        """What ``final_valid`` is (NaN for training runs: they have no validation split)."""
+        if not self.from_training_runs:
+            return f"NB201 {nb201_label(dataset, 'valid')} accuracy (%), {FULL_EPOCHS} epochs, mean over seeds"
+        return "none (NaN): the from-scratch training runs have no validation split"
+
+    def clock_label(self) -> str:
+        """What the clock's seconds are: NB201's training time, or the runs' measured wall time."""
+        if not self.from_training_runs:
+            return "NB201 training"
+        return "the runs' measured wall time (training + test evaluation, on the machine that ran them)"
+
+    def data_label(self, dataset: str) -> str:
+        """'npz cifar10_subset.npz (5,170 train / 1,017 test images, data sha256 …)' for training runs (the sha256 of
+        the images as loaded, from the runs' data record); the NB201 dataset otherwise."""
+        if not self.from_training_runs:
+            return f"NB201 {dataset}"
+        data = self.meta.get("data") or {}
+        source = data.get("source")
+        digest = data.get("sha256")
+        name = f"{dataset} {Path(source).name}" if isinstance(source, str) and source else dataset
+        about = [f"{data['train_images']:,} train / {data['test_images']:,} test images"] if all(
+            isinstance(data.get(key), int) for key in ("train_images", "test_images")) else []
+        about += [f"data sha256 {digest[:12]}…"] if isinstance(digest, str) else []
+        return name + (f" ({', '.join(about)})" if about else "")
+
+    @property
+    def protocol_label(self) -> str:
+        """'protocol nb201, C=8, N=1, 10 epochs, batch 256, mean over seeds 0, 1, 2' (training runs)."""
+        settings = self.meta.get("settings") or {}
+        seeds = ", ".join(map(str, self.meta.get("seeds") or []))
+        caps = "".join(f", {key} {settings[key]}" for key in SMOKE_CAPS if settings.get(key) is not None)
+        return (f"protocol {settings.get('protocol')}, C={settings.get('C')}, N={settings.get('N')}, "
+                f"{settings.get('epochs')} epochs, batch {settings.get('batch_size')}{caps}, mean over seeds {seeds}")
+
+    @property
     def bad(self) -> list[dict]:
         """The records the export skipped: ``[{"index": ..., "reason": ...}]``."""
         return list(self.meta.get("bad", []))
@@ -245,8 +332,10 @@ class CurveStore:
             if not self.per_seed:
                 raise CurveStoreError(f"curve store {self.path} holds only the mean over seeds; export it again with "
                                       f"--per-seed for the curves of seed {seed}")
-            if seed not in SEEDS:
-                raise CurveStoreError(f"seed {seed} is not one of NB201's 200-epoch seeds {', '.join(map(str, SEEDS))}")
+            if seed not in self.seeds:
+                whose = "the training runs'" if self.from_training_runs else "NB201's 200-epoch"
+                raise CurveStoreError(f"seed {seed} is not one of {whose} seeds in {self.path}: "
+                                      f"{', '.join(map(str, self.seeds))}")
         key = (dataset, seed)
         if key not in self._cache:
             self._cache[key] = DatasetCurves(self, dataset, seed)
@@ -256,8 +345,10 @@ class CurveStore:
         """The store's curves of ``dataset`` for the estimators' rank study; ground truth = the final test number."""
         curves = self.curves(dataset, seed)
         of = "mean over seeds" if seed is None else f"seed {seed}"
-        result = CurveSet(source=f"curve store {self.path} ({CURVE_SOURCES[dataset]} curves, hp=200, {of})",
-                          truth=f"NB201 {nb201_label(dataset, 'test')} accuracy after 200 epochs, mean over seeds")
+        hp = "" if self.from_training_runs else ", hp=200"
+        result = CurveSet(source=f"curve store {self.path} ({self.curve_source(dataset)} curves{hp}, {of})",
+                          truth=self.truth_label(dataset) if self.from_training_runs else
+                          f"NB201 {nb201_label(dataset, 'test')} accuracy after 200 epochs, mean over seeds")
         for row, index in enumerate(self.indices.tolist()):
             result.records.append(ArchitectureRecord(str(index), curves.learning_curve(row), float(curves.final_test[row])))
         return result
@@ -289,6 +380,10 @@ class CurvesBenchmark(NB201Benchmark):
     def __init__(self, path: str | Path) -> None:
         super().__init__()
         self.store = CurveStore(path)
+        if self.store.from_training_runs:
+            raise CurveStoreError(f"curve store {self.store.path} holds from-scratch training runs, not NB201's "
+                                  f"numbers; it cannot serve as an NB201 benchmark (--benchmark): use it with "
+                                  f"scripts/query_search.py --curves")
         self.source = f"curve store {self.store.path.name} ({self.store.coverage})"
 
     def _lookup(self, index: int, genotype: Genotype) -> BenchmarkResult:
@@ -326,11 +421,20 @@ def _read_meta(data, path: Path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise CurveStoreError(f"curve store {path} has format {found!r}, this code reads format {FORMAT}; export it again")
+    origin = meta.get("origin", NATS_ORIGIN)
+    if origin not in (NATS_ORIGIN, RUNS_ORIGIN):
+        raise CurveStoreError(f"curve store {path} has origin {origin!r}; expected {NATS_ORIGIN!r} or {RUNS_ORIGIN!r}")
+    known = RUN_DATASETS if origin == RUNS_ORIGIN else tuple(CURVE_SOURCES)
     datasets = meta.get("datasets")
-    if not isinstance(datasets, list) or not datasets or any(d not in CURVE_SOURCES for d in datasets):
-        raise CurveStoreError(f"curve store {path} names datasets {datasets!r}; expected some of {', '.join(CURVE_SOURCES)}")
+    if not isinstance(datasets, list) or not datasets or any(d not in known for d in datasets):
+        raise CurveStoreError(f"curve store {path} names datasets {datasets!r}; expected some of {', '.join(known)}")
     if not isinstance(meta.get("per_seed"), bool):
         raise CurveStoreError(f"curve store {path} does not say whether it holds per-seed arrays; export it again")
+    seeds = meta.get("seeds")
+    if (origin == RUNS_ORIGIN or (meta["per_seed"] and seeds is not None)) and (
+            not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
+            or not all(isinstance(seed, int) and not isinstance(seed, bool) for seed in seeds)):
+        raise CurveStoreError(f"curve store {path} has seeds {seeds!r}, not a list of distinct integers; export it again")
     epochs = meta.get("epochs")
     if not isinstance(epochs, int) or not 1 <= epochs <= FULL_EPOCHS:
         raise CurveStoreError(f"curve store {path} has {epochs!r} epochs per curve; expected 1..{FULL_EPOCHS}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from darts_tse.estimators import DEFAULT_E, DEFAULT_GAMMA
+from darts_tse.nb201.curves import RUN_DATASETS, load_curve_store
 
 ALGORITHMS: dict[str, str] = {
     "rs": "random search (optuna RandomSampler)",
@@ -19,6 +21,7 @@ FITNESSES: dict[str, str] = {
     "val-acc-final": "Val Acc",
 }
 QUERY_DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+STORE_DATASETS = tuple(dict.fromkeys(QUERY_DATASETS + RUN_DATASETS))  # a store of training runs: the runs' --dataset
 FINAL_EPOCHS = 200
 DEFAULT_BUDGET_EPOCHS = 10
 # Regularised evolution's defaults: those of the TSE code (rubinxin/TSE, query_based_nas/run_regularized_evolution.py:
@@ -50,7 +53,7 @@ class QueryConfig:
     algorithm: str = "re"
     fitness: str = "tse-ema"
     budget_epochs: int | None = None
-    dataset: str = "cifar10"
+    dataset: str | None = "cifar10"  # None: the store's own dataset for a store of training runs, else cifar10
     wallclock: float | None = None
     max_queries: int | None = None
     runs: int = 1
@@ -72,7 +75,9 @@ class QueryConfig:
     def __post_init__(self) -> None:
         _choice("--algorithm", self.algorithm, ALGORITHMS)
         _choice("--fitness", self.fitness, FITNESSES)
-        _choice("--nb201-dataset", self.dataset, QUERY_DATASETS)
+        if self.dataset is None or self.wallclock == "paper":
+            self._settings_of_the_store()
+        _choice("--nb201-dataset", self.dataset, STORE_DATASETS)
         if self.fitness == "val-acc-final":
             if self.budget_epochs not in (None, FINAL_EPOCHS):
                 raise QueryError(f"--fitness val-acc-final is the validation accuracy after all {FINAL_EPOCHS} epochs; "
@@ -83,6 +88,9 @@ class QueryConfig:
         _integer("--budget-epochs", self.budget_epochs, 1, FINAL_EPOCHS)
         _choice("--ema", self.ema, EMAS)
         if self.wallclock == "paper":
+            if self.dataset not in PAPER_WALLCLOCK:
+                raise QueryError(f"--wallclock paper is a budget for NB201's datasets ({', '.join(PAPER_WALLCLOCK)}), "
+                                 f"not {self.dataset}: give --wallclock SECONDS or --max-queries N")
             self.wallclock = PAPER_WALLCLOCK[self.dataset]
         if self.wallclock is None and self.max_queries is None:
             raise QueryError("give --wallclock SECONDS (simulated NB201 training time per run) or --max-queries N; "
@@ -121,6 +129,19 @@ class QueryConfig:
         elif self.study_name is not None or self.extend_study:
             flag = "--study-name names a study" if self.study_name is not None else "--extend-study joins a study"
             raise QueryError(f"{flag} in --storage; give --storage too (e.g. sqlite:///study.db)")
+
+    def _settings_of_the_store(self) -> None:
+        """A dataset of None: the store's own for a store of training runs (its one dataset), else cifar10; and
+        --wallclock paper refused for such a store (NB201's budget, not the runs' seconds). A store that is not
+        there yet is left to the search to report (cifar10 meanwhile)."""
+        store = load_curve_store(self.curves) if Path(self.curves).is_file() else None
+        runs = store is not None and store.from_training_runs
+        if self.dataset is None:
+            self.dataset = store.datasets[0] if runs else "cifar10"
+        if self.wallclock == "paper" and runs:
+            raise QueryError(f"--wallclock paper is a budget in NB201's training seconds; curve store {store.path} "
+                             f"holds from-scratch training runs timed on their own machine: give --wallclock "
+                             f"SECONDS of their time, or --max-queries N")
 
     @property
     def epochs_charged(self) -> int:

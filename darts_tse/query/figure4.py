@@ -46,6 +46,10 @@ def figure4_configs(settings: Figure4Settings) -> tuple[list[QueryConfig], list[
     if settings.protocol not in PROTOCOLS:
         raise QueryError(f"unknown protocol {settings.protocol!r}; choose {', '.join(PROTOCOLS)}")
     store = load_curve_store(settings.curves)
+    if store.from_training_runs:
+        raise QueryError(f"curve store {settings.curves} holds from-scratch training runs: Figure 4 needs NB201's "
+                         f"curves (its Val Acc fitnesses read a validation split, its clock NB201's seconds); run "
+                         f"query_search.py --fitness tse-ema on this store instead")
     datasets = settings.datasets or tuple(d for d in QUERY_DATASETS if d in store.datasets)
     lacking = [d for d in datasets if d not in store.datasets]
     if lacking:

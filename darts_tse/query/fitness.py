@@ -15,6 +15,9 @@ out of the search space. The clock charges the benchmark's training time of thos
 epochs 1..T, or ``total_time`` (all 200 epochs) for ``val-acc-final``. Evaluation time is not charged (the TSE code
 charges ``train-all-time`` too). The fitness and its cost come from the store's mean over seeds, or one seed's
 curves (``--curve-seed``); the numbers a search is judged by (``test``, ``valid``) are always the mean over seeds.
+
+A store of from-scratch training runs (``CurveStore.from_training_runs``) has no validation split: ``val-acc`` and
+``val-acc-final`` are refused in one line; its clock is the runs' measured seconds, its truth their test accuracy.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from darts_tse.estimators import to_score, tse_e, tse_ema, tse_ema_code, vacc_es
-from darts_tse.nb201.curves import CURVE_SOURCES, DatasetCurves
+from darts_tse.nb201.curves import DatasetCurves
 
 from .config import FINAL_EPOCHS, FITNESSES, QueryError
 
@@ -47,6 +50,7 @@ class Evaluation:
 
 
 VALTEST = "valtest"
+VALIDATION_FITNESSES = ("val-acc", "val-acc-final")  # a store without a validation split (training runs) refuses them
 
 
 def fitness_label(fitness: str, epochs: int, split: str | None = None) -> str:
@@ -61,12 +65,19 @@ def evaluate(curves: DatasetCurves, fitness: str, epochs: int, *, gamma: float, 
     as the TSE code (``estimators.tse_ema_code``); ``charged``: the epochs the clock charges and Val Acc is read at
     (default T; the TSE code's T + 1)."""
     charged = epochs if charged is None else charged
+    store = curves.store
     if fitness not in FITNESSES:
         raise QueryError(f"unknown fitness {fitness!r}; choose {', '.join(FITNESSES)}")
+    if fitness in VALIDATION_FITNESSES and not store.has_validation:
+        raise QueryError(f"curve store {store.path} has no validation split (it holds from-scratch training runs, "
+                         f"which evaluate only their data's test split), and --fitness {fitness} reads one; use "
+                         f"--fitness tse-ema or tse-e")
     if fitness != "val-acc-final" and max(epochs, charged) > curves.num_epochs:
+        more = ("its training runs trained only that many" if store.from_training_runs
+                else "export the store with more --curve-epochs")
         raise QueryError(f"T={epochs} epochs, but the curve store keeps {curves.num_epochs} epochs per curve; lower "
-                         f"--budget-epochs or export the store with more --curve-epochs")
-    source = f"{CURVE_SOURCES[curves.dataset]}, {'mean over seeds' if curves.seed is None else f'seed {curves.seed}'}"
+                         f"--budget-epochs ({more})")
+    source = f"{store.curve_source(curves.dataset)}, {'mean over seeds' if curves.seed is None else f'seed {curves.seed}'}"
     mean = curves.store.curves(curves.dataset)  # the numbers a search is judged by
     rows = len(curves.store)
     split, note = None, ""

@@ -9,6 +9,7 @@ share one study, as optuna documents for distributed optimisation: each asks and
 """
 from __future__ import annotations
 
+import math
 import random
 import time
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from .config import QueryError, masked_url
 from .space import ArchitectureSpace
 
 MAX_MISSES = 1000
+SPARSE_FACTOR = 20  # a sparse store tolerates 20x the expected misses of a uniform proposal
 STORAGE_ATTEMPTS = 5
 STATE_FORMAT = 1
 SAMPLERS = {"rs": optuna.samplers.RandomSampler, "tpe": optuna.samplers.TPESampler}
@@ -193,9 +195,18 @@ class OptunaSearch(QueryStrategy):
             raise QueryError(f"optuna study {self.study.study_name!r} was started by a search with other settings "
                              f"({', '.join(differ)} differ); use the same flags to join it, or another --study-name")
 
+    @property
+    def max_misses(self) -> int:
+        """Proposals outside the store tolerated in a row: MAX_MISSES, or 20 times the expected misses of a uniform
+        proposal where the store is sparser (per-edge choices' product / cells held), so that random search stops
+        with 'too sparse' by chance with probability about e^-20 per query."""
+        product = math.prod(len(distribution.choices) for distribution in self.distributions.values())
+        return max(MAX_MISSES, math.ceil(SPARSE_FACTOR * product / len(self.space)))
+
     def _propose(self) -> Genotype:
+        limit = self.max_misses
         with self._storage():
-            for _ in range(MAX_MISSES):
+            for _ in range(limit):
                 trial = self.study.ask(self.distributions)
                 genotype = Genotype(tuple(trial.params[edge_name(e)] for e in range(NUM_EDGES)))
                 if genotype in self.space:
@@ -204,7 +215,7 @@ class OptunaSearch(QueryStrategy):
                 trial.set_user_attr("reason", "not in the curve store")
                 self.study.tell(trial, state=TrialState.FAIL)
                 self.misses += 1
-        raise QueryError(f"{MAX_MISSES} proposals in a row lie outside the curve store's {len(self.space)} architectures; "
+        raise QueryError(f"{limit} proposals in a row lie outside the curve store's {len(self.space)} architectures; "
                          f"the store is too sparse for --algorithm {self.sampler_name}: use a fuller store or --algorithm re")
 
     def _observe(self, genotype: Genotype, fitness: float) -> None:

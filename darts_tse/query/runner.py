@@ -6,12 +6,12 @@ command skips a finished one and refuses an unfinished one) holds
 row per query, flushed as it happens) and ``summary.json`` (written last: a run without it did not finish).
 After every query a row records the clock, the fitness, and two views of the search so far:
 
-* the **incumbent**: the cell with the best fitness so far (what the search would return), with its true NB201
-  test and valid accuracy, and ``regret`` = optimum test − incumbent test (not monotone: a fitter cell can test worse);
+* the **incumbent**: the cell with the best fitness so far (what the search would return), with its true test and
+  valid accuracy (NB201's, or the from-scratch runs' of a store of training runs: ``labels`` says which), and ``regret`` = optimum test − incumbent test (not monotone: a fitter cell can test worse);
 * the **best queried** cell by true test accuracy, ``best_test`` and ``best_regret`` = optimum − best_test
   (monotone; the y-axis of the TSE code's Figure 4, results/analysis.py: "Best test error").
 
-The optimum is the best NB201 test accuracy in the search space (the store's architectures).
+The optimum is the best true test accuracy in the search space (the store's architectures).
 """
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ from tqdm import tqdm
 from darts_tse import __version__
 from darts_tse.files import LOCK_FILE, atomic_write_text, run_lock
 from darts_tse.nb201.curves import CurveStore, load_curve_store
-from darts_tse.nb201.labels import nb201_label
 from darts_tse.space.genotype import Genotype
 
 from .base import QueryStrategy
@@ -68,7 +67,7 @@ class SearchSetup:
 
     @cached_property
     def optimum(self) -> dict:
-        """The space's best NB201 test accuracy: index, arch, test."""
+        """The space's best true test accuracy (``labels['test']``): index, arch, test."""
         rows = list(self.rows.values())
         best = rows[int(np.argmax(self.evaluation.test[rows]))]
         return {"index": int(self.store.indices[best]), "arch": self.store.genotypes[best].to_str(),
@@ -262,20 +261,29 @@ def run_config(config: QueryConfig, setup: SearchSetup, seed: int, number: int) 
         "epochs_charged": config.epochs_charged,
         "fitness_label": setup.evaluation.label,
         "fitness_definition": setup.evaluation.description,
-        "clock": CLOCK_NOTE,
+        "clock": clock_note(store),
         "store": {"path": str(store.path), "sha256": store.sha256, "coverage": store.coverage, "num_architectures": len(store),
-                  "source": store.meta.get("source"), "epochs": store.num_epochs},
+                  "source": store.meta.get("source"), "epochs": store.num_epochs, "origin": store.origin},
         "space_size": len(setup.space),
         "left_out": setup.left_out,
         "optimum": setup.optimum,
-        "labels": labels(config.dataset),
+        "labels": labels(store, config.dataset),
     }
 
 
-def labels(dataset: str) -> dict:
-    """What the ``test`` and ``valid`` numbers of a run are."""
-    return {"test": f"NB201 {nb201_label(dataset, 'test')} accuracy (%), 200 epochs, mean over seeds",
-            "valid": f"NB201 {nb201_label(dataset, 'valid')} accuracy (%), 200 epochs, mean over seeds"}
+def labels(store: CurveStore, dataset: str) -> dict:
+    """What the ``test`` and ``valid`` numbers of a run are (NB201's, or from-scratch training runs'), and what its
+    data and clock are (``data``, ``clock``: the plot's title and axis)."""
+    return {"test": store.truth_label(dataset), "valid": store.valid_label(dataset), "data": store.data_label(dataset),
+            "clock": store.clock_label()}
+
+
+def clock_note(store: CurveStore) -> str:
+    """config.json's ``clock``: what the simulated seconds are."""
+    if not store.from_training_runs:
+        return CLOCK_NOTE
+    return ("simulated wall-clock: the sum over queries of the training runs' measured seconds (wall time of training "
+            "and the test evaluation, on the machine that ran them) of the T epochs each fitness needs; look-ups are free")
 
 
 def study_summary(strategy: OptunaSearch, config: QueryConfig, setup: SearchSetup) -> dict:
@@ -326,5 +334,5 @@ class QueryLog:
                 "wallclock_s": config.wallclock, "unique_architectures": len(self.seen), "space_size": len(setup.space),
                 "incumbent": found(self.incumbent), "best_queried": found(self.best), "optimum": setup.optimum,
                 "regret": self.optimum_test - self.incumbent["test"],
-                "best_regret": self.optimum_test - self.best["test"], "labels": labels(config.dataset),
+                "best_regret": self.optimum_test - self.best["test"], "labels": labels(setup.store, config.dataset),
                 "found_optimum": math.isclose(self.best["test"], self.optimum_test)}
