@@ -35,6 +35,7 @@ from ..nb201.curves import (
     SEED_ARCH_COLUMNS,
     CurveStore,
     CurveStoreError,
+    check_output,
     column_key,
     store_keys,
     write_store,
@@ -74,12 +75,7 @@ def export_training_curves(runs: Sequence[Run], output: str | Path, *, per_seed:
     atomically; refuses an existing ``output`` unless ``overwrite``. CurveStoreError / RunDirError (one line) for runs
     that cannot make one store."""
     output = Path(output)
-    if output.suffix != ".npz":
-        raise CurveStoreError(f"the curve store is an .npz file; give -o {output.with_suffix('.npz').name}")
-    if output.is_dir():
-        raise CurveStoreError(f"-o {output} is a directory; give the path of the .npz file to write")
-    if output.exists() and not overwrite:
-        raise CurveStoreError(f"{output} exists; pass --overwrite to replace it, or choose another -o")
+    check_output(output, overwrite)
     groups = _check_runs(runs)
     seeds = sorted(run.config["seed"] for run in groups[0].runs)
     epochs = int(groups[0].settings["epochs"])

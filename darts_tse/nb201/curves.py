@@ -92,6 +92,17 @@ class CurveStoreError(BenchmarkError):
     """A curve store that cannot be read, or a look-up it cannot answer; the message names the fix."""
 
 
+def check_output(output: Path, overwrite: bool) -> None:
+    """CurveStoreError (one line) unless ``output`` may be written as a curve store: an ``.npz`` path, not a folder,
+    absent or ``overwrite`` given."""
+    if output.suffix != ".npz":
+        raise CurveStoreError(f"the curve store is an .npz file; give -o {output.with_suffix('.npz').name}")
+    if output.is_dir():
+        raise CurveStoreError(f"-o {output} is a directory; give the path of the .npz file to write")
+    if output.exists() and not overwrite:
+        raise CurveStoreError(f"{output} exists; pass --overwrite to replace it, or choose another -o")
+
+
 def column_key(dataset: str, column: str, per_seed: bool = False) -> str:
     """The npz key of one column: ``cifar10.train_loss``, ``cifar100.seed.valid_acc``."""
     return f"{dataset}.seed.{column}" if per_seed else f"{dataset}.{column}"

@@ -41,6 +41,7 @@ from .curves import (
     SEEDS,
     CurveStore,
     CurveStoreError,
+    check_output,
     column_key,
     store_keys,
     write_store,
@@ -74,12 +75,7 @@ def export_curves(source: str | Path, output: str | Path, *, datasets: Sequence[
     """
     datasets, epochs, shard_size = _check_settings(datasets, epochs, shard_size)
     output = Path(output)
-    if output.suffix != ".npz":
-        raise CurveStoreError(f"the curve store is an .npz file; give -o {output.with_suffix('.npz').name}")
-    if output.is_dir():
-        raise CurveStoreError(f"-o {output} is a directory; give the path of the .npz file to write")
-    if output.exists() and not overwrite:
-        raise CurveStoreError(f"{output} exists; pass --overwrite to replace it, or choose another -o")
+    check_output(output, overwrite)
     if not Path(source).exists():
         raise CurveStoreError(f"NATS-Bench source {source} does not exist; give the NATS-tss-v1_0-3ffb9-simple directory")
     bench = NatsBenchmark(source)
