@@ -234,7 +234,8 @@ def test_flags_the_method_does_not_use_are_warned_about(tmp_path, caplog):
 @pytest.mark.parametrize("layout", ["absent", "corrupt"])
 def test_missing_or_corrupt_cifar_gives_one_line_error_without_network(tmp_path, monkeypatch, capsys, layout):
     """The CLI downloads missing CIFAR data by default: with torchvision's download failing as it does offline
-    (patched, so that the outcome never depends on the network), the error is one line naming the folder."""
+    (patched, so that the outcome never depends on the network), the error is one line naming the folder; files
+    that fail the md5 check are never downloaded over."""
     import torchvision.datasets.cifar as tv_cifar
 
     import train_search
@@ -257,9 +258,13 @@ def test_missing_or_corrupt_cifar_gives_one_line_error_without_network(tmp_path,
     assert code == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert err and err[-1].startswith("error:") and "Traceback" not in "\n".join(err), err
-    assert str(data_dir / "cifar-10-batches-py") in err[-1] and "could not be downloaded" in err[-1], err[-1]
-    assert "no network" in err[-1] and "--data-dir" in err[-1]
-    assert calls, "the download went around the patched torchvision function"
+    assert str(data_dir / "cifar-10-batches-py") in err[-1] and "--data-dir" in err[-1], err[-1]
+    if layout == "absent":
+        assert "could not be downloaded" in err[-1] and "no network" in err[-1], err[-1]
+        assert calls, "the download went around the patched torchvision function"
+    else:  # files that fail the md5 check are the user's: nothing is downloaded over them
+        assert "corrupted or incomplete" in err[-1] and "nothing is downloaded over existing files" in err[-1]
+        assert calls == [] and (folder / "test_batch").read_bytes() == b"not a pickle"
     assert not (tmp_path / "o" / "checkpoint.pt").exists()
 
 
