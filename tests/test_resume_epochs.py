@@ -95,6 +95,19 @@ def test_fewer_epochs_than_finished_is_one_line(tmp_path, capsys):
     assert (out / "checkpoint.pt").read_bytes() == before
 
 
+def test_a_run_whose_cosine_ended_at_lr_0_is_not_extended(tmp_path, capsys):
+    """lr_min 0 (the training protocols'): at the end the learning rate is 0, so extra epochs would not train; the
+    finished run's hint and the refusal say to start a new run instead."""
+    out = tmp_path / "run"
+    run_search(SearchConfig(out=str(out), epochs=2, **TINY | dict(lr_min=0.0)), echo=lambda line: None)
+    before = (out / "metrics.jsonl").read_bytes()
+    assert resume(out) == 0 and "learning rate has reached 0: to train longer, start a new run" in capsys.readouterr().out
+    assert resume(out, "--epochs", "4") == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("error:") and "would not train" in err[0], err
+    assert (out / "metrics.jsonl").read_bytes() == before  # nothing trained, nothing rewritten
+
+
 def test_a_tse_window_longer_than_an_epoch_gets_a_note():
     config = SearchConfig(epochs=1, **{**TINY, "K": 100})
     assert window_note(config, 4) == ("note: --K 100 exceeds the 4 training minibatches of an epoch: α takes one step "

@@ -176,6 +176,21 @@ def test_npz_and_folder_without_a_test_split_are_one_line_errors(tmp_path):
     assert (len(data.train), len(data.test), data.record()["test_images"]) == (20, 6, 6)
 
 
+def test_label_sorted_training_images_train_but_a_search_refuses_them(tmp_path):
+    """A training run trains on the whole training set, so images sorted by label (whose halves lack classes) are
+    fine there; a search, which splits them in halves, still refuses them in one line."""
+    from darts_tse.data import DataError, load_search_data
+
+    rng = np.random.default_rng(0)
+    labels = np.sort(np.arange(20) % 4)  # 0,0,...,3,3: the first half holds classes 0-1 only
+    np.savez(tmp_path / "sorted.npz", x_train=rng.integers(0, 256, (20, 8, 8, 3), dtype=np.uint8), y_train=labels,
+             x_test=rng.integers(0, 256, (8, 8, 8, 3), dtype=np.uint8), y_test=np.arange(8) % 4)
+    data = load_train_test_data("npz", tmp_path / "sorted.npz")
+    assert data.train.labels.tolist() == labels.tolist() and data.num_classes == 4
+    with pytest.raises(DataError, match="have no image in search-train"):
+        load_search_data("npz", tmp_path / "sorted.npz")
+
+
 # ---- genotype sources and the command line -----------------------------------------------------------------------
 def test_genotype_sources(tmp_path):
     assert resolve_genotype(CELL).space == "nb201"

@@ -119,11 +119,14 @@ class SearchData:
 
 def load_search_data(name: str, data_dir: str | Path | None, *, download: bool = True,
                      synthetic_samples: int = 512, synthetic_image_size: int = 32, synthetic_classes: int = 10,
-                     seed: int = 0, max_train_samples: int | None = None, image_size: int | None = None) -> SearchData:
+                     seed: int = 0, max_train_samples: int | None = None, image_size: int | None = None,
+                     every_class_in_both_halves: bool = True) -> SearchData:
     """Load dataset `name` into memory and split its official training set into search-train / search-valid halves.
 
     `max_train_samples` keeps only the first n images of each half. `seed` is used by "synthetic" only;
-    `image_size` by "folder" (default 32) and "npz" (default: the arrays' own size).
+    `image_size` by "folder" (default 32) and "npz" (default: the arrays' own size). `every_class_in_both_halves`
+    (folder, npz): refuse images whose halves lack a class, e.g. sorted by label (a search needs both halves; a
+    training run, which trains on both, passes False).
     Raises DataError (naming the expected files and the fix) when the data cannot be found or read.
     """
     key = name.lower()
@@ -173,7 +176,8 @@ def load_search_data(name: str, data_dir: str | Path | None, *, download: bool =
     train = ImageSplit(images[:half][:cap].contiguous(), labels[:half][:cap].contiguous())
     valid = ImageSplit(images[half:][:cap].contiguous(), labels[half:][:cap].contiguous())
     if key in CUSTOM_DATASETS:
-        _check_both_halves_hold_every_class(train, valid, classes, source)
+        if every_class_in_both_halves:
+            _check_both_halves_hold_every_class(train, valid, classes, source)
         mean, std, normalisation = (*channel_statistics(train.images), "search-train")
         if min(std) == 0:
             raise DataError(f"{source}: channel {std.index(0)} of the search-train images is constant (zero "

@@ -57,7 +57,8 @@ def load_train_test_data(name: str, data_dir: str | Path | None, *, download: bo
     if key == "folder":
         train_dir, test_dir = _folder_pair(data_dir)
     halves = load_search_data(key, train_dir, download=download, synthetic_samples=synthetic_samples,
-                              synthetic_image_size=synthetic_image_size, seed=seed, image_size=image_size)
+                              synthetic_image_size=synthetic_image_size, seed=seed, image_size=image_size,
+                              every_class_in_both_halves=False)  # both halves train: label-sorted data is fine
     images = torch.cat([halves.train.images, halves.valid.images])[:max_train_samples]
     labels = torch.cat([halves.train.labels, halves.valid.labels])[:max_train_samples]
     train = ImageSplit(images.contiguous(), labels.contiguous())
@@ -102,5 +103,6 @@ def _folder_pair(data_dir: str | Path | None) -> tuple[Path, Path]:
     train, test = root / "train", root / "test"
     if not (train.is_dir() and test.is_dir()):
         raise DataError(f"--dataset folder: {root} has no test split; a training run reads DIR/train/<class>/<image> "
-                        f"for training and DIR/test/<class>/<image> for its test accuracy: arrange {root} so")
+                        f"for training and DIR/test/<class>/<image> for its test accuracy: put the images in {root}/train/<class>/ "
+                        f"and {root}/test/<class>/")
     return train, test

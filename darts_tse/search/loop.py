@@ -378,8 +378,10 @@ def _train(out: Path, config: RunConfig, parts: SearchComponents, benchmark, sta
         _warn_on_other_kernels(segments, environment)
         replanned = replan_schedule(parts, config, state["config"]["epochs"], start_epoch)  # --resume --epochs N
         if start_epoch >= config.epochs:  # the sinks below still rewrite the files from the history
+            more = (f"to train more, add --epochs N with N > {config.epochs}" if parts.weight_optimizer.param_groups[0]["lr"] > 0
+                    else "its learning rate has reached 0: to train longer, start a new run with a larger --epochs")
             echo(f"{out} already finished all {config.epochs} epochs (0..{config.epochs - 1}); nothing to resume "
-                 f"(to train more, add --epochs N with N > {config.epochs})")
+                 f"({more})")
         else:
             echo(f"resuming {out}: epochs 0..{start_epoch - 1} are finished; continuing with epoch {start_epoch} "
                  f"of 0..{config.epochs - 1}")

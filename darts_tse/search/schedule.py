@@ -30,6 +30,10 @@ def replan_schedule(parts: SearchComponents, config: RunConfig, planned: int, st
     if config.epochs == planned or start_epoch >= config.epochs:
         return None
     optimizer = parts.weight_optimizer
+    if optimizer.param_groups[0]["lr"] <= 0:
+        raise ConfigError(f"--resume --epochs {config.epochs}: the run's learning rate has reached 0 (its cosine "
+                          f"ended at lr_min 0), so the extra epochs would not train; to train longer, start a new "
+                          f"run with --epochs {config.epochs} (its cosine is planned over all of them)")
     for group in optimizer.param_groups:
         group["initial_lr"] = group["lr"]  # the new cosine starts from where the old one stands
     parts.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs - start_epoch,
