@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import load_script
+from darts_tse.cli.runs import given_settings
 from darts_tse.analysis import GenotypeSourceError, resolve_genotype
 from darts_tse.config import TRAIN_PROTOCOLS, ConfigError, TrainConfig, config_from_dict
 from darts_tse.darts_space import DARTS_V2
@@ -309,3 +310,52 @@ def test_the_protocol_table_of_the_docs_names_the_presets():
         for cell, protocol in zip(cells, ("nb201", "darts", "nb301")):
             value = TRAIN_PROTOCOLS[protocol][name][0]
             assert float(cell.split()[0]) == value, (flag, protocol, cell)
+
+
+def test_a_training_runs_directory_trains_again_under_all_its_settings(tmp_path, capsys):
+    train = load_script("train_genotype")
+    per_call = ["--threads", "1", "--wandb", "disabled", "--no-progress"]
+    first = ["--genotype", CELL, "--dataset", "synthetic", "--synthetic-samples", "16", "--synthetic-image-size", "8",
+             "--C", "4", "--N", "1", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "8", "--lr", "0.05",
+             "--weight-decay", "0.001", "--lr-schedule", "step", "--momentum", "0.8"]
+    assert train.main([*first, "--out", str(tmp_path / "seed0"), *per_call]) == 0
+    capsys.readouterr()
+    assert train.main([str(tmp_path / "seed0"), "--seed", "1", "--out", str(tmp_path / "seed1"), *per_call]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("genotype from training run")]
+    assert len(said) == 1 and "batch_size=8" in said[0] and "C=4" in said[0] and "epochs=1" in said[0], said
+    assert train.main([str(tmp_path / "seed0"), "--seed", "2", "--batch-size", "16", "--out", str(tmp_path / "b16"),
+                       *per_call]) == 0
+
+    def settings(name):
+        config = config_from_dict(json.loads((tmp_path / name / "config.json").read_text())).to_dict()
+        return {key: value for key, value in config.items() if key not in ("seed", "out", "genotype_source")}
+
+    assert settings("seed1") == settings("seed0")
+    assert settings("seed0")["batch_size"] == 8 and settings("seed0")["lr"] == 0.05  # not nb201's 256 and 0.1
+    assert settings("b16") == settings("seed0") | {"batch_size": 16}  # what the command line names wins
+    capsys.readouterr()
+    assert load_script("compare_runs").main([str(tmp_path / "seed0"), str(tmp_path / "seed1")]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    assert len(rows) == 1 and "| 2 |" in rows[0], rows  # both seeds in one group
+
+
+def test_a_training_run_named_with_another_protocol_keeps_only_its_data(tmp_path):
+    from darts_tse.cli import train_genotype
+    path = tmp_path / "run"
+    path.mkdir()
+    recorded = TrainConfig(genotype=DARTS_V2.to_str(), space="darts", protocol="nb301", dataset="synthetic",
+                           C=4, layers=3, batch_size=8, seed=0, out=str(path)).to_dict()
+    (path / "config.json").write_text(json.dumps(recorded))
+    found = resolve_genotype(str(path))
+    assert found.training["C"] == 4 and found.training["protocol"] == "nb301" and "seed" not in found.training
+    assert "out" not in found.training and "threads" not in found.training and found.data["dataset"] == "synthetic"
+    parser = train_genotype.build_parser
+    for argv, expected in (([str(path)], {"C": 4, "layers": 3, "batch_size": 8, "protocol": "nb301"}),
+                           ([str(path), "--protocol", "darts"], {"C": 36, "layers": 20, "batch_size": 96})):
+        heard = []
+        parsed = {key: value for key, value in vars(parser().parse_args(argv)).items()
+                  if key not in ("resume", "overwrite", "trust_run_files")}
+        args, given = train_genotype.genotype_settings(parsed, given_settings(parser, argv), False, report=heard.append)
+        config = TrainConfig(**args).resolve(set(given))
+        assert {key: getattr(config, key) for key in expected} == expected and config.dataset == "synthetic"
+        assert len(heard) == 1 and ("differs from its protocol nb301" in heard[0]) == ("--protocol" in argv), heard
