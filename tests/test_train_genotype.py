@@ -234,9 +234,10 @@ def test_command_line_errors_are_one_line(tmp_path, capsys):
 
 
 # ---- the rank study on training runs -----------------------------------------------------------------------------
-def _fake_training_run(path, genotype, seed, accs, weights):
+def _fake_training_run(path, genotype, seed, accs, weights, **settings):
     path.mkdir(parents=True)
-    config = TrainConfig(genotype=genotype, dataset="npz", data_dir="x.npz", seed=seed, protocol="nb201").to_dict()
+    config = TrainConfig(genotype=genotype, dataset="npz", data_dir="x.npz", seed=seed, protocol="nb201",
+                         **settings).to_dict()
     (path / "config.json").write_text(json.dumps(config | {"network": {"weights": weights}, "data": {"sha256": "d"}}))
     rows = [{"epoch": e, "train_loss": 2.0 - acc / 100, "train_acc": acc, "test_loss": 2.1 - acc / 100,
              "test_acc": acc, "lr": 0.1, "seconds": 1.0} for e, acc in enumerate(accs)]
@@ -359,3 +360,21 @@ def test_a_training_run_named_with_another_protocol_keeps_only_its_data(tmp_path
         config = TrainConfig(**args).resolve(set(given))
         assert {key: getattr(config, key) for key in expected} == expected and config.dataset == "synthetic"
         assert len(heard) == 1 and ("differs from its protocol nb301" in heard[0]) == ("--protocol" in argv), heard
+
+
+def test_compare_runs_says_which_settings_split_a_genotype_into_groups(tmp_path, capsys):
+    from darts_tse.analysis import load_run
+    from darts_tse.analysis.train_runs import training_table
+    other = Genotype.from_index(7).to_str()
+    for name, genotype, seed, settings in (("a0", CELL, 0, {"batch_size": 64}), ("a1", CELL, 1, {"batch_size": 64}),
+                                           ("b0", CELL, 0, {"batch_size": 256, "lr": 0.05}),
+                                           ("c0", other, 0, {}), ("c1", other, 1, {})):
+        _fake_training_run(tmp_path / name, genotype, seed, [40.0, 50.0], 1000, **settings)
+    table = training_table([load_run(tmp_path / name) for name in ("a0", "a1", "b0", "c0", "c1")])
+    notes = [line for line in table.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: genotype `{CELL}` has 2 groups that differ in batch_size (64 vs 256); lr (0.025 vs 0.05)"]
+    alone = training_table([load_run(tmp_path / name) for name in ("a0", "a1", "c0", "c1")])
+    assert "note:" not in alone and alone.count("| `") == 2  # one group per genotype: the table as before
+    capsys.readouterr()
+    assert load_script("compare_runs").main([str(tmp_path / name) for name in ("a0", "b0")]) == 0
+    assert "differ in batch_size (64 vs 256)" in capsys.readouterr().out
