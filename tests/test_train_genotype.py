@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import load_script
+from darts_tse.cli.runs import given_settings
 from darts_tse.analysis import GenotypeSourceError, resolve_genotype
 from darts_tse.config import TRAIN_PROTOCOLS, ConfigError, TrainConfig, config_from_dict
 from darts_tse.darts_space import DARTS_V2
@@ -248,9 +249,10 @@ def test_command_line_errors_are_one_line(tmp_path, capsys):
 
 
 # ---- the rank study on training runs -----------------------------------------------------------------------------
-def _fake_training_run(path, genotype, seed, accs, weights):
+def _fake_training_run(path, genotype, seed, accs, weights, **settings):
     path.mkdir(parents=True)
-    config = TrainConfig(genotype=genotype, dataset="npz", data_dir="x.npz", seed=seed, protocol="nb201").to_dict()
+    config = TrainConfig(genotype=genotype, dataset="npz", data_dir="x.npz", seed=seed, protocol="nb201",
+                         **settings).to_dict()
     (path / "config.json").write_text(json.dumps(config | {"network": {"weights": weights}, "data": {"sha256": "d"}}))
     rows = [{"epoch": e, "train_loss": 2.0 - acc / 100, "train_acc": acc, "test_loss": 2.1 - acc / 100,
              "test_acc": acc, "lr": 0.1, "seconds": 1.0} for e, acc in enumerate(accs)]
@@ -324,3 +326,70 @@ def test_the_protocol_table_of_the_docs_names_the_presets():
         for cell, protocol in zip(cells, ("nb201", "darts", "nb301")):
             value = TRAIN_PROTOCOLS[protocol][name][0]
             assert float(cell.split()[0]) == value, (flag, protocol, cell)
+
+
+def test_a_training_runs_directory_trains_again_under_all_its_settings(tmp_path, capsys):
+    train = load_script("train_genotype")
+    per_call = ["--threads", "1", "--wandb", "disabled", "--no-progress"]
+    first = ["--genotype", CELL, "--dataset", "synthetic", "--synthetic-samples", "16", "--synthetic-image-size", "8",
+             "--C", "4", "--N", "1", "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "8", "--lr", "0.05",
+             "--weight-decay", "0.001", "--lr-schedule", "step", "--momentum", "0.8"]
+    assert train.main([*first, "--out", str(tmp_path / "seed0"), *per_call]) == 0
+    capsys.readouterr()
+    assert train.main([str(tmp_path / "seed0"), "--seed", "1", "--out", str(tmp_path / "seed1"), *per_call]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("genotype from training run")]
+    assert len(said) == 1 and "batch_size=8" in said[0] and "C=4" in said[0] and "epochs=1" in said[0], said
+    assert train.main([str(tmp_path / "seed0"), "--seed", "2", "--batch-size", "16", "--out", str(tmp_path / "b16"),
+                       *per_call]) == 0
+
+    def settings(name):
+        config = config_from_dict(json.loads((tmp_path / name / "config.json").read_text())).to_dict()
+        return {key: value for key, value in config.items() if key not in ("seed", "out", "genotype_source")}
+
+    assert settings("seed1") == settings("seed0")
+    assert settings("seed0")["batch_size"] == 8 and settings("seed0")["lr"] == 0.05  # not nb201's 256 and 0.1
+    assert settings("b16") == settings("seed0") | {"batch_size": 16}  # what the command line names wins
+    capsys.readouterr()
+    assert load_script("compare_runs").main([str(tmp_path / "seed0"), str(tmp_path / "seed1")]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    assert len(rows) == 1 and "| 2 |" in rows[0], rows  # both seeds in one group
+
+
+def test_a_training_run_named_with_another_protocol_keeps_only_its_data(tmp_path):
+    from darts_tse.cli import train_genotype
+    path = tmp_path / "run"
+    path.mkdir()
+    recorded = TrainConfig(genotype=DARTS_V2.to_str(), space="darts", protocol="nb301", dataset="synthetic",
+                           C=4, layers=3, batch_size=8, seed=0, out=str(path)).to_dict()
+    (path / "config.json").write_text(json.dumps(recorded))
+    found = resolve_genotype(str(path))
+    assert found.training["C"] == 4 and found.training["protocol"] == "nb301" and "seed" not in found.training
+    assert "out" not in found.training and "threads" not in found.training and found.data["dataset"] == "synthetic"
+    parser = train_genotype.build_parser
+    for argv, expected in (([str(path)], {"C": 4, "layers": 3, "batch_size": 8, "protocol": "nb301"}),
+                           ([str(path), "--protocol", "darts"], {"C": 36, "layers": 20, "batch_size": 96})):
+        heard = []
+        parsed = {key: value for key, value in vars(parser().parse_args(argv)).items()
+                  if key not in ("resume", "overwrite", "trust_run_files")}
+        args, given = train_genotype.genotype_settings(parsed, given_settings(parser, argv), False, report=heard.append)
+        config = TrainConfig(**args).resolve(set(given))
+        assert {key: getattr(config, key) for key in expected} == expected and config.dataset == "synthetic"
+        assert len(heard) == 1 and ("differs from its protocol nb301" in heard[0]) == ("--protocol" in argv), heard
+
+
+def test_compare_runs_says_which_settings_split_a_genotype_into_groups(tmp_path, capsys):
+    from darts_tse.analysis import load_run
+    from darts_tse.analysis.train_runs import training_table
+    other = Genotype.from_index(7).to_str()
+    for name, genotype, seed, settings in (("a0", CELL, 0, {"batch_size": 64}), ("a1", CELL, 1, {"batch_size": 64}),
+                                           ("b0", CELL, 0, {"batch_size": 256, "lr": 0.05}),
+                                           ("c0", other, 0, {}), ("c1", other, 1, {})):
+        _fake_training_run(tmp_path / name, genotype, seed, [40.0, 50.0], 1000, **settings)
+    table = training_table([load_run(tmp_path / name) for name in ("a0", "a1", "b0", "c0", "c1")])
+    notes = [line for line in table.splitlines() if line.startswith("note:")]
+    assert notes == [f"note: genotype `{CELL}` has 2 groups that differ in batch_size (64 vs 256); lr (0.025 vs 0.05)"]
+    alone = training_table([load_run(tmp_path / name) for name in ("a0", "a1", "c0", "c1")])
+    assert "note:" not in alone and alone.count("| `") == 2  # one group per genotype: the table as before
+    capsys.readouterr()
+    assert load_script("compare_runs").main([str(tmp_path / name) for name in ("a0", "b0")]) == 0
+    assert "differ in batch_size (64 vs 256)" in capsys.readouterr().out

@@ -10,15 +10,18 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import TrainConfig
 from ..darts_space import genotype as darts_genotype
 from ..space.genotype import NUM_ARCHITECTURES, Genotype, GenotypeError
 from .runs import RunDirError, genotype_entry, read_config, read_json_object
+from .train_runs import RUN_LOCAL
 
 ACCEPTED = ("a run directory, a genotype file (genotype.json, export_genotype.py's output), an NB201 string "
             "(|op~0|+|op~0|op~1|+|op~0|op~1|op~2|) or index (0..15624), or a DARTS Genotype(...) literal or name "
             "(DARTS_V1, DARTS_V2)")
 NAMED_DARTS_GENOTYPES = {"DARTS_V1": darts_genotype.DARTS_V1, "DARTS_V2": darts_genotype.DARTS_V2}
 DATA_SETTINGS = ("dataset", "data_dir", "image_size", "synthetic_samples", "synthetic_image_size")  # passed on
+NOT_TRAINING = RUN_LOCAL | set(DATA_SETTINGS) | {"kind", "genotype", "space"}  # what a training run's source keeps
 
 
 class GenotypeSourceError(ValueError):
@@ -28,12 +31,15 @@ class GenotypeSourceError(ValueError):
 @dataclass(frozen=True)
 class GenotypeSource:
     """A parsed genotype: its space ("nb201" or "darts"), its canonical text (NB201 string or DARTS literal), where
-    it came from, and the data settings of the run directory it came from (empty otherwise)."""
+    it came from, the data settings of the run directory it came from (empty otherwise) and, from a training run's
+    directory, its training settings: every setting that groups its seeds in compare_runs (protocol, C, N, layers,
+    epochs, batch size, lr, ...; not the seed, --out, device, threads, W&B, progress)."""
 
     space: str
     genotype: str
     source: str
     data: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
 
 
 def resolve_genotype(text: str) -> GenotypeSource:
@@ -87,7 +93,9 @@ def _from_run(path: Path) -> GenotypeSource:
         data = {key: config[key] for key in DATA_SETTINGS if config.get(key) is not None}
         if config.get("kind") == "train":
             space, genotype = parse_genotype_text(str(config.get("genotype", "")))
-            return GenotypeSource(space, genotype, f"training run {path}", data)
+            training = {key: value for key, value in TrainConfig.from_dict(config).to_dict().items()
+                        if key not in NOT_TRAINING and key in config}
+            return GenotypeSource(space, genotype, f"training run {path}", data, training)
         if config.get("kind") == "oneshot":
             raise GenotypeSourceError(f"{path} is a one-shot supernet's run, which finds no genotype; rank its "
                                       f"subnetworks with scripts/rank_subnets.py, then give one of them")

@@ -87,7 +87,8 @@ def training_table(runs: list[Run], epoch: int | None = None) -> str:
     loss at the compared epoch (0-based), with the protocol, dataset, seeds and the network's weights."""
     lines = ["| genotype | protocol | dataset | epoch | seeds | test acc % (mean ± std) | train loss | weights |",
              "|---|---|---|---|---|---|---|---|"]
-    for group in group_training_runs(runs):
+    groups = group_training_runs(runs)
+    for group in groups:
         at = group.epoch(epoch)
         weights = (group.runs[0].config.get("network") or {}).get("weights")
         loss = group.values("train_loss", at)
@@ -95,8 +96,23 @@ def training_table(runs: list[Run], epoch: int | None = None) -> str:
         lines.append(f"| `{genotype}` | {group.settings.get('protocol')} | {group.settings.get('dataset')} | "
                      f"{at} | {len(group.runs)} | {mean_std(group.values('test_acc', at))} | "
                      f"{statistics.fmean(loss) if loss else math.nan:.4f} | {weights if weights is not None else 'n/a'} |")
-    return "\n".join(lines + ["", "test acc: the dataset's test split, evaluated after the epoch; mean and sample "
-                                  "standard deviation (n - 1) over the seeds"])
+    return "\n".join(lines + _split_genotype_notes(groups)
+                     + ["", "test acc: the dataset's test split, evaluated after the epoch; mean and sample "
+                            "standard deviation (n - 1) over the seeds"])
+
+
+def _split_genotype_notes(groups: list[TrainGroup]) -> list[str]:
+    """'note: genotype X has 2 groups that differ in batch_size (8 vs 16)' for every genotype of several groups (an
+    empty list when each genotype is one group)."""
+    by_genotype: dict[str, list[TrainGroup]] = {}
+    for group in groups:
+        by_genotype.setdefault(group.genotype, []).append(group)
+    notes = []
+    for genotype, shared in by_genotype.items():
+        if len(shared) > 1:
+            differ = "; ".join(f"{name} ({' vs '.join(values)})" for name, values in _differences(shared).items())
+            notes.append(f"note: genotype `{genotype}` has {len(shared)} groups that differ in {differ}")
+    return [""] + notes if notes else []
 
 
 # ---- the rank study on training runs' own curves (scripts/rank_estimators.py --train-runs) -----------------------
@@ -207,12 +223,18 @@ def training_truth(runs: list[Run]) -> TrainingTruth:
 
 def _differing_settings(groups: list[TrainGroup]) -> list[str]:
     """'name: a vs b' for each setting (genotype aside) whose value differs between the groups."""
+    return [f"{name}: {' vs '.join(values)}" for name, values in _differences(groups).items()]
+
+
+def _differences(groups: list[TrainGroup]) -> dict[str, list[str]]:
+    """Each setting (genotype aside) whose value differs between the groups -> its distinct values (JSON, in the
+    groups' order)."""
     names = dict.fromkeys(name for group in groups for name in group.settings if name != "genotype")
-    differ = []
+    differ = {}
     for name in names:
         values = dict.fromkeys(json.dumps(group.settings.get(name), sort_keys=True, default=str) for group in groups)
         if len(values) > 1:
-            differ.append(f"{name}: {' vs '.join(values)}")
+            differ[name] = list(values)
     return differ
 
 

@@ -16,6 +16,7 @@ only reported. The run directory, checkpoints, exact resume, metrics.jsonl and W
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
 
 from ..analysis import resolve_genotype
@@ -55,9 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def genotype_settings(args: dict, given: dict, resume: bool) -> tuple[dict, dict]:
+def genotype_settings(args: dict, given: dict, resume: bool, report=None) -> tuple[dict, dict]:
     """Turn GENOTYPE / --genotype into the settings genotype, space and genotype_source (and, from a run directory,
-    its data settings where the command line names none)."""
+    its data settings where the command line names none; from a training run's directory also its training settings,
+    unless the command line names another protocol). `report(line)`, when given, hears which settings were taken."""
     source, flag = args.pop("source"), args.pop("genotype")
     given.pop("source", None)
     given.pop("genotype", None)
@@ -77,11 +79,28 @@ def genotype_settings(args: dict, given: dict, resume: bool) -> tuple[dict, dict
                           "Genotype(...) literal, as GENOTYPE or --genotype")
     found = resolve_genotype(text)
     settings = {"genotype": found.genotype, "space": found.space, "genotype_source": found.source}
-    inherited = {key: value for key, value in found.data.items() if key not in given}
+    training = found.training
+    other_protocol = "protocol" in given and training.get("protocol") not in (None, given["protocol"])
+    if other_protocol:
+        training = {}
+    inherited = {key: value for key, value in (found.data | training).items() if key not in given and key in args}
+    if report is not None and (found.data or found.training):  # the source is a run directory
+        report(_inherited_line(found, inherited, given.get("protocol") if other_protocol else None))
     return args | inherited | settings, given | settings | inherited
+
+
+def _inherited_line(found, inherited: dict, other_protocol: str | None) -> str:
+    """One line: the genotype's source and the settings taken from its run directory."""
+    taken = ", ".join(f"{key}={value}" for key, value in inherited.items()) or "none"
+    line = f"genotype from {found.source}; settings taken from it: {taken}"
+    if other_protocol is not None:
+        line += (f" (its training settings are not: --protocol {other_protocol} differs from its protocol "
+                 f"{found.training['protocol']})")
+    return line
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     """Train or resume a genotype's stand-alone network; 0 done, 2 a user's error, 130 Ctrl-C, 143 SIGTERM."""
-    return runs.run_main(build_parser, TrainConfig, argv, command=COMMAND, prepare=genotype_settings)
+    return runs.run_main(build_parser, TrainConfig, argv, command=COMMAND,
+                         prepare=functools.partial(genotype_settings, report=print))
