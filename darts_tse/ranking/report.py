@@ -155,7 +155,7 @@ def subnets_csv(document: dict) -> str:
 def plot_ranking(document: dict, output: str | Path) -> Path:
     """Spearman ρ of each estimator against B (mean ± std over runs where there are several); saved as PNG."""
     Figure, FigureCanvasAgg = new_figure_classes()
-    figure = Figure(figsize=(6.5, 4.5), layout="constrained")
+    figure = Figure(figsize=(8.7, 4.5), layout="constrained")  # the legend sits beside the axes
     FigureCanvasAgg(figure)
     axes = figure.subplots()
     budgets = document["budgets"]
@@ -178,9 +178,9 @@ def plot_ranking(document: dict, output: str | Path) -> Path:
         else:
             axes.plot(budgets, [runs[0]["table"][name][str(b)]["spearman"] for b in budgets], marker="o",
                       color=f"C{index}", label=name)
-    axes.set(xlabel="B: minibatches trained on inherited weights",
-             ylabel=f"Spearman ρ with {document['truth']['title']}",
-             title=f"one-shot ranking, {len(runs)} supernet run(s)" + (", mean ± std" if len(runs) > 1 else ""))
+    axes.set(xlabel="B: minibatches trained on inherited weights", ylabel="Spearman ρ with the truth",
+             title=f"one-shot ranking, {len(runs)} supernet run(s)" + (", mean ± std" if len(runs) > 1 else "")
+             + f"\ntruth: {document['truth']['title']}")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside the axes, not over them
     return save_png(figure, output, dpi=120)
