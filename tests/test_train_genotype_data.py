@@ -157,7 +157,8 @@ def test_a_cifar_training_run_resumes_only_on_the_test_batch_it_read(tmp_path, m
     md5s_of(data, "cifar10")
     out = tmp_path / "run"
     train = load_script("train_genotype")
-    assert train.main([CELL, "--dataset", "cifar10", "--data-dir", str(data), *TINY_RUN, "--out", str(out)]) == 0
+    assert train.main([CELL, "--dataset", "cifar10", "--data-dir", str(data), *TINY_RUN, "--lr-min", "0.001",
+                       "--out", str(out)]) == 0  # lr_min > 0: a finished run at lr 0 is not extended
     resume = ["--resume", "--out", str(out), "--epochs", "2", "--wandb", "disabled", "--no-progress"]
     capsys.readouterr()
     assert train.main(resume) == 2  # the recorded folder holds pickles: the user names it (docs/tracking.md)
