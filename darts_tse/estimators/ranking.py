@@ -37,7 +37,7 @@ def average_ranks(values: Sequence[float]) -> np.ndarray:
     x = np.asarray(values, dtype=float)
     if x.ndim != 1:
         raise ValueError(f"values must be one-dimensional, got shape {x.shape}")
-    x = snap_ties(x) if np.all(np.isfinite(x)) else x
+    x = snap_ties(x)
     order = np.argsort(x, kind="mergesort")
     sorted_x = x[order]
     ranks = np.empty(len(x), dtype=float)
@@ -61,7 +61,7 @@ def _pairs(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarr
         raise ValueError(f"need at least 2 pairs for a rank correlation, got {len(x)}")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("x and y must be finite")
-    return snap_ties(x), snap_ties(y)
+    return x, y
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
@@ -82,6 +82,7 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
     """Kendall's τ-b: (concordant − discordant pairs) / sqrt((pairs − ties in x)(pairs − ties in y)), which handles
     ties as scipy.stats.kendalltau does. NaN when either side is constant. Needs >= 2 finite pairs (O(n²))."""
     x, y = _pairs(x, y)
+    x, y = snap_ties(x), snap_ties(y)  # average_ranks does this for ρ; τ compares the values themselves
     upper = np.triu_indices(len(x), k=1)
     dx = np.sign(x[:, None] - x[None, :])[upper]
     dy = np.sign(y[:, None] - y[None, :])[upper]
